@@ -1,0 +1,36 @@
+# Every target that needs the virtual environment depends on its stamp, so a fresh clone
+# needs no separate set-up step.
+PY      := .venv/bin/python
+ANOMALY := .venv/bin/anomaly
+STAMP   := .venv/.stamp-setup
+TORCH   := torch==2.13.0
+export PYTHONHASHSEED := 0
+
+.PHONY: setup test test-fast lint data demo reproduce reproduce-alfa score ui bench bench-train bench-score bench-synth clean
+
+setup: $(STAMP)
+
+# torch first and pinned: the package's own loose `torch>=2.4` is then already met, so pip
+# never reaches for a multi-GB CUDA build (see README, "Dependencies").
+$(STAMP): pyproject.toml
+	python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(PY) -m ruff check anomaly tests
+	$(PY) -m ruff format --check anomaly tests
+
+data: $(STAMP)
+	$(ANOMALY) synth --out data/synthetic --flights 64 --seed 0
+
+clean:
+	rm -rf .venv data/synthetic data/study data/bench reports scored mlflow.db mlartifacts lightning_logs

@@ -1,0 +1,1 @@
+"""CSV logs -> validated flights -> splits -> windows."""

@@ -1,0 +1,177 @@
+"""Named presets and dataset folders -> a list of validated flights with their split.
+
+A dataset folder holds `flights/*.csv[.gz]` and a `manifest.csv` (per-flight fault type and
+onset); it may hold a `split.csv` (file, split) that fixes train / validation / test. Plain
+files, folders and globs of logs are datasets too, split by seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from anomaly.data.logs import expand_inputs, flight_id_of, read_flight_log
+from anomaly.data.schema import Flight, LogError, LogFormat
+from anomaly.data.synthetic import SynthConfig, write_dataset
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SYNTHETIC_DIR = REPO_ROOT / "data" / "synthetic"
+
+# ALFA clean-up (see the dataset README's caveats): the 26 standard columns are named, so the file
+# with 51 duplicated columns reads like the others; delta_roll_airspeed is dropped as a campaign
+# artefact (constant after July 2018); delta_yaw is wrapped to [-180, 180).
+ALFA_CHANNELS = (
+    "field.orientation.x", "field.orientation.y", "field.orientation.z",
+    "field.angular_velocity.x", "field.angular_velocity.y", "field.angular_velocity.z",
+    "field.linear_acceleration.x", "field.linear_acceleration.y", "field.linear_acceleration.z",
+    "field.twist.linear.x", "field.twist.linear.y", "field.twist.linear.z",
+    "field.twist.angular.x", "field.twist.angular.y", "field.twist.angular.z",
+    "field.alt_error", "field.aspd_error", "field.xtrack_error",
+    "delta_yaw", "delta_pitch", "delta_roll", "delta_x", "delta_y", "delta_z",
+)  # fmt: skip
+ALFA_FORMAT = LogFormat(
+    sep=",", time_col="%time", label_col="field.data", channels=ALFA_CHANNELS, label_onset_to_end=True
+)
+ALFA_WRAP_DEGREES = ("delta_yaw",)
+
+
+@dataclass
+class Dataset:
+    """Flights plus where they came from.
+
+    Attributes
+    ----------
+    fixed_split : flight_id -> 'train' | 'validation' | 'test' when the dataset fixes its split.
+    content_hash : sha256 over file names and bytes, logged so a run names its exact data.
+    """
+
+    name: str
+    source: str
+    flights: list[Flight]
+    fixed_split: dict[str, str] | None = None
+    content_hash: str = ""
+    fmt: LogFormat = field(default_factory=LogFormat)
+
+    @property
+    def channels(self) -> list[str]:
+        return self.flights[0].channels
+
+
+def alfa_dir() -> Path:
+    return Path(os.environ.get("ALFA_DIR", REPO_ROOT.parent / "shared" / "datasets" / "alfa"))
+
+
+def content_hash(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _read_manifest(folder: Path) -> pd.DataFrame | None:
+    path = folder / "manifest.csv"
+    if not path.exists():
+        return None
+    man = pd.read_csv(path)
+    if "file" not in man.columns:
+        raise LogError(str(path), "manifest has no 'file' column", "file", 1)
+    return man.set_index("file")
+
+
+def wrap_degrees(flight: Flight, names: tuple[str, ...]) -> None:
+    for name in names:
+        if name in flight.channels:
+            j = flight.channels.index(name)
+            flight.values[:, j] = (flight.values[:, j] + 180.0) % 360.0 - 180.0
+
+
+def load_folder(folder: Path, fmt: LogFormat, name: str | None = None) -> Dataset:
+    """A dataset folder (flights/ + manifest.csv [+ split.csv]) or a plain folder of logs."""
+    man = _read_manifest(folder)
+    paths = expand_inputs([str(folder)])
+    if not paths:
+        raise LogError(str(folder), "no .csv or .csv.gz logs found")
+    flights = []
+    for p in paths:
+        fault = None
+        if man is not None and p.name in man.index:
+            fault = str(man.loc[p.name].get("fault_type", "")) or None
+        flights.append(read_flight_log(p, fmt, fault_type=fault))
+    split = None
+    if (folder / "split.csv").exists():
+        s = pd.read_csv(folder / "split.csv")
+        split = {flight_id_of(Path(f)): str(v) for f, v in zip(s["file"], s["split"])}
+    return Dataset(name or folder.name, str(folder), flights, split, content_hash(paths), fmt)
+
+
+def load_alfa(fmt: LogFormat | None = None) -> Dataset:
+    folder = alfa_dir()
+    if not (folder / "flights").is_dir():
+        raise LogError(
+            str(folder),
+            "ALFA flights not found; set ALFA_DIR to a folder with flights/, manifest.csv and split.csv "
+            "(the public CMU AirLab ALFA dataset, doi:10.1184/R1/12707963, as CSVs per flight)",
+        )
+    ds = load_folder(folder, fmt or ALFA_FORMAT, "alfa")
+    for f in ds.flights:
+        wrap_degrees(f, ALFA_WRAP_DEGREES)
+    return ds
+
+
+def synthetic_split(n_flights: int) -> dict[str, str]:
+    """The synthetic preset's fixed split: last quarter test, the eighth before it validation."""
+    n_test = max(1, n_flights // 4)
+    n_val = max(1, n_flights // 8)
+    out = {}
+    for k in range(n_flights):
+        out[f"flight_{k:03d}"] = (
+            "test" if k >= n_flights - n_test else "validation" if k >= n_flights - n_test - n_val else "train"
+        )
+    return out
+
+
+def load_synthetic(folder: Path = SYNTHETIC_DIR, cfg: SynthConfig | None = None) -> Dataset:
+    """The built-in synthetic flights, generated on first use (deterministic for a seed)."""
+    if not (folder / "manifest.csv").exists():
+        write_dataset(folder, cfg or SynthConfig())
+    ds = load_folder(folder, LogFormat(sep=",", time_col="time", label_col="label"), "synthetic")
+    if ds.fixed_split is None:
+        ds.fixed_split = synthetic_split(len(ds.flights))
+    return ds
+
+
+def load_dataset(spec: str | list[str], fmt: LogFormat | None = None) -> Dataset:
+    """Resolve a preset name ('synthetic', 'alfa'), a dataset folder, or files / globs of logs."""
+    specs = [spec] if isinstance(spec, str) else list(spec)
+    if len(specs) == 1 and specs[0] == "alfa":
+        return load_alfa(fmt)
+    if len(specs) == 1 and specs[0] == "synthetic":
+        return load_synthetic()
+    if len(specs) == 1 and Path(specs[0]).is_dir():
+        folder = Path(specs[0])
+        if (folder / "manifest.csv").exists() and (folder / "flights").is_dir() and fmt is None:
+            fmt = LogFormat(label_col=None)
+        return load_folder(folder, fmt or LogFormat(), folder.name)
+    paths = expand_inputs(specs)
+    if not paths:
+        raise LogError(", ".join(specs), "no .csv or .csv.gz logs found")
+    flights = [read_flight_log(p, fmt or LogFormat()) for p in paths]
+    return Dataset("logs", ", ".join(specs), flights, None, content_hash(paths), fmt or LogFormat())
+
+
+def fault_onsets(ds: Dataset) -> dict[str, float | None]:
+    """Seconds from flight start to the first anomalous row, per flight (None when fault-free)."""
+    out = {}
+    for f in ds.flights:
+        i = f.onset_index
+        out[f.flight_id] = None if i is None else float(f.time[i])
+    return out
+
+
+__all__ = ["Dataset", "load_dataset", "load_alfa", "load_synthetic", "alfa_dir", "fault_onsets", "np"]

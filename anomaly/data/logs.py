@@ -1,0 +1,350 @@
+"""CSV log -> validated `Flight`, whole or as a stream of chunks.
+
+Both paths run the same `LogReader`, so a log that validates whole also streams, and a bad cell
+gets the same message either way.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from anomaly.data.schema import (
+    LABEL_CANDIDATES,
+    TIME_CANDIDATES,
+    Flight,
+    LogError,
+    LogFormat,
+    find_column,
+    parse_time,
+)
+
+LOG_SUFFIXES = (".csv", ".csv.gz")
+SNIFF_SEPS = (",", ";", "\t")
+# A column counts as a channel when at least this share of its filled cells are numbers; below it
+# the column is text (a mode or a comment) and is left out rather than reported as broken.
+NUMERIC_SHARE = 0.5
+
+
+@dataclass
+class Chunk:
+    """A validated, gap-filled slice of a log; `row_offset` is the index of its first data row."""
+
+    time: np.ndarray  # (n,) absolute seconds
+    values: np.ndarray  # (n, n_channels) float32
+    labels: np.ndarray | None  # (n,) int8
+    row_offset: int
+
+
+def is_log_file(path: Path) -> bool:
+    return path.name.endswith(LOG_SUFFIXES)
+
+
+def flight_id_of(path: Path) -> str:
+    name = path.name
+    for suffix in (".csv.gz", ".csv"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def expand_inputs(inputs: list[str]) -> list[Path]:
+    """Files, folders (a dataset folder means its `flights/`) and globs -> sorted log paths.
+
+    A name that matches nothing is kept, so that reading it reports 'file not found' for it.
+    """
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            folder = p / "flights" if (p / "flights").is_dir() else p
+            out.extend(sorted(f for f in folder.iterdir() if f.is_file() and is_log_file(f)))
+        elif any(ch in item for ch in "*?["):
+            out.extend(sorted(Path(m) for m in glob.glob(item) if is_log_file(Path(m))))
+        else:
+            out.append(p)
+    seen: set[Path] = set()
+    return [p for p in out if not (p in seen or seen.add(p))]
+
+
+def sniff_sep(path: Path) -> str:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", errors="replace") as fh:
+        header = fh.readline()
+    counts = {sep: header.count(sep) for sep in SNIFF_SEPS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] > 0 else ","
+
+
+class LogReader:
+    """Streams one CSV log as validated chunks, carrying gap and ordering state across chunks.
+
+    Parameters
+    ----------
+    path : the log file (.csv or .csv.gz); never modified.
+    fmt : how to read it.
+    chunk_rows : rows per chunk; None reads the whole file as one chunk.
+    required_channels : channels the caller needs (a trained model's); missing ones are an error.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        fmt: LogFormat = LogFormat(),
+        chunk_rows: int | None = None,
+        required_channels: list[str] | None = None,
+    ):
+        self.path = Path(path)
+        self.fmt = fmt
+        self.chunk_rows = chunk_rows
+        self.required = list(required_channels) if required_channels else None
+        self.channels: list[str] = []
+        self.time_col: str | None = None
+        self.label_col: str | None = None
+        self.longest_gap_rows = 0
+        self._check_file()
+
+    # -- header -------------------------------------------------------------------------------
+    def _check_file(self) -> None:
+        if not self.path.exists():
+            raise LogError(str(self.path), "file not found")
+        if not self.path.is_file():
+            raise LogError(str(self.path), "not a file")
+        if self.path.stat().st_size == 0:
+            raise LogError(str(self.path), "file is empty")
+        self.sep = self.fmt.sep or sniff_sep(self.path)
+
+    def _resolve_columns(self, first: pd.DataFrame) -> None:
+        cols = [str(c) for c in first.columns]
+        p = str(self.path)
+        self.time_col = find_column(cols, self.fmt.time_col, TIME_CANDIDATES)
+        if self.time_col is None:
+            if self.fmt.time_col is not None:
+                raise LogError(p, "time column not found", self.fmt.time_col, 1)
+            raise LogError(p, f"no time column (looked for {', '.join(TIME_CANDIDATES)}; name it with --time-col)", None, 1)
+        self.label_col = find_column(cols, self.fmt.label_col, LABEL_CANDIDATES)
+        if self.fmt.label_col is not None and self.label_col is None:
+            self.label_col = None  # a named label column may be absent (a fault-free flight)
+        wanted = self.required or (list(self.fmt.channels) if self.fmt.channels else None)
+        if wanted is not None:
+            for ch in wanted:
+                if ch not in cols:
+                    raise LogError(p, "required channel missing", ch, 1)
+            self.channels = list(wanted)
+        else:
+            skip = {self.time_col, self.label_col}
+            self.channels = [c for c in cols if c not in skip and self._looks_numeric(first[c])]
+            if not self.channels:
+                raise LogError(p, "no numeric channel column", None, 1)
+
+    @staticmethod
+    def _looks_numeric(col: pd.Series) -> bool:
+        if pd.api.types.is_numeric_dtype(col):
+            return True
+        filled = col.dropna()
+        if filled.empty:
+            return True  # all empty: kept so that validation reports it as an all-NaN channel
+        return pd.to_numeric(filled, errors="coerce").notna().mean() >= NUMERIC_SHARE
+
+    # -- chunks -------------------------------------------------------------------------------
+    def _frames(self) -> Iterator[pd.DataFrame]:
+        p = str(self.path)
+        kw = dict(sep=self.sep, compression="infer", low_memory=False)
+        try:
+            if self.chunk_rows is None:
+                yield pd.read_csv(self.path, **kw)
+            else:
+                yield from pd.read_csv(self.path, chunksize=self.chunk_rows, **kw)
+        except pd.errors.EmptyDataError:
+            raise LogError(p, "file is empty") from None
+        except pd.errors.ParserError as exc:
+            raise LogError(p, f"malformed CSV: {str(exc).strip().splitlines()[-1]}") from None
+        except (UnicodeDecodeError, OSError, EOFError) as exc:
+            raise LogError(p, f"cannot read: {exc}") from None
+
+    def __iter__(self) -> Iterator[Chunk]:
+        p = str(self.path)
+        offset = 0
+        last_t: float | None = None
+        last_valid: np.ndarray | None = None
+        gap_run: np.ndarray | None = None
+        ever_valid: np.ndarray | None = None
+        onset_seen = False
+        pending: list[Chunk] = []  # leading rows waiting for a channel's first value
+        for frame in self._frames():
+            if offset == 0:
+                if frame.empty:
+                    raise LogError(p, "header only, no data rows")
+                self._resolve_columns(frame)
+                n_ch = len(self.channels)
+                gap_run = np.zeros(n_ch, dtype=np.int64)
+                ever_valid = np.zeros(n_ch, dtype=bool)
+            n = len(frame)
+            t = parse_time(frame[self.time_col], p, self.time_col, offset)
+            self._check_order(t, last_t, offset)
+            last_t = float(t[-1])
+            values = self._numeric_block(frame, offset)
+            values, last_valid = self._fill_gaps(values, last_valid, gap_run, ever_valid, offset)
+            labels = None
+            if self.label_col is not None:
+                labels, onset_seen = self._labels(frame[self.label_col], offset, onset_seen)
+            chunk = Chunk(t, values, labels, offset)
+            offset += n
+            pending.append(chunk)
+            if ever_valid.all():
+                yield from self._backfill(pending)
+                pending = []
+        if offset == 0:
+            raise LogError(p, "header only, no data rows")
+        if not ever_valid.all():
+            ch = self.channels[int(np.argmin(ever_valid))]
+            raise LogError(p, "channel has no values (all empty)", ch)
+        self.rows = offset
+
+    def _check_order(self, t: np.ndarray, last_t: float | None, offset: int) -> None:
+        full = t if last_t is None else np.concatenate([[last_t], t])
+        d = np.diff(full)
+        bad = d <= 0
+        if bad.any():
+            i = int(np.argmax(bad)) + (0 if last_t is None else -1) + 1
+            what = "duplicate timestamp" if d[np.argmax(bad)] == 0 else "timestamps not sorted (time goes backwards)"
+            raise LogError(str(self.path), what, self.time_col, offset + i + 2)
+
+    def _numeric_block(self, frame: pd.DataFrame, offset: int) -> np.ndarray:
+        out = np.empty((len(frame), len(self.channels)), dtype=np.float32)
+        for j, ch in enumerate(self.channels):
+            col = frame[ch]
+            if not pd.api.types.is_numeric_dtype(col):
+                num = pd.to_numeric(col, errors="coerce")
+                bad = num.isna().to_numpy() & col.notna().to_numpy()
+                if bad.any():
+                    i = int(np.argmax(bad))
+                    raise LogError(str(self.path), f"non-numeric value {col.iloc[i]!r}", ch, offset + i + 2)
+                col = num
+            arr = col.to_numpy(dtype=np.float64)
+            inf = np.isinf(arr)
+            if inf.any():
+                raise LogError(str(self.path), "infinite value", ch, offset + int(np.argmax(inf)) + 2)
+            out[:, j] = arr
+        return out
+
+    def _fill_gaps(self, values, last_valid, gap_run, ever_valid, offset):
+        """Forward-fill runs of empty cells up to `max_gap_rows`; longer runs are an error."""
+        nan = np.isnan(values)
+        if not nan.any():
+            ever_valid[:] = True
+            gap_run[:] = 0
+            return values, values[-1].copy()
+        limit = self.fmt.max_gap_rows
+        for j in np.flatnonzero(nan.any(axis=0)):
+            col_nan = nan[:, j]
+            # run lengths of NaN, continuing the run carried from the previous chunk
+            run = gap_run[j]
+            starts_at = offset - run
+            for i, is_nan in enumerate(col_nan):
+                if is_nan:
+                    if run == 0:
+                        starts_at = offset + i
+                    run += 1
+                    if run > limit and ever_valid[j]:
+                        raise LogError(
+                            str(self.path),
+                            f"gap of more than {limit} empty rows (rows {starts_at + 2}-{offset + i + 2}); "
+                            "raise --max-gap or fix the log",
+                            self.channels[j],
+                        )
+                else:
+                    if not ever_valid[j] and run > limit:
+                        raise LogError(
+                            str(self.path),
+                            f"first {run} rows empty, more than the {limit}-row gap limit",
+                            self.channels[j],
+                            starts_at + 2,
+                        )
+                    run = 0
+                    ever_valid[j] = True
+            gap_run[j] = run
+        self.longest_gap_rows = max(self.longest_gap_rows, int(_longest_run(nan)))
+        filled = pd.DataFrame(values).ffill().to_numpy(dtype=np.float32)
+        if last_valid is not None:
+            still = np.isnan(filled)
+            filled = np.where(still, last_valid[None, :], filled)
+        ever_valid |= ~np.isnan(values).all(axis=0)
+        new_last = filled[-1].copy()
+        return filled, new_last
+
+    def _backfill(self, chunks: list[Chunk]) -> Iterator[Chunk]:
+        """Leading empty cells take the channel's first value (documented NaN policy)."""
+        if len(chunks) == 1 and not np.isnan(chunks[0].values).any():
+            yield chunks[0]
+            return
+        stacked = np.concatenate([c.values for c in chunks])
+        stacked = pd.DataFrame(stacked).bfill().to_numpy(dtype=np.float32)
+        start = 0
+        for c in chunks:
+            c.values = stacked[start : start + len(c.values)]
+            start += len(c.values)
+            yield c
+
+    def _labels(self, col: pd.Series, offset: int, onset_seen: bool) -> tuple[np.ndarray, bool]:
+        num = pd.to_numeric(col, errors="coerce")
+        bad = num.isna().to_numpy() & col.notna().to_numpy()
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise LogError(str(self.path), f"non-numeric label {col.iloc[i]!r}", self.label_col, offset + i + 2)
+        lab = (num.fillna(0).to_numpy() != 0).astype(np.int8)
+        if self.fmt.label_onset_to_end:
+            if onset_seen:
+                lab[:] = 1
+            elif lab.any():
+                lab[int(np.argmax(lab)) :] = 1
+                onset_seen = True
+        return lab, onset_seen
+
+
+def _longest_run(mask: np.ndarray) -> int:
+    best = 0
+    for j in range(mask.shape[1]):
+        col = mask[:, j].astype(np.int8)
+        if not col.any():
+            continue
+        edges = np.diff(np.concatenate([[0], col, [0]]))
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        best = max(best, int((ends - starts).max()))
+    return best
+
+
+def read_flight_log(
+    path: str | Path,
+    fmt: LogFormat = LogFormat(),
+    required_channels: list[str] | None = None,
+    fault_type: str | None = None,
+) -> Flight:
+    """Read and validate one CSV log.
+
+    Returns
+    -------
+    Flight with time relative to its first row, values (n_rows, n_channels) float32 and
+    labels (n_rows,) where the log has a label column.
+    """
+    reader = LogReader(path, fmt, None, required_channels)
+    chunks = list(reader)
+    time = np.concatenate([c.time for c in chunks])
+    values = np.concatenate([c.values for c in chunks])
+    labels = np.concatenate([c.labels for c in chunks]) if chunks[0].labels is not None else None
+    return Flight(
+        flight_id=flight_id_of(Path(path)),
+        time=time - time[0],
+        values=values,
+        channels=list(reader.channels),
+        labels=labels,
+        fault_type=fault_type,
+        longest_gap_rows=reader.longest_gap_rows,
+        meta={"path": str(path)},
+    )

@@ -1,0 +1,298 @@
+"""Synthetic fixed-wing flights with injected faults and known labels.
+
+A point-mass airframe under a PID autopilot flies a random mission (climbs, cruise, turns,
+descents) through gusts; sensors add noise. Because every channel comes out of one closed loop,
+channels are coupled through time as in real flight logs, and a fault shows up as a broken
+relation between commands and response, not just as an out-of-range value.
+
+All flights are simulated together, vectorised over the flight axis, so 100 flights take seconds;
+each flight draws from its own seeded stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+CHANNELS = [
+    "airspeed",  # m/s
+    "altitude",  # m
+    "climb_rate",  # m/s
+    "roll",  # deg
+    "pitch",  # deg
+    "yaw_rate",  # deg/s
+    "throttle",  # 0..1 command
+    "elevator",  # deg command
+    "aileron",  # deg command
+    "rudder",  # deg command
+]
+SENSOR_SCALE = np.array([3.0, 15.0, 2.0, 10.0, 8.0, 10.0])  # typical variation of the 6 sensors
+NOISE_STD = np.array([0.25, 0.4, 0.12, 0.4, 0.3, 0.5])
+FAULT_TYPES = (
+    "engine",
+    "elevator_stuck",
+    "aileron_stuck",
+    "rudder_stuck",
+    "sensor_stuck",
+    "bias_drift",
+    "spikes",
+    "temporal_order",
+)
+G = 9.81
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Generator settings; the defaults give 1 to 4 minute flights at 20 Hz."""
+
+    n_flights: int = 64
+    seed: int = 0
+    rate_hz: float = 20.0
+    min_duration_s: float = 60.0
+    max_duration_s: float = 240.0
+    fault_free_share: float = 0.25
+    fault_types: tuple[str, ...] = FAULT_TYPES
+
+
+def _wrap(a):
+    return (a + np.pi) % (2 * np.pi) - np.pi
+
+
+def _draw_flight_plan(rng: np.random.Generator, cfg: SynthConfig) -> dict:
+    duration = float(np.round(rng.uniform(cfg.min_duration_s, cfg.max_duration_s) * cfg.rate_hz) / cfg.rate_hz)
+    faulty = rng.random() >= cfg.fault_free_share
+    fault = str(rng.choice(cfg.fault_types)) if faulty else "none"
+    onset = float(np.round(rng.uniform(0.35, 0.75) * duration * cfg.rate_hz) / cfg.rate_hz)
+    if fault in ("sensor_stuck", "bias_drift", "spikes"):
+        length = rng.uniform(10.0, 30.0)
+    elif fault == "temporal_order":
+        length = rng.uniform(6.0, 15.0)
+    else:
+        length = duration  # engine and actuator faults are never repaired in flight
+    end = float(min(duration, np.round((onset + length) * cfg.rate_hz) / cfg.rate_hz))
+    # mission: reference changes every 12-35 s
+    times, heading, alt, speed = [], [], [], []
+    t, psi, h, v = 0.0, rng.uniform(-np.pi, np.pi), 100.0 + rng.uniform(-10, 10), 18.0
+    while t < duration:
+        kind = rng.choice(["cruise", "turn", "climb", "descent", "speed"], p=[0.2, 0.35, 0.15, 0.15, 0.15])
+        if kind == "turn":
+            psi = _wrap(psi + rng.choice([-1, 1]) * np.deg2rad(rng.uniform(45, 170)))
+        elif kind == "climb":
+            h = min(h + rng.uniform(15, 50), 220.0)
+        elif kind == "descent":
+            h = max(h - rng.uniform(15, 50), 50.0)
+        elif kind == "speed":
+            v = float(np.clip(v + rng.uniform(-3, 3), 15.0, 22.0))
+        times.append(t)
+        heading.append(psi)
+        alt.append(h)
+        speed.append(v)
+        t += rng.uniform(12.0, 35.0)
+    return {
+        "duration": duration,
+        "fault": fault,
+        "onset": onset if faulty else float("nan"),
+        "end": end if faulty else float("nan"),
+        "sensor": int(rng.integers(0, 6)),
+        "offset_deg": float(rng.choice([-1, 1]) * rng.uniform(3.0, 8.0)),
+        "drift_sign": float(rng.choice([-1, 1])),
+        "swap": bool(rng.random() < 0.5),
+        "segments": (np.array(times), np.array(heading), np.array(alt), np.array(speed)),
+        "airframe": rng.normal(1.0, 0.05, size=4),  # per-airframe spread of gains
+        "gust_sigma": rng.uniform(0.2, 0.8),
+    }
+
+
+def _simulate(plans: list[dict], rngs: list[np.random.Generator], cfg: SynthConfig) -> list[np.ndarray]:
+    """Closed-loop simulation of all flights at twice the output rate; returns (rows, 10) per flight."""
+    n = len(plans)
+    sub = 2
+    dt = 1.0 / (cfg.rate_hz * sub)
+    steps = [int(round(p["duration"] * cfg.rate_hz)) + 1 for p in plans]
+    n_steps = max(steps) * sub
+    noise = np.zeros((n, n_steps, 10))
+    for k, r in enumerate(rngs):
+        noise[k, : steps[k] * sub] = r.standard_normal((steps[k] * sub, 10))
+    air = np.stack([p["airframe"] for p in plans])
+    gust_sigma = np.array([p["gust_sigma"] for p in plans])
+    fault = np.array([p["fault"] for p in plans])
+    onset_step = np.array([p["onset"] * cfg.rate_hz * sub if p["fault"] != "none" else np.inf for p in plans])
+    offset = np.deg2rad([p["offset_deg"] for p in plans])
+
+    cd = 3.0 / 18.0**2 * air[:, 0]  # drag so that half throttle trims at 18 m/s
+    t_max = 6.0
+    cl, alpha0 = 9.81 / (18.0**2 * 0.07), 0.05
+    me, mq, ma = 30.0 * air[:, 1], 5.0, 20.0
+    la, lp = 40.0 * air[:, 2], 6.0
+
+    V = np.full(n, 18.0)
+    h = np.array([p["segments"][2][0] for p in plans])
+    gam = np.zeros(n)
+    alpha_trim = 9.81 / (cl * 18.0**2) - alpha0
+    theta = np.full(n, alpha_trim)
+    q = np.zeros(n)
+    phi = np.zeros(n)
+    p_rate = np.zeros(n)
+    psi = np.array([p["segments"][1][0] for p in plans])
+    thr = np.full(n, 0.5)
+    de = np.full(n, ma * alpha_trim / me)
+    da = np.zeros(n)
+    dr = np.zeros(n)
+    i_v = np.zeros(n)
+    i_th = np.zeros(n)
+    gust = np.zeros((n, 3))
+    stuck = np.full((n, 3), np.nan)  # elevator, aileron, rudder
+    out = np.zeros((n, max(steps), 10))
+    seg_idx = np.zeros(n, dtype=int)
+    seg_t = [p["segments"][0] for p in plans]
+    refs = np.zeros((n, 3))
+
+    for s in range(n_steps):
+        t = s * dt
+        for k in range(n):  # cheap: reference lookup only advances a few times per flight
+            while seg_idx[k] + 1 < len(seg_t[k]) and t >= seg_t[k][seg_idx[k] + 1]:
+                seg_idx[k] += 1
+            seg = plans[k]["segments"]
+            refs[k] = seg[1][seg_idx[k]], seg[2][seg_idx[k]], seg[3][seg_idx[k]]
+        psi_ref, h_ref, v_ref = refs[:, 0], refs[:, 1], refs[:, 2]
+        w = noise[:, s]
+        # gusts: first-order (Dryden-like) filtered noise on forward, vertical and roll axes
+        gust += dt * (-gust / 2.0) + gust_sigma[:, None] * np.sqrt(2 * dt / 2.0) * w[:, 6:9]
+        # measured state (autopilot sees noisy sensors)
+        hdot = V * np.sin(gam) + gust[:, 1]
+        yaw_rate = G * np.tan(phi) / np.maximum(V, 5.0) + 0.6 * dr
+        meas = np.stack(
+            [V + gust[:, 0], h, hdot, np.rad2deg(phi), np.rad2deg(theta), np.rad2deg(yaw_rate)], axis=1
+        ) + NOISE_STD * w[:, :6] * 0.5
+        # autopilot
+        phi_c = np.clip(1.0 * _wrap(psi_ref - psi), -0.5, 0.5)
+        da_c = np.clip(1.5 * (phi_c - np.deg2rad(meas[:, 3])) - 0.25 * p_rate, -0.35, 0.35)
+        dr_c = np.clip(0.25 * phi_c - 0.4 * (np.deg2rad(meas[:, 5]) - G * np.tan(phi_c) / 18.0), -0.35, 0.35)
+        hdot_c = np.clip(0.25 * (h_ref - meas[:, 1]), -3.0, 3.0)
+        theta_c = np.clip(hdot_c / np.maximum(V, 5.0) + alpha_trim + 0.02 * (hdot_c - meas[:, 2]) + i_th, -0.35, 0.35)
+        i_th = np.clip(i_th + dt * 0.05 * (hdot_c - meas[:, 2]), -0.15, 0.15)
+        de_c = np.clip(2.5 * (theta_c - np.deg2rad(meas[:, 4])) - 0.4 * q + ma * alpha_trim / me, -0.4, 0.4)
+        i_v = np.clip(i_v + dt * 0.08 * (v_ref - meas[:, 0]), -0.4, 0.4)
+        thr_c = np.clip(0.5 + 0.12 * (v_ref - meas[:, 0]) + 0.8 * hdot_c / 18.0 + i_v, 0.0, 1.0)
+        # actuators with first-order lag, unless stuck
+        active = s >= onset_step
+        for j, (name, cmd) in enumerate((("elevator_stuck", de_c), ("aileron_stuck", da_c), ("rudder_stuck", dr_c))):
+            hit = active & (fault == name) & np.isnan(stuck[:, j])
+            # elevator authority is larger, so its stuck offset is kept smaller
+            stuck[hit, j] = (de, da, dr)[j][hit] + offset[hit] * (0.35 if j == 0 else 1.0)
+        de = np.where(np.isnan(stuck[:, 0]), de + dt / 0.08 * (de_c - de), stuck[:, 0])
+        da = np.where(np.isnan(stuck[:, 1]), da + dt / 0.08 * (da_c - da), stuck[:, 1])
+        dr = np.where(np.isnan(stuck[:, 2]), dr + dt / 0.08 * (dr_c - dr), stuck[:, 2])
+        thr = thr + dt / 0.3 * (thr_c - thr)
+        engine = np.where(active & (fault == "engine"), 0.0, 1.0)
+        # airframe
+        alpha = theta - gam
+        lift = cl * V**2 * (alpha0 + alpha)
+        V_dot = t_max * thr * engine - cd * V**2 * (1 + 8 * alpha**2) - G * np.sin(gam) + 0.5 * gust[:, 0]
+        gam_dot = (lift * np.cos(phi) - G * np.cos(gam)) / np.maximum(V, 5.0)
+        q_dot = me * de - mq * q - ma * alpha
+        p_dot = la * da - lp * p_rate + 0.8 * gust[:, 2] + 4.0 * dr
+        V = np.maximum(V + dt * V_dot, 5.0)
+        gam = np.clip(gam + dt * gam_dot, -0.6, 0.6)
+        q = q + dt * q_dot
+        theta = np.clip(theta + dt * q, -0.8, 0.8)
+        p_rate = p_rate + dt * p_dot
+        phi = np.clip(phi + dt * p_rate, -1.0, 1.0)
+        psi = _wrap(psi + dt * yaw_rate)
+        h = h + dt * hdot
+        if s % sub == 0:
+            row = s // sub
+            sensors = np.stack(
+                [V + gust[:, 0], h, hdot, np.rad2deg(phi), np.rad2deg(theta), np.rad2deg(yaw_rate)], axis=1
+            ) + NOISE_STD * noise[:, min(s + 1, n_steps - 1), :6]
+            controls = np.stack([thr_c, np.rad2deg(de_c), np.rad2deg(da_c), np.rad2deg(dr_c)], axis=1)
+            out[:, row, :6] = sensors
+            out[:, row, 6:] = controls
+    return [out[k, : steps[k]] for k in range(n)]
+
+
+def _inject_sensor_faults(values: np.ndarray, plan: dict, rng: np.random.Generator, rate_hz: float) -> None:
+    """Faults that corrupt the log rather than the aircraft: applied to the recorded values in place."""
+    fault = plan["fault"]
+    if fault not in ("sensor_stuck", "bias_drift", "spikes", "temporal_order"):
+        return
+    a, b = int(round(plan["onset"] * rate_hz)), int(round(plan["end"] * rate_hz)) + 1
+    ch = plan["sensor"]
+    if fault == "sensor_stuck":
+        values[a:b, ch] = values[a, ch]
+    elif fault == "bias_drift":
+        ramp = np.arange(b - a) / rate_hz
+        values[a:b, ch] += plan["drift_sign"] * SENSOR_SCALE[ch] / 8.0 * ramp
+    elif fault == "spikes":
+        hits = rng.random(b - a) < 0.06
+        amp = rng.choice([-1, 1], size=b - a) * rng.uniform(3, 6, size=b - a) * SENSOR_SCALE[ch]
+        values[a:b, ch] += np.where(hits, amp, 0.0)
+    elif fault == "temporal_order":
+        seg = values[a:b].copy()
+        if plan["swap"] and 2 * b - a <= len(values):
+            later = values[b : 2 * b - a].copy()
+            values[a:b], values[b : 2 * b - a] = later, seg
+            plan["end"] = (2 * b - a - 1) / rate_hz
+        else:
+            values[a:b] = seg[::-1]
+
+
+def generate_flights(cfg: SynthConfig) -> tuple[list[pd.DataFrame], pd.DataFrame]:
+    """Simulate `cfg.n_flights` flights.
+
+    Returns
+    -------
+    frames : one DataFrame per flight with columns time, the 10 channels, label.
+    manifest : one row per flight: file, fault_type, onset_s, end_s, rows.
+    """
+    seqs = np.random.SeedSequence(cfg.seed).spawn(cfg.n_flights)
+    rngs = [np.random.default_rng(s) for s in seqs]
+    plans = [_draw_flight_plan(r, cfg) for r in rngs]
+    traces = _simulate(plans, rngs, cfg)
+    frames, rows = [], []
+    for k, (plan, values) in enumerate(zip(plans, traces)):
+        values = values.copy()
+        _inject_sensor_faults(values, plan, rngs[k], cfg.rate_hz)
+        n = len(values)
+        time = np.arange(n) / cfg.rate_hz
+        label = np.zeros(n, dtype=np.int8)
+        if plan["fault"] != "none":
+            a, b = int(round(plan["onset"] * cfg.rate_hz)), int(round(plan["end"] * cfg.rate_hz)) + 1
+            label[a:b] = 1
+        frame = pd.DataFrame(values, columns=CHANNELS)
+        frame.insert(0, "time", time)
+        frame["label"] = label
+        frames.append(frame)
+        rows.append(
+            {
+                "file": f"flight_{k:03d}.csv",
+                "fault_type": plan["fault"],
+                "onset_s": plan["onset"],
+                "end_s": plan["end"],
+                "rows": n,
+            }
+        )
+    return frames, pd.DataFrame(rows)
+
+
+def write_dataset(out: str | Path, cfg: SynthConfig) -> pd.DataFrame:
+    """Write a dataset folder (`flights/*.csv` and `manifest.csv`); byte-identical for one seed.
+
+    Files are written to a temporary name and renamed, so an interrupted run leaves no half file.
+    """
+    out = Path(out)
+    (out / "flights").mkdir(parents=True, exist_ok=True)
+    frames, manifest = generate_flights(cfg)
+    for frame, name in zip(frames, manifest["file"]):
+        _atomic_csv(frame, out / "flights" / name, float_format="%.4f")
+    _atomic_csv(manifest, out / "manifest.csv", float_format="%.2f")
+    return manifest
+
+
+def _atomic_csv(frame: pd.DataFrame, path: Path, **kw) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.to_csv(tmp, index=False, lineterminator="\n", **kw)
+    tmp.replace(path)

@@ -1,0 +1,54 @@
+"""Rows <-> windows: sliding windows inside one flight, and window errors back to rows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def window_starts(n_rows: int, window_len: int, stride: int, name: str = "flight") -> np.ndarray:
+    """Start rows of the windows of one flight.
+
+    Windows sit on a stride grid from row 0, plus one final window that ends on the last row, so
+    every row is covered and gets a real score.
+
+    Raises
+    ------
+    ValueError naming the flight when it is shorter than one window.
+    """
+    if window_len < 1 or stride < 1:
+        raise ValueError(f"window_len and stride must be >= 1, got {window_len} and {stride}")
+    if n_rows < window_len:
+        raise ValueError(f"{name}: {n_rows} rows, shorter than one window ({window_len} rows)")
+    starts = np.arange(0, n_rows - window_len + 1, stride)
+    if starts[-1] != n_rows - window_len:
+        starts = np.append(starts, n_rows - window_len)
+    return starts
+
+
+def make_windows(values: np.ndarray, window_len: int, stride: int, name: str = "flight") -> np.ndarray:
+    """(n_rows, n_features) -> windows (n_windows, window_len, n_features), one flight at a time."""
+    starts = window_starts(len(values), window_len, stride, name)
+    view = np.lib.stride_tricks.sliding_window_view(values, window_len, axis=0)  # (n, F, T)
+    return np.ascontiguousarray(view[starts].transpose(0, 2, 1))
+
+
+def window_errors_to_rows(errors: np.ndarray, starts: np.ndarray, n_rows: int) -> np.ndarray:
+    """Average per-step window errors over every window covering each row.
+
+    Parameters
+    ----------
+    errors : (n_windows, window_len, n_features) per-step, per-channel errors.
+    starts : (n_windows,) start row of each window.
+
+    Returns
+    -------
+    (n_rows, n_features) mean error per row and channel.
+    """
+    n_windows, window_len, n_features = errors.shape
+    sums = np.zeros((n_rows, n_features), dtype=np.float64)
+    counts = np.zeros(n_rows, dtype=np.int64)
+    for k in range(window_len):  # a window offset hits each row at most once: plain fancy add
+        sums[starts + k] += errors[:, k]
+        counts[starts + k] += 1
+    assert counts.min() > 0, "windows must cover every row"
+    return sums / counts[:, None]

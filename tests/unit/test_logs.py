@@ -1,0 +1,172 @@
+"""Each validation error, from files the tests write; the NaN policy; inputs never modified."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from anomaly.cli import main
+from anomaly.data.logs import LogReader, expand_inputs, read_flight_log
+from anomaly.data.schema import LogError, LogFormat
+from tests.conftest import write_log
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def _err(path, fmt=LogFormat(), **kw) -> LogError:
+    with pytest.raises(LogError) as info:
+        read_flight_log(path, fmt, **kw)
+    return info.value
+
+
+def test_good_log_reads(log_path):
+    f = read_flight_log(log_path)
+    assert f.values.shape == (200, 3) and f.channels == ["ch0", "ch1", "ch2"]
+    assert f.sample_rate_hz == pytest.approx(20.0)
+    assert f.labels is None
+
+
+def test_missing_file(tmp_path):
+    e = _err(tmp_path / "nope.csv")
+    assert "file not found" in str(e) and "nope.csv" in str(e)
+
+
+def test_empty_file(tmp_path):
+    assert "empty" in str(_err(_write(tmp_path / "e.csv", "")))
+
+
+def test_header_only(tmp_path):
+    assert "header only" in str(_err(_write(tmp_path / "h.csv", "time,a,b\n")))
+
+
+def test_no_numeric_channel(tmp_path):
+    e = _err(_write(tmp_path / "t.csv", "time,mode\n0,cruise\n1,cruise\n"))
+    assert "no numeric channel" in str(e)
+
+
+def test_non_numeric_cell_names_column_and_row(tmp_path):
+    rows = "\n".join(f"{i},{i * 0.5}" for i in range(20))
+    e = _err(_write(tmp_path / "n.csv", "time,alt\n" + rows + "\n20,oops\n"))
+    assert e.column == "alt" and e.row == 22 and "oops" in str(e)
+
+
+def test_required_channel_missing(log_path):
+    e = _err(log_path, required_channels=["ch0", "airspeed"])
+    assert e.column == "airspeed" and "missing" in str(e)
+
+
+def test_unsorted_time(tmp_path):
+    e = _err(_write(tmp_path / "u.csv", "time,a\n0,1\n1,2\n0.5,3\n"))
+    assert e.row == 4 and e.column == "time" and "not sorted" in str(e)
+
+
+def test_duplicate_time(tmp_path):
+    e = _err(_write(tmp_path / "d.csv", "time,a\n0,1\n1,2\n1,3\n"))
+    assert e.row == 4 and "duplicate" in str(e)
+
+
+def test_infinite_value(tmp_path):
+    e = _err(_write(tmp_path / "i.csv", "time,a,b\n0,1,2\n1,inf,3\n"))
+    assert e.column == "a" and e.row == 3 and "infinite" in str(e)
+
+
+def test_all_nan_channel(tmp_path):
+    e = _err(_write(tmp_path / "a.csv", "time,a,b\n0,1,\n1,2,\n2,3,\n"))
+    assert e.column == "b" and "no values" in str(e)
+
+
+def test_long_gap_is_an_error_naming_rows(tmp_path):
+    vals = ["1"] * 5 + [""] * 4 + ["2"] * 5
+    text = "time,a\n" + "\n".join(f"{i},{v}" for i, v in enumerate(vals)) + "\n"
+    e = _err(_write(tmp_path / "g.csv", text), LogFormat(max_gap_rows=3))
+    assert e.column == "a" and "rows 7-10" in str(e)
+
+
+def test_short_gaps_forward_filled_leading_back_filled(tmp_path):
+    text = "time,a\n0,\n1,\n2,5\n3,\n4,7\n"
+    f = read_flight_log(_write(tmp_path / "f.csv", text), LogFormat(max_gap_rows=3))
+    np.testing.assert_allclose(f.values[:, 0], [5, 5, 5, 5, 7])
+    assert f.longest_gap_rows == 2
+
+
+def test_iso_time_semicolon_and_gzip(tmp_path):
+    t = pd.date_range("2024-01-01 10:00:00", periods=50, freq="100ms")
+    frame = pd.DataFrame({"timestamp": t.strftime("%Y-%m-%d %H:%M:%S.%f"), "x": np.arange(50.0), "label": 0})
+    path = tmp_path / "iso.csv.gz"
+    with gzip.open(path, "wt") as fh:
+        frame.to_csv(fh, index=False, sep=";")
+    f = read_flight_log(path)
+    assert f.sample_rate_hz == pytest.approx(10.0) and f.channels == ["x"]
+    assert f.labels is not None and f.labels.sum() == 0
+
+
+def test_tab_separated_and_label_onset_to_end(tmp_path):
+    text = "time\tx\tstatus\n" + "\n".join(f"{i}\t{i}\t{1 if i == 3 else 0}" for i in range(6)) + "\n"
+    f = read_flight_log(_write(tmp_path / "tab.csv", text), LogFormat(label_col="status", label_onset_to_end=True))
+    assert f.labels.tolist() == [0, 0, 0, 1, 1, 1]
+
+
+def test_streaming_equals_whole(tmp_path):
+    rng = np.random.default_rng(0)
+    vals = rng.normal(size=(1000, 2))
+    vals[rng.random((1000, 2)) < 0.02] = np.nan
+    vals[:3, 0] = np.nan
+    frame = pd.DataFrame(vals, columns=["a", "b"])
+    frame.insert(0, "time", np.arange(1000) / 10)
+    path = tmp_path / "s.csv"
+    frame.to_csv(path, index=False)
+    whole = read_flight_log(path)
+    chunks = list(LogReader(path, chunk_rows=97))
+    np.testing.assert_array_equal(np.concatenate([c.values for c in chunks]), whole.values)
+
+
+def test_inputs_never_modified(tmp_path):
+    path = _write(tmp_path / "bad.csv", "time,a\n0,1\n0,2\n")
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(LogError):
+        read_flight_log(path)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_expand_inputs_files_folders_globs(tmp_path):
+    for k in range(3):
+        write_log(tmp_path / f"f{k}.csv", n=30)
+    (tmp_path / "notes.txt").write_text("x")
+    assert len(expand_inputs([str(tmp_path)])) == 3
+    assert len(expand_inputs([str(tmp_path / "f*.csv")])) == 2 + 1
+    assert len(expand_inputs([str(tmp_path / "f0.csv"), str(tmp_path / "f0.csv")])) == 1
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("", "empty"),
+        ("time,a\n", "header only"),
+        ("time,a\n0,1\n0,2\n", "row 3"),
+        ("time,a\n0,1\n1,x\n", "column 'a', row 3"),
+    ],
+)
+def test_validate_cli_one_line_exit_2(tmp_path, capsys, text, needle):
+    path = _write(tmp_path / "bad.csv", text)
+    assert main(["validate", str(path)]) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0].startswith("INVALID") and needle in out[0] and str(path) in out[0]
+
+
+def test_validate_cli_reports_good_file(log_path, capsys):
+    assert main(["validate", str(log_path)]) == 0
+    out = capsys.readouterr().out
+    assert "200 rows" in out and "20.0 Hz" in out and "3 channels" in out
+
+
+def test_usage_error_is_one_line(tmp_path, capsys):
+    assert main(["validate", "--sep", ";", str(tmp_path / "missing*.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err

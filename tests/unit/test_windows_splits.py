@@ -1,0 +1,90 @@
+"""Windows never cross flights and cover every row; nothing from test flights or anomalous rows
+reaches training or the scaler."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from anomaly.data.datasets import load_dataset
+from anomaly.data.splits import split_flights
+from anomaly.data.windows import make_windows, window_errors_to_rows, window_starts
+
+
+def test_window_starts_cover_last_row():
+    s = window_starts(10, 4, 3)
+    assert s.tolist() == [0, 3, 6]
+    s = window_starts(11, 4, 3)
+    assert s.tolist() == [0, 3, 6, 7]
+    assert window_starts(4, 4, 10).tolist() == [0]
+
+
+def test_short_flight_is_an_error_naming_it():
+    with pytest.raises(ValueError, match="flight_7: 3 rows, shorter than one window"):
+        window_starts(3, 4, 1, "flight_7")
+
+
+def test_make_windows_values():
+    v = np.arange(20, dtype=np.float32).reshape(10, 2)
+    w = make_windows(v, 4, 3)
+    assert w.shape == (3, 4, 2)
+    np.testing.assert_array_equal(w[1], v[3:7])
+
+
+def test_window_errors_to_rows_hand_computed():
+    starts = np.array([0, 2])
+    err = np.zeros((2, 3, 1))
+    err[0, :, 0] = [1, 2, 3]
+    err[1, :, 0] = [5, 6, 7]
+    rows = window_errors_to_rows(err, starts, 5)
+    np.testing.assert_allclose(rows[:, 0], [1, 2, 4, 6, 7])
+
+
+def test_split_by_flight_is_disjoint_and_seeded(synth_dir):
+    ds = load_dataset(str(synth_dir))
+    a, b = split_flights(ds, seed=1), split_flights(ds, seed=1)
+    ids = lambda fl: {f.flight_id for f in fl}  # noqa: E731
+    assert ids(a.train) == ids(b.train)
+    assert not ids(a.train) & ids(a.test) and not ids(a.validation) & ids(a.test)
+    assert not ids(a.train) & ids(a.validation)
+    c = split_flights(ds, seed=2)
+    assert ids(a.test) != ids(c.test) or ids(a.train) != ids(c.train)
+
+
+def test_train_subset_depends_on_seed_and_size_only(synth_dir):
+    ds = load_dataset(str(synth_dir))
+    s1 = split_flights(ds, seed=3, n_train=2)
+    s2 = split_flights(ds, seed=3, n_train=2)
+    assert [f.flight_id for f in s1.train] == [f.flight_id for f in s2.train]
+    assert len(s1.train) == 2
+
+
+def test_too_few_flights_validation_from_tail(tmp_path):
+    from tests.conftest import write_log
+
+    write_log(tmp_path / "only.csv", n=500)
+    s = split_flights(load_dataset(str(tmp_path)), seed=0)
+    assert s.val_from_tail and len(s.train) == 1 and s.train[0].n_rows == 400
+    assert s.validation[0].n_rows == 100
+    assert s.validation[0].time[0] > s.train[0].time[-1]
+
+
+def test_training_windows_hold_no_anomaly_or_test_rows(synth_dir):
+    from anomaly.data.datamodule import training_windows
+
+    ds = load_dataset(str(synth_dir))
+    split = split_flights(ds, seed=0)
+    prep = training_windows(split, window_len=20, stride=5, scaler="standard")
+    # every training row is a normal row of a training flight: the scaler saw exactly those rows
+    rows = np.concatenate([f.normal_prefix() for f in split.train])
+    np.testing.assert_allclose(prep.scaler.center_, rows.mean(axis=0), rtol=1e-4, atol=1e-4)
+    # windows, unscaled, are slices of a single training flight's normal part
+    raw = prep.train_windows * prep.scaler.scale_ + prep.scaler.center_
+    test_rows = np.concatenate([f.values for f in split.test])
+    for w in raw[:: max(1, len(raw) // 25)]:
+        assert not np.isclose(test_rows, w[0], atol=1e-3).all(axis=1).any()
+        assert any(
+            np.isclose(f.normal_prefix(), w[0], atol=1e-3).all(axis=1).any()
+            and np.isclose(f.normal_prefix(), w[-1], atol=1e-3).all(axis=1).any()
+            for f in split.train
+        )
