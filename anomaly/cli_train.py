@@ -1,7 +1,104 @@
-"""Subcommands added by later stages (train, sweep, report, score)."""
+"""`anomaly train`, `sweep`, `report` and `score`: the subcommands that train, study and score."""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import sys
+
+from anomaly.models.registry import MODELS
+
+log = logging.getLogger(__name__)
+
+METRIC_ROWS = [
+    ("f1_point", "F1 (point, headline)"),
+    ("precision_point", "precision (point)"),
+    ("recall_point", "recall (point)"),
+    ("auc_pr", "AUC-PR"),
+    ("auc_roc", "AUC-ROC"),
+    ("vus_pr", "VUS-PR"),
+    ("f1_event", "F1 (event)"),
+    ("flight_precision", "flight precision"),
+    ("flight_recall", "flight recall"),
+    ("detection_delay_seconds", "detection delay (s, mean)"),
+    ("false_alarms_per_hour", "false alarms / hour"),
+    ("f1_point_adjusted", "F1 point-adjusted (inflated)"),
+    ("train_seconds", "train time (s)"),
+    ("n_params", "parameters"),
+    ("epochs", "epochs"),
+]
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict:
+    """Only flags the user gave override the config file."""
+    o: dict = {}
+    data = {k: v for k, v in {
+        "data": args.data, "sep": args.sep, "time_col": args.time_col, "label_col": args.label_col,
+        "channels": args.channels.split(",") if args.channels else None, "train_flights": args.train_flights,
+    }.items() if v is not None}  # fmt: skip
+    if args.max_gap != 10:
+        data["max_gap_rows"] = args.max_gap
+    if data:
+        o["data"] = data
+    for key in ("model", "seed", "experiment"):
+        if getattr(args, key, None) is not None:
+            o[key] = getattr(args, key)
+    if args.max_epochs is not None:
+        o["train"] = {"max_epochs": args.max_epochs}
+    if args.threshold is not None:
+        o["detect"] = {"threshold": args.threshold}
+    return o
+
+
+def format_table(rows: dict[str, dict[str, float]]) -> str:
+    """{model: metrics} -> a plain text table, one metric per line."""
+    names = list(rows)
+    width = max(len(label) for _, label in METRIC_ROWS) + 2
+    lines = [" " * width + "".join(f"{n:>14}" for n in names)]
+    for key, label in METRIC_ROWS:
+        cells = []
+        for n in names:
+            v = rows[n].get(key)
+            if v is None or v != v:
+                cells.append(f"{'-':>14}")
+            elif key in ("n_params", "epochs"):
+                cells.append(f"{int(v):>14,d}")
+            else:
+                cells.append(f"{v:>14.3f}")
+        lines.append(f"{label:<{width}}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from anomaly.config import build_config, load_yaml
+    from anomaly.experiments.run import execute, track_run
+    from anomaly.track.tracker import Tracker
+
+    cfg = build_config(load_yaml(args.config) if args.config else {}, overrides_from_args(args))
+    out = execute(cfg, progress=sys.stderr.isatty())
+    tracker = Tracker(cfg.experiment)
+    run_id, uri = track_run(out, tracker, register=args.register)
+    print(format_table({cfg.model: out.metrics}))
+    if len(out.per_fault):
+        print("\nper fault type (test flights):")
+        print(out.per_fault.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"\nrun {run_id} in experiment '{cfg.experiment}' ({tracker.uri})")
+    if args.register:
+        print(f"registered as models:/{args.register}@champion")
+    print(uri)
+    return 0
+
 
 def add_commands(sub, fmt_args) -> None:
-    return None
+    p = sub.add_parser("train", help="train a detector, evaluate it on test flights, log it to MLflow")
+    p.add_argument("--data", help="preset (synthetic, alfa), dataset folder, file or glob (default: synthetic)")
+    p.add_argument("--model", choices=MODELS, help="default: lstm")
+    p.add_argument("--config", help="experiment YAML file (only what differs from defaults)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--train-flights", type=int, help="use this many training flights (chosen by seed)")
+    p.add_argument("--experiment", help="MLflow experiment name (default: anomaly)")
+    p.add_argument("--register", metavar="NAME", help="register the model under NAME with alias 'champion'")
+    p.add_argument("--max-epochs", type=int)
+    p.add_argument("--threshold", help="rule fitted on validation normal rows, e.g. quantile:0.99, zscore:4")
+    fmt_args(p)
+    p.set_defaults(func=cmd_train)

@@ -1,0 +1,132 @@
+"""Typed run configuration: defaults < preset defaults < experiment file < command-line flags.
+
+Experiment files hold only what differs from the defaults, with the same nesting as here:
+`data`, `window`, `train`, `detect`, plus `model`, `model_params`, `seed`, `experiment`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class DataConfig:
+    data: str = "synthetic"  # preset ('synthetic', 'alfa'), dataset folder, file or glob
+    sep: str | None = None
+    time_col: str | None = None
+    label_col: str | None = None
+    channels: list[str] | None = None
+    max_gap_rows: int = 10
+    train_flights: int | None = None  # None: every training flight
+
+
+@dataclass
+class WindowConfig:
+    window_len: int = 32  # samples
+    stride: int = 4  # between training windows
+    score_stride: int = 8  # between scoring windows; every row is still covered
+    scaler: str = "standard"  # 'standard' | 'robust'
+
+
+@dataclass
+class TrainConfig:
+    max_epochs: int = 30
+    patience: int = 4  # early stopping on val/loss
+    batch_size: int = 128
+    lr: float = 1e-3
+    grad_clip: float = 1.0
+    limit_train_batches: int | None = None  # batches per epoch cap; bounds time on big sets
+
+
+@dataclass
+class DetectConfig:
+    threshold: str = "quantile:0.99"  # fitted on validation normal-row scores, never on test labels
+    smooth_s: float = 0.0  # trailing mean of row scores (causal)
+    min_event_s: float = 0.0  # drop alarm runs shorter than this
+    merge_gap_s: float = 0.0  # join alarm runs closer than this
+    timeout_s: float = 5.0  # ALFA protocol: first alarm after onset must come within this
+
+
+@dataclass
+class RunConfig:
+    model: str = "lstm"
+    model_params: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    experiment: str = "anomaly"
+    data: DataConfig = field(default_factory=DataConfig)
+    window: WindowConfig = field(default_factory=WindowConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+
+    def flat(self) -> dict[str, Any]:
+        """Dotted keys -> values, for MLflow params and config hashes."""
+        out: dict[str, Any] = {}
+
+        def walk(prefix: str, obj: Any) -> None:
+            if isinstance(obj, dict):
+                for k in sorted(obj):
+                    walk(f"{prefix}{k}.", obj[k])
+            else:
+                out[prefix[:-1]] = obj
+
+        walk("", dataclasses.asdict(self))
+        return out
+
+
+# Settings each preset carries; chosen on training and validation flights only (see README).
+PRESETS: dict[str, dict[str, Any]] = {
+    "synthetic": {},
+    "alfa": {
+        "window": {"window_len": 40, "stride": 4, "score_stride": 4, "scaler": "robust"},
+        "detect": {"threshold": "quantile:0.995", "smooth_s": 1.0, "min_event_s": 0.5},
+    },
+}
+
+_SECTIONS = {"data": DataConfig, "window": WindowConfig, "train": TrainConfig, "detect": DetectConfig}
+
+
+def merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "model_params" else v
+    return out
+
+
+def from_dict(d: dict) -> RunConfig:
+    """Build a RunConfig, refusing unknown keys by name."""
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    for k in d:
+        if k not in known:
+            raise ValueError(f"config: unknown key {k!r}; expected one of {sorted(known)}")
+    kw = {k: v for k, v in d.items() if k not in _SECTIONS}
+    for name, cls in _SECTIONS.items():
+        sec = d.get(name) or {}
+        fields = {f.name for f in dataclasses.fields(cls)}
+        for k in sec:
+            if k not in fields:
+                raise ValueError(f"config: unknown key {name}.{k}; expected one of {sorted(fields)}")
+        kw[name] = cls(**sec)
+    return RunConfig(**kw)
+
+
+def load_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: config file not found")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def build_config(file_dict: dict | None = None, overrides: dict | None = None) -> RunConfig:
+    """Layer defaults, the preset of the chosen data, the file and the overrides."""
+    layered = merge(file_dict or {}, overrides or {})
+    data_name = (layered.get("data") or {}).get("data", DataConfig.data)
+    preset = PRESETS.get(str(data_name), {})
+    return from_dict(merge(preset, layered))

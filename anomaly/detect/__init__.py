@@ -1,0 +1,1 @@
+"""Scores -> thresholds -> labels -> events, separate from the models that make the scores."""

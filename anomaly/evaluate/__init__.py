@@ -1,0 +1,1 @@
+"""Metrics and statistics: pure functions of labels, scores and run records."""

@@ -1,0 +1,158 @@
+"""Detection metrics as pure functions of labels and scores.
+
+Point-wise F1 (no adjustment) is the headline. Point-adjusted F1 is reported only as a labelled
+secondary figure: it credits a whole fault segment for one flagged row, so even random scores can
+look strong with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
+
+from anomaly.detect.events import runs
+
+
+def point_metrics(labels: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
+    """precision_point, recall_point, f1_point over rows (micro: counts summed over flights)."""
+    p, r, f, _ = precision_recall_fscore_support(
+        np.asarray(labels, dtype=int), np.asarray(flagged, dtype=int), average="binary", zero_division=0
+    )
+    return {"precision_point": float(p), "recall_point": float(r), "f1_point": float(f)}
+
+
+def ranking_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """auc_pr (average precision) and auc_roc; NaN when only one class is present."""
+    labels = np.asarray(labels, dtype=int)
+    if labels.min() == labels.max():
+        return {"auc_pr": float("nan"), "auc_roc": float("nan")}
+    return {"auc_pr": float(average_precision_score(labels, scores)), "auc_roc": float(roc_auc_score(labels, scores))}
+
+
+def point_adjust(labels: np.ndarray, flagged: np.ndarray) -> np.ndarray:
+    """Flag a whole labelled segment when any of its rows is flagged (the inflating convention)."""
+    adj = np.asarray(flagged, dtype=bool).copy()
+    for s, e in runs(np.asarray(labels) > 0):
+        if adj[s : e + 1].any():
+            adj[s : e + 1] = True
+    return adj
+
+
+def event_metrics(labels: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
+    """Event-level precision, recall, F1.
+
+    A labelled segment is found when an alarm run overlaps it; an alarm run touching no labelled
+    row is a false positive. precision = found / (found + false alarm runs).
+    """
+    labels = np.asarray(labels) > 0
+    segments = runs(labels)
+    alarms = runs(flagged)
+    found = sum(1 for s, e in segments if np.asarray(flagged)[s : e + 1].any())
+    false_runs = sum(1 for s, e in alarms if not labels[s : e + 1].any())
+    precision = found / (found + false_runs) if found + false_runs else 0.0
+    recall = found / len(segments) if segments else float("nan")
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    return {"precision_event": precision, "recall_event": recall, "f1_event": f1}
+
+
+def vus_pr(labels: np.ndarray, scores: np.ndarray, max_buffer: int = 40, n_buffers: int = 11) -> float:
+    """Volume under the PR surface (Paparrizos et al., VLDB 2022; recommended by TSB-AD).
+
+    For each buffer length l in [0, max_buffer] the labels are widened by a ramp of l rows on each
+    side of every segment (soft labels in [0, 1]); precision and recall are computed with those
+    soft labels over all thresholds, and the areas are averaged over l. It rewards alarms that
+    land just before or after a segment, without the inflation of point adjustment.
+    """
+    labels = np.asarray(labels) > 0
+    scores = np.asarray(scores, dtype=np.float64)
+    if labels.all() or not labels.any():
+        return float("nan")
+    order = np.argsort(-scores, kind="stable")
+    segs = runs(labels)
+    areas = []
+    for ell in np.linspace(0, max_buffer, n_buffers).astype(int):
+        soft = labels.astype(np.float64)
+        if ell > 0:
+            ramp = np.sqrt(1 - np.arange(1, ell + 1) / (ell + 1))
+            for s, e in segs:
+                lo = max(0, s - ell)
+                soft[lo:s] = np.maximum(soft[lo:s], ramp[: s - lo][::-1])
+                hi = min(len(soft), e + 1 + ell)
+                soft[e + 1 : hi] = np.maximum(soft[e + 1 : hi], ramp[: hi - e - 1])
+        tp = np.cumsum(soft[order])
+        k = np.arange(1, len(order) + 1)
+        # evaluate only at the last index of each run of tied scores
+        last = np.r_[scores[order][1:] != scores[order][:-1], True]
+        precision, recall = tp[last] / k[last], tp[last] / soft.sum()
+        areas.append(float(np.sum(np.diff(np.r_[0.0, recall]) * precision)))
+    return float(np.mean(areas))
+
+
+@dataclass
+class FlightOutcome:
+    """Per-flight verdict of the ALFA protocol: 'TP', 'FP', 'FN' or 'TN', with delay if detected."""
+
+    flight_id: str
+    fault_type: str
+    outcome: str
+    delay_s: float | None
+    first_alarm_s: float | None
+    onset_s: float | None
+
+
+def flight_outcome(
+    flight_id: str, fault_type: str, time: np.ndarray, labels: np.ndarray, flagged: np.ndarray, timeout_s: float = 5.0
+) -> FlightOutcome:
+    """The ALFA evaluator's per-flight rule.
+
+    An alarm before onset (or anywhere in a fault-free flight) makes the flight a false positive.
+    Otherwise the fault is detected (TP) when the first alarm after onset comes within `timeout_s`,
+    and missed (FN) when it does not.
+    """
+    flagged = np.asarray(flagged, dtype=bool)
+    first = float(time[np.argmax(flagged)]) if flagged.any() else None
+    if labels is None or not np.asarray(labels).any():
+        return FlightOutcome(flight_id, fault_type, "FP" if flagged.any() else "TN", None, first, None)
+    onset_i = int(np.argmax(np.asarray(labels) > 0))
+    onset = float(time[onset_i])
+    if flagged[:onset_i].any():
+        return FlightOutcome(flight_id, fault_type, "FP", None, first, onset)
+    after = flagged[onset_i:]
+    if after.any():
+        t_alarm = float(time[onset_i + int(np.argmax(after))])
+        if t_alarm - onset <= timeout_s:
+            return FlightOutcome(flight_id, fault_type, "TP", t_alarm - onset, t_alarm, onset)
+        return FlightOutcome(flight_id, fault_type, "FN", None, t_alarm, onset)
+    return FlightOutcome(flight_id, fault_type, "FN", None, None, onset)
+
+
+def flight_metrics(outcomes: list[FlightOutcome]) -> dict[str, float]:
+    """flight_precision, flight_recall, flight_accuracy and detection delays over flights.
+
+    Recall counts every fault flight in its denominator, including those lost to an early alarm.
+    """
+    tp = sum(o.outcome == "TP" for o in outcomes)
+    fp = sum(o.outcome == "FP" for o in outcomes)
+    tn = sum(o.outcome == "TN" for o in outcomes)
+    n_fault = sum(o.onset_s is not None for o in outcomes)
+    delays = [o.delay_s for o in outcomes if o.delay_s is not None]
+    return {
+        "flight_precision": tp / (tp + fp) if tp + fp else 0.0,
+        "flight_recall": tp / n_fault if n_fault else float("nan"),
+        "flight_accuracy": (tp + tn) / len(outcomes) if outcomes else float("nan"),
+        "detection_delay_seconds": float(np.mean(delays)) if delays else float("nan"),
+        "detection_delay_max_seconds": float(np.max(delays)) if delays else float("nan"),
+    }
+
+
+def false_alarms_per_hour(labels_list: list[np.ndarray | None], flagged_list: list[np.ndarray], rate_hz: float) -> float:
+    """Alarm runs that start on a normal row, per hour of normal flight."""
+    alarms, normal_rows = 0, 0
+    for labels, flagged in zip(labels_list, flagged_list):
+        lab = np.zeros(len(flagged), dtype=bool) if labels is None else np.asarray(labels) > 0
+        normal_rows += int((~lab).sum())
+        alarms += sum(1 for s, _ in runs(flagged) if not lab[s])
+    hours = normal_rows / rate_hz / 3600.0
+    return alarms / hours if hours > 0 else float("nan")

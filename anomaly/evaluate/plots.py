@@ -1,0 +1,39 @@
+"""Figures of single flights: channels, score, threshold, fault onset and first alarm."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from anomaly.data.schema import Flight  # noqa: E402
+
+
+def flight_figure(
+    flight: Flight, score: np.ndarray, threshold: float, flagged: np.ndarray, title: str = "", max_channels: int = 6
+):
+    """A two-panel figure: up to `max_channels` standardised channels, then the score."""
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    v = flight.values[:, :max_channels]
+    z = (v - v.mean(axis=0)) / (v.std(axis=0) + 1e-9)
+    for j in range(z.shape[1]):
+        ax1.plot(flight.time, z[:, j] + 3 * j, lw=0.7, label=flight.channels[j])
+    ax1.set_ylabel("channels (standardised, offset)")
+    ax1.legend(loc="upper left", fontsize=7, ncol=3)
+    ax2.plot(flight.time, score, lw=0.8, color="k", label="score")
+    ax2.axhline(threshold, color="r", ls="--", lw=1, label="threshold")
+    ax2.set_yscale("log")
+    ax2.set_xlabel("time since flight start (s)")
+    for ax in (ax1, ax2):
+        if flight.labels is not None and flight.labels.any():
+            lab = flight.labels > 0
+            ax.fill_between(flight.time, 0, 1, where=lab, color="orange", alpha=0.25, transform=ax.get_xaxis_transform())
+            ax.axvline(flight.time[flight.onset_index], color="orange", lw=1.2)
+        if flagged.any():
+            ax.axvline(flight.time[int(np.argmax(flagged))], color="r", lw=1, ls=":")
+    ax2.legend(loc="upper left", fontsize=7)
+    fig.suptitle(title or flight.flight_id, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,1 @@
+"""Runs and studies: one training run, sweeps of runs, and the report built from tracked runs."""

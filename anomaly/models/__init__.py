@@ -1,0 +1,1 @@
+"""Detectors: deep autoencoders and scikit-learn baselines behind one contract."""

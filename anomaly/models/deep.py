@@ -1,0 +1,153 @@
+"""DeepDetector: the Detector contract around ReconstructionSystem and a Lightning Trainer."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
+
+from anomaly.data.datamodule import WindowDataModule
+from anomaly.models.base import Detector
+from anomaly.models.system import ReconstructionSystem
+
+log = logging.getLogger(__name__)
+INFER_BATCH = 2048
+
+
+class _History(Callback):
+    """Collects per-epoch train and validation loss for tracking."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        m = trainer.callback_metrics
+        row = {"epoch": trainer.current_epoch}
+        for key in ("train/loss", "val/loss"):
+            if key in m:
+                row[key.replace("/", "_")] = float(m[key])
+        self.rows.append(row)
+
+
+class DeepDetector(Detector):
+    """An autoencoder trained with Lightning: early stopping on validation loss, best weights kept.
+
+    Parameters
+    ----------
+    arch : 'lstm' or 'transformer'.
+    net : network config overrides (hidden_size, d_model, positional, ...).
+    max_epochs, patience : epoch cap and early-stopping patience on val/loss.
+    batch_size, lr, grad_clip : optimisation.
+    limit_train_batches : cap on batches per epoch (None: all), to bound time on large sets.
+    random_state : seeds weights and shuffling.
+    progress : show Lightning's progress bar.
+    """
+
+    def __init__(
+        self,
+        arch: str = "lstm",
+        net: dict | None = None,
+        max_epochs: int = 30,
+        patience: int = 4,
+        batch_size: int = 128,
+        lr: float = 1e-3,
+        grad_clip: float = 1.0,
+        limit_train_batches: int | None = None,
+        random_state: int = 0,
+        progress: bool = False,
+    ):
+        self.arch = arch
+        self.net = net
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.batch_size = batch_size
+        self.lr = lr
+        self.grad_clip = grad_clip
+        self.limit_train_batches = limit_train_batches
+        self.random_state = random_state
+        self.progress = progress
+        self.name = arch
+
+    def get_params(self) -> dict:
+        keys = ("arch", "net", "max_epochs", "patience", "batch_size", "lr", "grad_clip", "limit_train_batches", "random_state")
+        return {k: getattr(self, k) for k in keys}
+
+    def _net_config(self, n_features: int) -> dict:
+        return {**(self.net or {}), "n_features": n_features}
+
+    def fit(self, windows: np.ndarray, val_windows: np.ndarray | None = None) -> DeepDetector:
+        windows = self._check_windows(windows)
+        val = windows[:0] if val_windows is None else self._check_windows(val_windows)
+        pl.seed_everything(self.random_state, workers=True, verbose=False)
+        self.system_ = ReconstructionSystem(self.arch, self._net_config(windows.shape[2]), lr=self.lr)
+        dm = WindowDataModule(windows, val, self.batch_size, self.random_state)
+        history = _History()
+        with tempfile.TemporaryDirectory() as ckpt_dir:
+            best = ModelCheckpoint(dirpath=ckpt_dir, monitor="val/loss", mode="min", save_weights_only=True)
+            trainer = pl.Trainer(
+                max_epochs=self.max_epochs,
+                accelerator="cpu",
+                devices=1,
+                deterministic=True,
+                gradient_clip_val=self.grad_clip,
+                callbacks=[EarlyStopping("val/loss", patience=self.patience, mode="min"), best, history],
+                limit_train_batches=self.limit_train_batches or 1.0,
+                logger=False,
+                enable_progress_bar=self.progress,
+                enable_model_summary=False,
+                num_sanity_val_steps=0,
+            )
+            with warnings.catch_warnings():
+                # a tiny training set has fewer batches than the logging interval; nothing to act on
+                warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
+                warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+                trainer.fit(self.system_, datamodule=dm)
+            if best.best_model_path:
+                state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+                self.system_.load_state_dict(state)
+        self.system_.eval()
+        self.history_ = history.rows
+        self.epochs_ = len(history.rows)
+        self.n_features_in_ = windows.shape[2]
+        self.n_params_ = self.system_.net.n_params()
+        return self
+
+    @torch.no_grad()
+    def error_map(self, windows: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        windows = self._check_windows(windows)
+        out = np.empty_like(windows)
+        for i in range(0, len(windows), INFER_BATCH):
+            x = torch.from_numpy(windows[i : i + INFER_BATCH])
+            out[i : i + INFER_BATCH] = ((self.system_(x) - x) ** 2).numpy()
+        return out
+
+    def training_history(self) -> list[dict]:
+        return list(getattr(self, "history_", []))
+
+    def save(self, folder: Path) -> None:
+        self._check_fitted()
+        torch.save(self.system_.net.state_dict(), Path(folder) / "weights.pt")
+        meta = {"n_features_in": self.n_features_in_, "epochs": self.epochs_, "history": self.history_}
+        (Path(folder) / "deep.json").write_text(json.dumps(meta))
+
+    @classmethod
+    def load(cls, folder: Path, params: dict) -> DeepDetector:
+        det = cls(**params)
+        meta = json.loads((Path(folder) / "deep.json").read_text())
+        det.system_ = ReconstructionSystem(det.arch, det._net_config(meta["n_features_in"]), lr=det.lr)
+        # weights only: a state_dict of tensors, nothing else is unpickled
+        state = torch.load(Path(folder) / "weights.pt", map_location="cpu", weights_only=True)
+        det.system_.net.load_state_dict(state)
+        det.system_.eval()
+        det.n_features_in_ = meta["n_features_in"]
+        det.n_params_ = det.system_.net.n_params()
+        det.epochs_, det.history_ = meta["epochs"], meta["history"]
+        return det

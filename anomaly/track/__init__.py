@@ -1,0 +1,1 @@
+"""Tracking and packaging: the only subpackage that imports mlflow."""

@@ -1,0 +1,24 @@
+"""MLflow "model from code": the scoring model that `anomaly train` logs.
+
+`load_context` rebuilds the saved pipeline (network weights read weights-only); `predict` takes a
+flight log's columns and returns per-row `score` and `is_anomaly`, one row per input row, through
+the same function as `anomaly score`.
+"""
+
+import mlflow
+from mlflow.pyfunc import PythonModel
+
+
+class FlightScorer(PythonModel):
+    def load_context(self, context):
+        from anomaly.detect.pipeline import Pipeline
+
+        self.pipeline = Pipeline.load(context.artifacts["pipeline"])
+
+    def predict(self, context, model_input, params=None):
+        from anomaly.detect.scoring import score_frame
+
+        return score_frame(self.pipeline, model_input)
+
+
+mlflow.models.set_model(FlightScorer())

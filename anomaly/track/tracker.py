@@ -1,0 +1,201 @@
+"""MLflow in one place: runs, params, metrics, figures, the scoring model and the registry.
+
+The default store is embedded, in the current directory: `mlflow.db` (SQLite) for runs and
+`mlartifacts/` for artifacts. `MLFLOW_TRACKING_URI` points it elsewhere (a server, another file).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+import anomaly
+
+log = logging.getLogger(__name__)
+PYFUNC_SCRIPT = Path(__file__).with_name("pyfunc_model.py")
+PACKAGE_DIR = Path(anomaly.__file__).parent
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class Tracker:
+    """Opens the store and an experiment; one object per process is enough."""
+
+    def __init__(self, experiment: str = "anomaly", uri: str | None = None):
+        # decided before set_tracking_uri, which exports MLFLOW_TRACKING_URI itself
+        default_store = uri is None and "MLFLOW_TRACKING_URI" not in os.environ
+        self.uri = uri or tracking_uri()
+        mlflow.set_tracking_uri(self.uri)
+        self.client = MlflowClient(self.uri)
+        exp = self.client.get_experiment_by_name(experiment)
+        if exp is None:
+            location = None
+            if default_store:
+                location = (Path.cwd() / "mlartifacts").as_uri()
+            exp_id = self.client.create_experiment(experiment, artifact_location=location)
+        else:
+            exp_id = exp.experiment_id
+        self.experiment_id = exp_id
+        self.experiment = experiment
+
+    @contextmanager
+    def run(self, run_name: str, parent_run_id: str | None = None, tags: dict | None = None) -> Iterator[str]:
+        """Start a run (a child when `parent_run_id` is given); yields its id. A raised error marks it FAILED."""
+        tags = dict(tags or {})
+        if parent_run_id:
+            tags["mlflow.parentRunId"] = parent_run_id
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+        run_id = run.info.run_id
+        try:
+            with mlflow.start_run(run_id=run_id):
+                yield run_id
+        except BaseException as exc:
+            self.client.set_tag(run_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
+            self.client.set_terminated(run_id, "FAILED" if not isinstance(exc, KeyboardInterrupt) else "KILLED")
+            raise
+
+    def log_params(self, run_id: str, params: dict) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[i : i + 100])
+
+    def log_metrics(self, run_id: str, metrics: dict, step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        import time
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and not math.isnan(float(v))]
+        for i in range(0, len(items), 500):
+            self.client.log_batch(run_id, metrics=items[i : i + 500])
+
+    def log_history(self, run_id: str, history: list[dict]) -> None:
+        """Per-epoch losses as metric steps: the loss curves in the UI."""
+        for row in history:
+            self.log_metrics(run_id, {k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+
+    def set_tags(self, run_id: str, tags: dict) -> None:
+        for k, v in tags.items():
+            self.client.set_tag(run_id, k, str(v))
+
+    def log_figure(self, run_id: str, fig, path: str) -> None:
+        self.client.log_figure(run_id, fig, path)
+
+    def log_dict(self, run_id: str, data: dict, path: str) -> None:
+        self.client.log_dict(run_id, data, path)
+
+    def log_text(self, run_id: str, text: str, path: str) -> None:
+        self.client.log_text(run_id, text, path)
+
+    def log_artifacts(self, run_id: str, folder: str | Path, path: str | None = None) -> None:
+        self.client.log_artifacts(run_id, str(folder), path)
+
+    def log_pipeline(self, pipeline, example: pd.DataFrame) -> str:
+        """Log the fitted pipeline as a pyfunc "model from code" in the active run; returns its URI.
+
+        The model is a short script that loads the saved pipeline (weights as a state_dict, read
+        weights-only); the `anomaly` package travels with it through `code_paths`.
+        """
+        from mlflow.models import infer_signature
+
+        from anomaly.detect.scoring import score_frame
+
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = pipeline.save(Path(tmp) / "pipeline")
+            output = score_frame(pipeline, example)
+            mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(PYFUNC_SCRIPT),
+                artifacts={"pipeline": str(folder)},
+                code_paths=[str(PACKAGE_DIR)],
+                signature=infer_signature(example, output),
+                input_example=example,
+                pip_requirements=_requirements(),
+            )
+        run_id = mlflow.active_run().info.run_id
+        return f"runs:/{run_id}/model"
+
+    def register(self, model_uri: str, name: str, alias: str = "champion") -> str:
+        mv = mlflow.register_model(model_uri, name)
+        self.client.set_registered_model_alias(name, alias, mv.version)
+        return str(mv.version)
+
+    def search(self, filter_string: str = "", experiment_ids: list[str] | None = None) -> pd.DataFrame:
+        return mlflow.search_runs(experiment_ids=experiment_ids or [self.experiment_id], filter_string=filter_string)
+
+    def terminate(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status)
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    pins = []
+    for pkg in ("torch", "pytorch-lightning", "pandas", "scikit-learn", "numpy", "pyarrow", "pyyaml", "matplotlib"):
+        try:
+            pins.append(f"{pkg}=={version(pkg).split('+')[0]}")
+        except Exception:  # a package missing here is simply not pinned
+            pins.append(pkg)
+    return pins
+
+
+def resolve_model_folder(uri: str) -> Path:
+    """A local pipeline folder, or any MLflow model URI -> the saved pipeline folder on disk."""
+    local = Path(uri)
+    if local.is_dir():
+        for cand in (local, local / "artifacts" / "pipeline"):
+            if (cand / "pipeline.json").exists():
+                return cand
+        raise FileNotFoundError(f"{uri}: no pipeline.json in this folder or its artifacts/pipeline")
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    except Exception as exc:
+        raise FileNotFoundError(f"model {uri}: {str(exc).splitlines()[0]}") from None
+    for cand in (path / "artifacts" / "pipeline", path):
+        if (cand / "pipeline.json").exists():
+            return cand
+    raise FileNotFoundError(f"model {uri}: no anomaly pipeline inside")
+
+
+def runs_frame(experiment: str | None = None, parent_run_id: str | None = None) -> pd.DataFrame:
+    """Finished and failed runs of an experiment (or children of a parent) as a DataFrame."""
+    mlflow.set_tracking_uri(tracking_uri())
+    client = MlflowClient()
+    if parent_run_id:
+        parent = client.get_run(parent_run_id)
+        ids = [parent.info.experiment_id]
+        flt = f"tags.mlflow.parentRunId = '{parent_run_id}'"
+    else:
+        exp = client.get_experiment_by_name(experiment)
+        if exp is None:
+            raise ValueError(f"no MLflow experiment named {experiment!r} in {tracking_uri()}")
+        ids, flt = [exp.experiment_id], ""
+    return mlflow.search_runs(experiment_ids=ids, filter_string=flt, max_results=50000)
+
+
+def dump_json(data: dict) -> str:
+    return json.dumps(data, indent=2, default=str)
