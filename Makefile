@@ -34,3 +34,13 @@ data: $(STAMP)
 
 clean:
 	rm -rf .venv data/synthetic data/study data/bench reports scored mlflow.db mlartifacts lightning_logs
+
+demo: $(STAMP)
+	$(ANOMALY) synth --out data/synthetic --flights 64 --seed 0 >/dev/null
+	$(ANOMALY) compare --data synthetic --train-flights 8 --experiment demo
+
+ui: $(STAMP)
+	.venv/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} --host 127.0.0.1 --port $${PORT:-5000}
+
+bench-train: $(STAMP)
+	$(PY) experiments/bench_train.py

@@ -89,16 +89,58 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub, fmt_args) -> None:
-    p = sub.add_parser("train", help="train a detector, evaluate it on test flights, log it to MLflow")
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Train several models on the same split and print one table: what `make demo` runs."""
+    from anomaly.config import build_config, load_yaml
+    from anomaly.data.datasets import load_dataset
+    from anomaly.experiments.run import execute, log_format, track_run
+    from anomaly.track.tracker import Tracker
+
+    base = load_yaml(args.config) if args.config else {}
+    over = overrides_from_args(args)
+    over.pop("model", None)
+    models = [m.strip() for m in args.models.split(",")]
+    for m in models:
+        if m not in MODELS:
+            raise ValueError(f"--models: unknown model {m!r}; choose from {', '.join(MODELS)}")
+    cfg0 = build_config(base, over)
+    dataset = load_dataset(cfg0.data.data, log_format(cfg0))  # read once, shared by every model
+    tracker = Tracker(cfg0.experiment)
+    table, uris = {}, {}
+    for m in models:
+        cfg = build_config(base, {**over, "model": m})
+        out = execute(cfg, dataset, progress=sys.stderr.isatty())
+        _, uris[m] = track_run(out, tracker)
+        table[m] = out.metrics
+        log.info("%s: f1_point %.3f in %.1f s", m, out.metrics.get("f1_point", float("nan")), out.metrics["train_seconds"])
+    print(format_table(table))
+    print(f"\ntest flights: {len(out.split.test)}, training flights: {len(out.split.train)}; "
+          f"runs in experiment '{cfg0.experiment}' ({tracker.uri}); compare them with `make ui`")
+    for m, uri in uris.items():
+        print(f"{m}: {uri}")
+    return 0
+
+
+def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="preset (synthetic, alfa), dataset folder, file or glob (default: synthetic)")
-    p.add_argument("--model", choices=MODELS, help="default: lstm")
     p.add_argument("--config", help="experiment YAML file (only what differs from defaults)")
     p.add_argument("--seed", type=int)
     p.add_argument("--train-flights", type=int, help="use this many training flights (chosen by seed)")
     p.add_argument("--experiment", help="MLflow experiment name (default: anomaly)")
-    p.add_argument("--register", metavar="NAME", help="register the model under NAME with alias 'champion'")
     p.add_argument("--max-epochs", type=int)
     p.add_argument("--threshold", help="rule fitted on validation normal rows, e.g. quantile:0.99, zscore:4")
+
+
+def add_commands(sub, fmt_args) -> None:
+    p = sub.add_parser("train", help="train a detector, evaluate it on test flights, log it to MLflow")
+    p.add_argument("--model", choices=MODELS, help="default: lstm")
+    p.add_argument("--register", metavar="NAME", help="register the model under NAME with alias 'champion'")
+    _train_args(p)
     fmt_args(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("compare", help="train several models on one split and print one table")
+    p.add_argument("--models", default=",".join(MODELS), help="comma-separated (default: all)")
+    _train_args(p)
+    fmt_args(p)
+    p.set_defaults(func=cmd_compare)

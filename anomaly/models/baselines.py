@@ -93,9 +93,9 @@ class IsolationForestDetector(Detector):
     def error_map(self, windows: np.ndarray) -> np.ndarray:
         self._check_fitted()
         windows = self._check_windows(windows)
-        # score_samples is higher for normal points; flip it so higher means more anomalous,
-        # and shift by 0.5 (its value for an average point) to keep the map non-negative.
-        s = (0.5 - self.forest_.score_samples(_flat(windows))).clip(min=0).astype(np.float32)
+        # score_samples is higher for normal points and lies in [-1, 0): flip its sign so that
+        # higher means more anomalous, as everywhere else in the package.
+        s = (-self.forest_.score_samples(_flat(windows))).astype(np.float32)
         return np.broadcast_to(s[:, None, None], windows.shape).copy()
 
     def save(self, folder: Path) -> None:

@@ -1,0 +1,75 @@
+"""One suite for every model in the registry: the Detector contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from anomaly.models.base import NotFittedError
+from anomaly.models.registry import MODELS, load_detector, make_detector
+
+FAST = {"lstm": {"max_epochs": 3}, "transformer": {"max_epochs": 3}, "iforest": {"n_estimators": 50}, "pca": {}}
+
+
+def _normal(n=256, T=16, F=3, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(T)[None, :, None] * 0.3 + rng.uniform(0, 6, size=(n, 1, 1))
+    return (np.sin(t + np.arange(F)) + 0.05 * rng.normal(size=(n, T, F))).astype(np.float32)
+
+
+@pytest.fixture(scope="module", params=MODELS)
+def fitted(request):
+    name = request.param
+    params = dict(FAST[name])
+    if name in ("lstm", "transformer"):
+        params["net"] = {"hidden_size": 16, "latent_size": 8} if name == "lstm" else {"d_model": 16, "dim_feedforward": 32, "n_layers": 1}
+    det = make_detector(name, params, random_state=0)
+    train = _normal()
+    return name, params, det.fit(train, _normal(64, seed=1)), det
+
+
+def test_fit_returns_self(fitted):
+    _, _, result, det = fitted
+    assert result is det
+
+
+def test_scores_finite_with_right_shape(fitted):
+    _, _, det, _ = fitted
+    w = _normal(20, seed=2)
+    s = det.score(w)
+    assert s.shape == (20,) and np.isfinite(s).all()
+    e = det.error_map(w)
+    assert e.shape == w.shape and (e >= 0).all()
+    assert det.n_params > 0
+
+
+def test_obvious_spike_scores_highest(fitted):
+    _, _, det, _ = fitted
+    w = _normal(20, seed=3)
+    w[7, 6:10, :] += 25.0
+    assert int(np.argmax(det.score(w))) == 7
+
+
+def test_save_load_keeps_scores(fitted, tmp_path):
+    name, params, det, _ = fitted
+    det.save(tmp_path)
+    again = load_detector(name, tmp_path, det.get_params())
+    w = _normal(10, seed=4)
+    np.testing.assert_allclose(again.score(w), det.score(w), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_unfitted_raises(name):
+    with pytest.raises(NotFittedError):
+        make_detector(name).score(_normal(4))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_wrong_shape_is_a_clear_error(name, fitted):
+    with pytest.raises(ValueError, match="windows"):
+        make_detector(name).fit(np.zeros((10, 3)))
+
+
+def test_init_stores_params_unchanged():
+    det = make_detector("pca", {"n_components": 3}, random_state=5)
+    assert det.get_params() == {"n_components": 3, "random_state": 5}

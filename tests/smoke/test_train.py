@@ -1,0 +1,133 @@
+"""Training end to end on synthetic flights, tracked in MLflow, reloaded and re-scored."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from anomaly.cli import main
+from anomaly.detect.pipeline import Pipeline
+from anomaly.detect.scoring import score_frame
+from anomaly.experiments.run import execute
+from anomaly.models.registry import make_detector
+from anomaly.track.tracker import resolve_model_folder
+from tests.conftest import quick_config
+
+REQUIRED_PARAMS = {
+    "model", "seed", "window.window_len", "window.stride", "data.data", "data.content_hash",
+    "train_flights", "test_flights", "detect.threshold", "package_version", "git_commit", "model_params.hidden_size",
+}  # fmt: skip
+REQUIRED_METRICS = {
+    "f1_point", "precision_point", "recall_point", "auc_pr", "auc_roc", "vus_pr", "f1_event", "flight_recall",
+    "flight_precision", "false_alarms_per_hour", "f1_point_adjusted", "train_seconds", "n_params", "epochs",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("arch", ["lstm", "transformer"])
+def test_each_model_overfits_one_tiny_batch(arch):
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(8, 12, 3)).astype(np.float32)
+    net = {"hidden_size": 32, "latent_size": 16} if arch == "lstm" else {"d_model": 32, "dim_feedforward": 64, "n_layers": 1}
+    det = make_detector(arch, {"net": net, "max_epochs": 300, "patience": 300, "lr": 1e-2, "batch_size": 8})
+    det.fit(w, w)
+    assert det.score(w).mean() < 0.25 * float((w**2).mean())
+
+
+@pytest.mark.parametrize("model", ["lstm", "transformer", "iforest", "pca"])
+def test_easy_faults_beat_a_random_score(easy_dir, model):
+    out = execute(quick_config(str(easy_dir), model))
+    labels = np.concatenate([r.flight.labels for r in out.results])
+    assert 0 < labels.mean() < 1
+    assert out.metrics["auc_pr"] > labels.mean() + 0.1  # a random score's AUC-PR is the positive rate
+
+
+def test_same_seed_same_metrics(easy_dir):
+    a = execute(quick_config(str(easy_dir), "lstm", seed=3))
+    b = execute(quick_config(str(easy_dir), "lstm", seed=3))
+    for k in ("f1_point", "auc_pr", "vus_pr", "threshold"):
+        assert abs(a.metrics[k] - b.metrics[k]) <= 1e-6
+
+
+def test_train_logs_everything_and_model_reloads(easy_dir, mlflow_store, tmp_path, capsys, monkeypatch):
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text("window: {window_len: 16, stride: 8, score_stride: 8}\nmodel_params: {hidden_size: 16, latent_size: 8}\n")
+    args = ["train", "--data", str(easy_dir), "--model", "lstm", "--config", str(cfg), "--max-epochs", "2",
+            "--experiment", "smoke-train", "--register", "smoke_lstm"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    uri = out[-1]
+    assert uri.startswith("runs:/") and uri.endswith("/model")
+    assert any("F1 (point, headline)" in line for line in out)
+    run_id = uri.split("/")[1]
+    run = mlflow.MlflowClient().get_run(run_id)
+    assert REQUIRED_PARAMS <= set(run.data.params)
+    assert REQUIRED_METRICS <= set(run.data.metrics)
+    assert run.data.params["window.window_len"] == "16"
+    assert run.info.run_name.startswith("lstm-")
+    history = mlflow.MlflowClient().get_metric_history(run_id, "val_loss")
+    assert len(history) == int(run.data.metrics["epochs"])
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
+    assert {"test_flight.png", "threshold.json", "per_flight.csv"} <= artifacts
+    # the logged model scores a flight exactly as the pipeline does, one row per input row
+    frame = pd.read_csv(sorted((easy_dir / "flights").glob("*.csv"))[0])
+    model = mlflow.pyfunc.load_model(uri)
+    pred = model.predict(frame)
+    assert len(pred) == len(frame) and list(pred.columns) == ["score", "is_anomaly"]
+    pipe = Pipeline.load(resolve_model_folder(uri))
+    np.testing.assert_allclose(pred["score"], score_frame(pipe, frame)["score"], rtol=1e-6)
+    # and the registered alias resolves to the same model
+    alias = mlflow.pyfunc.load_model("models:/smoke_lstm@champion")
+    np.testing.assert_allclose(alias.predict(frame)["score"], pred["score"], rtol=1e-6)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_train_logs_to_a_real_mlflow_server(easy_dir, tmp_path, monkeypatch, capsys):
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination",
+         str(tmp_path / "artifacts"), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        uri = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow server did not start within 90 s")
+        time.sleep(1.0)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        assert main(["train", "--data", str(easy_dir), "--model", "pca", "--experiment", "served"]) == 0
+        run_id = capsys.readouterr().out.strip().splitlines()[-1].split("/")[1]
+        run = mlflow.MlflowClient(uri).get_run(run_id)
+        assert "f1_point" in run.data.metrics and "n_params" in run.data.metrics
+        assert (tmp_path / "artifacts").exists()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_alfa_preset_trains_one_epoch():
+    cfg = quick_config("alfa", "lstm", train={"max_epochs": 1}, window={"window_len": 40, "stride": 8, "score_stride": 8})
+    out = execute(cfg)
+    assert out.metrics["epochs"] == 1
+    assert len(out.results) == 20 and 0 < out.metrics["auc_roc"] <= 1
+    assert len(out.pipeline.channels) == 24

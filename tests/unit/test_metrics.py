@@ -1,0 +1,101 @@
+"""Metrics against hand-computed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from anomaly.evaluate import metrics as M
+
+
+def test_point_metrics_hand_computed():
+    labels = np.array([0, 0, 1, 1, 1, 0])
+    flagged = np.array([0, 1, 1, 1, 0, 0])
+    m = M.point_metrics(labels, flagged)
+    assert m["precision_point"] == pytest.approx(2 / 3)
+    assert m["recall_point"] == pytest.approx(2 / 3)
+    assert m["f1_point"] == pytest.approx(2 / 3)
+
+
+def test_ranking_metrics_perfect_and_single_class():
+    labels = np.array([0, 0, 1, 1])
+    m = M.ranking_metrics(labels, np.array([0.1, 0.2, 0.8, 0.9]))
+    assert m == {"auc_pr": 1.0, "auc_roc": 1.0}
+    assert np.isnan(M.ranking_metrics(np.zeros(4), np.arange(4.0))["auc_roc"])
+
+
+def test_point_adjust_inflates():
+    labels = np.array([0, 1, 1, 1, 1, 0])
+    flagged = np.array([0, 0, 1, 0, 0, 0])
+    assert M.point_adjust(labels, flagged).astype(int).tolist() == [0, 1, 1, 1, 1, 0]
+    assert M.point_metrics(labels, flagged)["f1_point"] == pytest.approx(0.4)
+
+
+def test_event_metrics_hand_computed():
+    labels = np.array([0, 1, 1, 0, 0, 1, 1, 0, 0, 0])
+    flagged = np.array([1, 0, 1, 0, 0, 0, 0, 0, 1, 1])
+    m = M.event_metrics(labels, flagged)
+    # segment 1 found, segment 2 missed; alarm runs at 0 and 8-9 touch no fault
+    assert m["recall_event"] == pytest.approx(0.5)
+    assert m["precision_event"] == pytest.approx(1 / 3)
+    assert m["f1_event"] == pytest.approx(2 * (1 / 3) * 0.5 / (1 / 3 + 0.5))
+
+
+def test_vus_pr_perfect_random_and_near_miss():
+    rng = np.random.default_rng(0)
+    labels = np.zeros(2000, dtype=int)
+    labels[500:600] = 1
+    labels[1500:1550] = 1
+    perfect = labels + rng.random(2000) * 0.1
+    assert M.vus_pr(labels, perfect, max_buffer=0, n_buffers=1) == pytest.approx(1.0)
+    random = M.vus_pr(labels, rng.random(2000))
+    assert random < 0.2
+    # scores peaking just after the segments: VUS credits them, plain AUC-PR barely does
+    late = np.zeros(2000)
+    late[600:610] = 1.0
+    late[1550:1560] = 1.0
+    assert M.vus_pr(labels, late) > M.ranking_metrics(labels, late)["auc_pr"]
+
+
+def test_flight_outcomes_follow_alfa_rule():
+    t = np.arange(100) * 0.1  # 10 s at 10 Hz
+    lab = (t >= 5).astype(int)
+    alarm = np.zeros(100, dtype=bool)
+    alarm[62:] = True  # 1.2 s after onset
+    o = M.flight_outcome("a", "engine", t, lab, alarm)
+    assert o.outcome == "TP" and o.delay_s == pytest.approx(1.2)
+    early = alarm.copy()
+    early[10] = True
+    assert M.flight_outcome("b", "engine", t, lab, early).outcome == "FP"
+    assert M.flight_outcome("c", "engine", t, lab, np.zeros(100, bool)).outcome == "FN"
+    assert M.flight_outcome("d", "engine", t, lab, alarm, timeout_s=1.0).outcome == "FN"
+    assert M.flight_outcome("e", "none", t, np.zeros(100), np.zeros(100, bool)).outcome == "TN"
+    assert M.flight_outcome("f", "none", t, None, alarm).outcome == "FP"
+
+
+def test_flight_metrics_hand_computed():
+    O = M.FlightOutcome
+    outs = [
+        O("a", "engine", "TP", 1.0, 6.0, 5.0),
+        O("b", "engine", "TP", 3.0, 8.0, 5.0),
+        O("c", "engine", "FP", None, 1.0, 5.0),
+        O("d", "engine", "FN", None, None, 5.0),
+        O("e", "none", "TN", None, None, None),
+    ]
+    m = M.flight_metrics(outs)
+    assert m["flight_precision"] == pytest.approx(2 / 3)
+    assert m["flight_recall"] == pytest.approx(2 / 4)
+    assert m["flight_accuracy"] == pytest.approx(3 / 5)
+    assert m["detection_delay_seconds"] == pytest.approx(2.0)
+    assert m["detection_delay_max_seconds"] == pytest.approx(3.0)
+
+
+def test_false_alarms_per_hour():
+    rate = 10.0
+    lab = np.zeros(36000, dtype=int)  # one hour at 10 Hz
+    flg = np.zeros(36000, dtype=bool)
+    flg[100:105] = True
+    flg[2000:2001] = True
+    lab[30000:] = 1
+    flg[30000:30010] = True  # inside the fault: not a false alarm
+    assert M.false_alarms_per_hour([lab], [flg], rate) == pytest.approx(2 / (30000 / rate / 3600))
