@@ -121,6 +121,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from anomaly.experiments.runner import run_sweep
+    from anomaly.experiments.spec import SweepSpec
+
+    spec = SweepSpec.from_yaml(args.spec)
+    parent_id, counts = run_sweep(spec, workers=args.workers, progress=False if args.quiet else None)
+    print(f"sweep {spec.name}: {counts['cells']} cells, {counts['skipped']} already done, "
+          f"{counts['finished']} finished, {counts['failed']} failed")
+    print(f"parent run {parent_id} in experiment '{spec.experiment}'")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from anomaly.experiments.report import make_report
+
+    path = make_report(args.sweep, args.out)
+    print(path)
+    return 0
+
+
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="preset (synthetic, alfa), dataset folder, file or glob (default: synthetic)")
     p.add_argument("--config", help="experiment YAML file (only what differs from defaults)")
@@ -144,3 +164,63 @@ def add_commands(sub, fmt_args) -> None:
     _train_args(p)
     fmt_args(p)
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("sweep", help="run a study's grid (models x training sizes x seeds), resumably")
+    p.add_argument("spec", help="sweep YAML, e.g. experiments/small_data.yaml")
+    p.add_argument("--workers", type=int, help="parallel cells (default: the spec's)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("report", help="write report.md and figures from a sweep's MLflow runs")
+    p.add_argument("--sweep", required=True, help="parent run id or experiment name")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_report)
+
+    add_score_command(sub, fmt_args)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from anomaly.cli import log_format
+    from anomaly.data.logs import expand_inputs
+    from anomaly.data.schema import LogFormat
+    from anomaly.detect.batch import score_batch
+    from anomaly.detect.pipeline import Pipeline
+    from anomaly.detect.thresholds import Threshold
+    from anomaly.track.tracker import resolve_model_folder
+
+    pipe = Pipeline.load(resolve_model_folder(args.model))
+    if args.threshold is not None:
+        pipe.threshold = Threshold.fixed(args.threshold)
+    paths = expand_inputs(args.inputs)
+    if not paths:
+        raise ValueError(f"no .csv or .csv.gz logs in {' '.join(args.inputs)}")
+    if args.chunk_rows < 10 * pipe.window_len:
+        raise ValueError(f"--chunk-rows must be at least {10 * pipe.window_len} (ten windows)")
+    fmt = log_format(args) or LogFormat()
+    summary = score_batch(
+        pipe, paths, Path(args.out), fmt, args.chunk_rows, args.format, args.overwrite, args.contributions,
+        progress=not args.quiet and sys.stderr.isatty(), model_uri=args.model,
+    )  # fmt: skip
+    for f in summary.failed:
+        print(f"FAILED {f['reason']}", file=sys.stderr)
+    if not args.quiet:
+        print(f"scored {len(summary.scored)}/{summary.files} files, {summary.rows} rows, "
+              f"{summary.anomalous_rows} anomalous rows, {summary.events} events -> {args.out}")  # fmt: skip
+    return 1 if summary.failed else 0
+
+
+def add_score_command(sub, fmt_args) -> None:
+    p = sub.add_parser("score", help="score CSV logs with a trained model; writes scored files, events.csv, summary.json")
+    p.add_argument("inputs", nargs="+", help="files, folders or globs of .csv / .csv.gz logs")
+    p.add_argument("--model", required=True, help="runs:/ID/model, models:/NAME@ALIAS, models:/NAME/VERSION or a folder")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--threshold", type=float, help="fixed threshold instead of the model's fitted one")
+    p.add_argument("--chunk-rows", type=int, default=200_000, help="rows read at a time; bounds memory")
+    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--contributions", action="store_true", help="add one contribution column per channel")
+    p.add_argument("--quiet", action="store_true")
+    fmt_args(p)
+    p.set_defaults(func=cmd_score)

@@ -29,7 +29,7 @@ class DataConfig:
 class WindowConfig:
     window_len: int = 32  # samples
     stride: int = 4  # between training windows
-    score_stride: int = 8  # between scoring windows; every row is still covered
+    score_stride: int = 16  # between scoring windows; every row is still covered
     scaler: str = "standard"  # 'standard' | 'robust'
 
 

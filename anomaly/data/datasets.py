@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from anomaly.data.logs import expand_inputs, flight_id_of, read_flight_log
@@ -124,26 +123,11 @@ def load_alfa(fmt: LogFormat | None = None) -> Dataset:
     return ds
 
 
-def synthetic_split(n_flights: int) -> dict[str, str]:
-    """The synthetic preset's fixed split: last quarter test, the eighth before it validation."""
-    n_test = max(1, n_flights // 4)
-    n_val = max(1, n_flights // 8)
-    out = {}
-    for k in range(n_flights):
-        out[f"flight_{k:03d}"] = (
-            "test" if k >= n_flights - n_test else "validation" if k >= n_flights - n_test - n_val else "train"
-        )
-    return out
-
-
 def load_synthetic(folder: Path = SYNTHETIC_DIR, cfg: SynthConfig | None = None) -> Dataset:
     """The built-in synthetic flights, generated on first use (deterministic for a seed)."""
     if not (folder / "manifest.csv").exists():
         write_dataset(folder, cfg or SynthConfig())
-    ds = load_folder(folder, LogFormat(sep=",", time_col="time", label_col="label"), "synthetic")
-    if ds.fixed_split is None:
-        ds.fixed_split = synthetic_split(len(ds.flights))
-    return ds
+    return load_folder(folder, LogFormat(sep=",", time_col="time", label_col="label"), "synthetic")
 
 
 def load_dataset(spec: str | list[str], fmt: LogFormat | None = None) -> Dataset:
@@ -174,4 +158,3 @@ def fault_onsets(ds: Dataset) -> dict[str, float | None]:
     return out
 
 
-__all__ = ["Dataset", "load_dataset", "load_alfa", "load_synthetic", "alfa_dir", "fault_onsets", "np"]

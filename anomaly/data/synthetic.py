@@ -55,16 +55,22 @@ class SynthConfig:
     max_duration_s: float = 240.0
     fault_free_share: float = 0.25
     fault_types: tuple[str, ...] = FAULT_TYPES
+    # cycle through 'none' and every fault type instead of drawing them, so that any run of
+    # consecutive flights (a fixed test split) holds each type; studies use this
+    balanced: bool = False
 
 
 def _wrap(a):
     return (a + np.pi) % (2 * np.pi) - np.pi
 
 
-def _draw_flight_plan(rng: np.random.Generator, cfg: SynthConfig) -> dict:
+def _draw_flight_plan(rng: np.random.Generator, cfg: SynthConfig, index: int) -> dict:
     duration = float(np.round(rng.uniform(cfg.min_duration_s, cfg.max_duration_s) * cfg.rate_hz) / cfg.rate_hz)
     faulty = rng.random() >= cfg.fault_free_share
     fault = str(rng.choice(cfg.fault_types)) if faulty else "none"
+    if cfg.balanced:
+        fault = ("none", *cfg.fault_types)[index % (len(cfg.fault_types) + 1)]
+        faulty = fault != "none"
     onset = float(np.round(rng.uniform(0.35, 0.75) * duration * cfg.rate_hz) / cfg.rate_hz)
     if fault in ("sensor_stuck", "bias_drift", "spikes"):
         length = rng.uniform(10.0, 30.0)
@@ -250,7 +256,7 @@ def generate_flights(cfg: SynthConfig) -> tuple[list[pd.DataFrame], pd.DataFrame
     """
     seqs = np.random.SeedSequence(cfg.seed).spawn(cfg.n_flights)
     rngs = [np.random.default_rng(s) for s in seqs]
-    plans = [_draw_flight_plan(r, cfg) for r in rngs]
+    plans = [_draw_flight_plan(r, cfg, k) for k, r in enumerate(rngs)]
     traces = _simulate(plans, rngs, cfg)
     frames, rows = [], []
     for k, (plan, values) in enumerate(zip(plans, traces)):
@@ -289,7 +295,20 @@ def write_dataset(out: str | Path, cfg: SynthConfig) -> pd.DataFrame:
     for frame, name in zip(frames, manifest["file"]):
         _atomic_csv(frame, out / "flights" / name, float_format="%.4f")
     _atomic_csv(manifest, out / "manifest.csv", float_format="%.2f")
+    _atomic_csv(fixed_split(manifest["file"].tolist()), out / "split.csv")
     return manifest
+
+
+def fixed_split(files: list[str]) -> pd.DataFrame:
+    """The generated dataset's fixed split: last quarter test, the eighth before it validation.
+
+    Flights are independent draws, so a split by index is a random split; fixing it keeps the
+    test flights the same across runs and seeds.
+    """
+    n = len(files)
+    n_test, n_val = max(1, n // 4), max(1, n // 8)
+    side = ["test" if k >= n - n_test else "validation" if k >= n - n_test - n_val else "train" for k in range(n)]
+    return pd.DataFrame({"file": files, "split": side})
 
 
 def _atomic_csv(frame: pd.DataFrame, path: Path, **kw) -> None:

@@ -199,3 +199,22 @@ def runs_frame(experiment: str | None = None, parent_run_id: str | None = None) 
 
 def dump_json(data: dict) -> str:
     return json.dumps(data, indent=2, default=str)
+
+
+def parent_run(sweep: str) -> tuple[str, dict]:
+    """A sweep's parent run from its run id or its experiment name (the latest sweep there)."""
+    mlflow.set_tracking_uri(tracking_uri())
+    client = MlflowClient()
+    if len(sweep) == 32 and all(c in "0123456789abcdef" for c in sweep):
+        run = client.get_run(sweep)
+    else:
+        exp = client.get_experiment_by_name(sweep)
+        if exp is None:
+            raise ValueError(f"no MLflow experiment or run named {sweep!r} in {tracking_uri()}")
+        runs = client.search_runs([exp.experiment_id], "tags.`anomaly.role` = 'parent'", order_by=["attributes.start_time DESC"], max_results=1)
+        if not runs:
+            raise ValueError(f"experiment {sweep!r} has no sweep parent run")
+        run = runs[0]
+    params = dict(run.data.params)
+    params["experiment"] = client.get_experiment(run.info.experiment_id).name
+    return run.info.run_id, params

@@ -40,8 +40,16 @@ def test_window_errors_to_rows_hand_computed():
     np.testing.assert_allclose(rows[:, 0], [1, 2, 4, 6, 7])
 
 
-def test_split_by_flight_is_disjoint_and_seeded(synth_dir):
+def test_fixed_split_file_wins(synth_dir):
     ds = load_dataset(str(synth_dir))
+    assert ds.fixed_split is not None
+    a, b = split_flights(ds, seed=1), split_flights(ds, seed=2)
+    assert [f.flight_id for f in a.test] == [f.flight_id for f in b.test] == ["flight_009", "flight_010", "flight_011"]
+
+
+def test_split_by_flight_is_disjoint_and_seeded(synth_dir):
+    ds = load_dataset(str(synth_dir / "flights"))  # plain logs: no split.csv, split by seed
+    assert ds.fixed_split is None
     a, b = split_flights(ds, seed=1), split_flights(ds, seed=1)
     ids = lambda fl: {f.flight_id for f in fl}  # noqa: E731
     assert ids(a.train) == ids(b.train)
@@ -52,7 +60,7 @@ def test_split_by_flight_is_disjoint_and_seeded(synth_dir):
 
 
 def test_train_subset_depends_on_seed_and_size_only(synth_dir):
-    ds = load_dataset(str(synth_dir))
+    ds = load_dataset(str(synth_dir / "flights"))
     s1 = split_flights(ds, seed=3, n_train=2)
     s2 = split_flights(ds, seed=3, n_train=2)
     assert [f.flight_id for f in s1.train] == [f.flight_id for f in s2.train]

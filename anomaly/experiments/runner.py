@@ -1,0 +1,159 @@
+"""`anomaly sweep`: run a study's grid, one MLflow child run per cell under one parent run.
+
+Resumable: a cell whose key already has a FINISHED child run is skipped; failed or killed cells
+are run again. A cell that fails is recorded as a FAILED run with its error and the sweep goes on.
+Cells run in worker processes (one torch thread each); only this process talks to MLflow.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+from tqdm import tqdm
+
+from anomaly.data.datasets import Dataset, load_dataset
+from anomaly.data.synthetic import SynthConfig, write_dataset
+from anomaly.experiments.spec import Cell, SweepSpec, expand
+
+log = logging.getLogger(__name__)
+_DATASET: Dataset | None = None  # per worker process: read once, used by every cell
+
+
+class CellFailed(RuntimeError):
+    """Raised inside a cell's run so that the tracker records it as FAILED with the error."""
+
+
+@dataclass
+class CellResult:
+    cell: Cell
+    metrics: dict | None
+    params: dict | None
+    per_fault: list[dict] | None
+    history: list[dict] | None
+    error: str | None
+    elapsed_s: float
+
+
+def _worker_init(data_spec: str, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    global _DATASET
+    _DATASET = load_dataset(data_spec)
+
+
+def _run_cell(cell: Cell) -> CellResult:
+    from anomaly.experiments.run import execute, run_params
+
+    t0 = time.perf_counter()
+    try:
+        out = execute(cell.config, _DATASET)
+        params = run_params(cell.config, out)
+        return CellResult(cell, out.metrics, params, out.per_fault.to_dict("records"), out.history, None,
+                          time.perf_counter() - t0)  # fmt: skip
+    except Exception as exc:  # recorded on the cell's run; the sweep goes on
+        msg = f"{type(exc).__name__}: {exc}"
+        log.debug("cell %s failed: %s", cell.key, traceback.format_exc())
+        return CellResult(cell, None, None, None, None, msg, time.perf_counter() - t0)
+
+
+def prepare_data(spec: SweepSpec) -> Dataset:
+    data = spec.data_spec()
+    if spec.synth is not None and not (Path(data) / "manifest.csv").exists():
+        log.info("generating %s flights into %s", spec.synth.get("n_flights"), data)
+        write_dataset(data, SynthConfig(**spec.synth))
+    return load_dataset(data)
+
+
+def find_parent(tracker, spec: SweepSpec) -> str | None:
+    runs = tracker.search(f"tags.`anomaly.sweep` = '{spec.name}' and tags.`anomaly.role` = 'parent'")
+    if runs.empty:
+        return None
+    return str(runs.sort_values("start_time").iloc[-1]["run_id"])
+
+
+def finished_keys(tracker, parent_id: str) -> set[str]:
+    runs = tracker.search(f"tags.mlflow.parentRunId = '{parent_id}' and attributes.status = 'FINISHED'")
+    if runs.empty or "tags.anomaly.cell" not in runs:
+        return set()
+    return set(runs["tags.anomaly.cell"].dropna())
+
+
+def log_cell(tracker, parent_id: str, res: CellResult) -> None:
+    from anomaly.experiments.run import run_name
+
+    cell = res.cell
+    tags = {"anomaly.cell": cell.key, "anomaly.arm": cell.arm, "anomaly.role": "cell",
+            "anomaly.train_flights": str(cell.train_flights), "anomaly.seed": str(cell.seed)}  # fmt: skip
+    n_params = int(res.metrics["n_params"]) if res.metrics else None
+    name = f"{cell.arm}-{run_name(cell.config, n_params).split('-', 1)[-1]}"
+    try:
+        with tracker.run(name, parent_id, tags) as run_id:
+            tracker.log_params(run_id, res.params or cell.config.flat())
+            if res.error:
+                raise CellFailed(res.error)
+            per_fault = {}
+            for row in res.per_fault or []:
+                for k in ("f1_point", "auc_pr", "recall_point"):
+                    per_fault[f"fault/{row['fault_type']}/{k}"] = row[k]
+            tracker.log_metrics(run_id, {**res.metrics, **per_fault, "cell_seconds": res.elapsed_s})
+            tracker.log_history(run_id, res.history or [])
+    except CellFailed:
+        pass  # the run is marked FAILED with its error tag by tracker.run
+
+
+def run_sweep(spec: SweepSpec, workers: int | None = None, progress: bool | None = None) -> tuple[str, dict]:
+    """Run every unfinished cell; returns (parent run id, counts)."""
+    from anomaly.track.tracker import Tracker
+
+    ds = prepare_data(spec)
+    tracker = Tracker(spec.experiment)
+    cells = expand(spec, len(ds.channels))
+    parent_id = find_parent(tracker, spec)
+    if parent_id is None:
+        with tracker.run(f"sweep-{spec.name}", tags={"anomaly.sweep": spec.name, "anomaly.role": "parent"}) as parent_id:
+            tracker.log_params(parent_id, {"spec": Path(spec.source).name, "data.content_hash": ds.content_hash,
+                                           "cells": len(cells), "train_sizes": spec.train_sizes, "seeds": spec.seeds,
+                                           "compare": ",".join(spec.compare), "scaling_arms": ",".join(spec.scaling_arms),
+                                           "positional_arms": ",".join(spec.positional_arms)})  # fmt: skip
+    done = finished_keys(tracker, parent_id)
+    todo = [c for c in cells if c.key not in done]
+    counts = {"cells": len(cells), "skipped": len(cells) - len(todo), "finished": 0, "failed": 0}
+    log.info("sweep %s: %d cells, %d already finished, %d to run", spec.name, len(cells), counts["skipped"], len(todo))
+    workers = max(1, min(workers or spec.workers, len(todo) or 1))
+    show = sys.stderr.isatty() if progress is None else progress
+    # the slowest cells first, so the tail of the sweep is not one long cell
+    todo.sort(key=lambda c: (c.config.model not in ("transformer", "lstm"), -c.train_flights))
+    bar = tqdm(total=len(todo), desc=f"sweep {spec.name}", unit="cell", disable=not show)
+    t0 = time.perf_counter()
+    try:
+        if workers == 1:
+            _worker_init(spec.data_spec(), os.cpu_count() or 1)
+            results = (_run_cell(c) for c in todo)
+            _consume(results, tracker, parent_id, counts, bar)
+        else:
+            ctx = get_context("spawn")  # torch is not fork-safe once its thread pools exist
+            with ProcessPoolExecutor(workers, ctx, _worker_init, (spec.data_spec(), 1)) as pool:
+                futures = [pool.submit(_run_cell, c) for c in todo]
+                _consume((f.result() for f in as_completed(futures)), tracker, parent_id, counts, bar)
+    finally:
+        bar.close()
+    tracker.log_metrics(parent_id, {"sweep_seconds": time.perf_counter() - t0, "cells_failed": counts["failed"]})
+    return parent_id, counts
+
+
+def _consume(results, tracker, parent_id: str, counts: dict, bar) -> None:
+    for res in results:
+        log_cell(tracker, parent_id, res)
+        counts["failed" if res.error else "finished"] += 1
+        if res.error:
+            log.warning("cell %s/%d flights/seed %d failed: %s", res.cell.arm, res.cell.train_flights, res.cell.seed, res.error)
+        bar.update(1)

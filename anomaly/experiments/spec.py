@@ -1,0 +1,93 @@
+"""Sweep specs: a YAML file -> the grid of cells (arm x training size x seed) a study runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from anomaly.config import RunConfig, build_config, load_yaml, merge
+from anomaly.models.registry import count_params, transformer_for_params
+
+
+@dataclass
+class Arm:
+    """One model variant. `params_x` sizes a Transformer to that multiple of the LSTM's parameters."""
+
+    name: str
+    model: str
+    model_params: dict[str, Any] = field(default_factory=dict)
+    params_x: float | None = None
+    sizes: list[int] | None = None  # training sizes this arm runs at (None: all)
+    seeds: list[int] | None = None
+
+
+@dataclass
+class SweepSpec:
+    name: str
+    experiment: str
+    base: dict
+    train_sizes: list[int]
+    seeds: list[int]
+    arms: list[Arm]
+    synth: dict | None = None  # generator settings when the data is a generated folder
+    compare: list[str] = field(default_factory=lambda: ["lstm", "transformer"])  # the paired pair
+    scaling_arms: list[str] = field(default_factory=list)
+    positional_arms: list[str] = field(default_factory=list)
+    workers: int = 1
+    source: str = ""
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> SweepSpec:
+        d = load_yaml(path)
+        missing = [k for k in ("name", "base", "train_sizes", "seeds", "arms") if k not in d]
+        if missing:
+            raise ValueError(f"{path}: sweep spec lacks {', '.join(missing)}")
+        arms = [Arm(**a) for a in d.pop("arms")]
+        names = [a.name for a in arms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{path}: arm names must be unique, got {names}")
+        d.setdefault("experiment", f"study-{d['name']}")
+        return cls(arms=arms, source=str(path), **d)
+
+    def data_spec(self) -> str:
+        return str((self.base.get("data") or {}).get("data", "synthetic"))
+
+
+@dataclass
+class Cell:
+    arm: str
+    train_flights: int
+    seed: int
+    config: RunConfig
+    key: str  # hash of everything that defines the cell: rerunning the same key is a no-op
+
+
+def cell_key(sweep_name: str, cfg: RunConfig) -> str:
+    blob = json.dumps({"sweep": sweep_name, **cfg.flat()}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def resolve_params(spec: SweepSpec, arm: Arm, n_features: int) -> dict:
+    """Arm params with `params_x` turned into a concrete Transformer size."""
+    if arm.params_x is None:
+        return dict(arm.model_params)
+    lstm = next((a for a in spec.arms if a.model == "lstm"), None)
+    target = arm.params_x * count_params("lstm", lstm.model_params if lstm else {}, n_features)
+    return transformer_for_params(int(target), n_features, arm.model_params)
+
+
+def expand(spec: SweepSpec, n_features: int) -> list[Cell]:
+    """Every cell, with the same flight subsets for every arm at a given size and seed."""
+    cells = []
+    for arm in spec.arms:
+        params = resolve_params(spec, arm, n_features)
+        for size in arm.sizes or spec.train_sizes:
+            for seed in arm.seeds or spec.seeds:
+                over = {"model": arm.model, "model_params": params, "seed": seed, "experiment": spec.experiment,
+                        "data": {"train_flights": size}}  # fmt: skip
+                cfg = build_config(merge(spec.base, over))
+                cells.append(Cell(arm.name, size, seed, cfg, cell_key(spec.name, cfg)))
+    return cells

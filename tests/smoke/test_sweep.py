@@ -1,0 +1,99 @@
+"""The smoke sweep end to end: children under one parent, resumable, failures recorded, report."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from anomaly.cli import main
+from anomaly.experiments import runner
+from anomaly.experiments.spec import SweepSpec, expand
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def smoke_spec(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(REPO / "experiments" / "smoke.yaml", tmp_path / "smoke.yaml")
+    return tmp_path / "smoke.yaml"
+
+
+def _children(parent: str):
+    return mlflow.search_runs(search_all_experiments=True, filter_string=f"tags.mlflow.parentRunId = '{parent}'")
+
+
+def test_cells_share_flight_subsets_across_models():
+    spec = SweepSpec.from_yaml(REPO / "experiments" / "smoke.yaml")
+    cells = expand(spec, n_features=10)
+    assert len(cells) == len(spec.arms) * len(spec.train_sizes) * len(spec.seeds)
+    assert len({c.key for c in cells}) == len(cells)
+    by_pair = {}
+    for c in cells:
+        by_pair.setdefault((c.train_flights, c.seed), set()).add(c.config.data.train_flights)
+    assert all(len(v) == 1 for v in by_pair.values())
+    # the param-matched transformer is within 25 % of the LSTM's size
+    from anomaly.models.registry import count_params
+
+    t = next(c for c in cells if c.arm == "transformer").config.model_params
+    lstm = count_params("lstm", spec.arms[0].model_params, 10)
+    assert abs(count_params("transformer", t, 10) / lstm - 1) < 0.25
+
+
+def test_smoke_sweep_resumes_and_reports(smoke_spec, mlflow_store, tmp_path, monkeypatch, capsys):
+    spec = SweepSpec.from_yaml(smoke_spec)
+    spec.experiment = "study-smoke-resume"
+    real = runner._run_cell
+    calls = {"n": 0}
+
+    def interrupted(cell):
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise KeyboardInterrupt  # the process is killed mid-sweep
+        return real(cell)
+
+    monkeypatch.setattr(runner, "_run_cell", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_sweep(spec, workers=1, progress=False)
+    monkeypatch.setattr(runner, "_run_cell", real)
+    parent, counts = runner.run_sweep(spec, workers=1, progress=False)
+    assert counts["skipped"] == 5 and counts["finished"] == counts["cells"] - 5
+    children = _children(parent)
+    assert len(children) == counts["cells"]
+    assert {"metrics.f1_point", "metrics.train_seconds", "metrics.n_params"} <= set(children.columns)
+    # a second run adds no child
+    _, again = runner.run_sweep(spec, workers=1, progress=False)
+    assert again["skipped"] == counts["cells"] and len(_children(parent)) == counts["cells"]
+    out = tmp_path / "report"
+    assert main(["report", "--sweep", spec.experiment, "--out", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    assert "## Verdict" in text and "| lstm |" in text and "## Paired comparison" in text
+    assert (out / "f1_vs_training_flights.png").exists()
+    arts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent, "report")}
+    assert "report/report.md" in arts
+
+
+def test_failed_cell_is_recorded_and_redone(smoke_spec, mlflow_store, monkeypatch):
+    spec = SweepSpec.from_yaml(smoke_spec)
+    spec.experiment = "study-smoke-fail"
+    spec.arms = spec.arms[-1:]  # pca only: fast
+    real = runner._run_cell
+
+    def flaky(cell):
+        if cell.seed == 1:
+            return runner.CellResult(cell, None, None, None, None, "ValueError: boom", 0.0)
+        return real(cell)
+
+    monkeypatch.setattr(runner, "_run_cell", flaky)
+    parent, counts = runner.run_sweep(spec, workers=1, progress=False)
+    assert counts["failed"] == 2 and counts["finished"] == 2
+    kids = _children(parent)
+    failed = kids[kids["status"] == "FAILED"]
+    assert len(failed) == 2 and failed["tags.error"].str.contains("boom").all()
+    assert "metrics.f1_point" not in failed.columns or failed["metrics.f1_point"].isna().all()
+    monkeypatch.setattr(runner, "_run_cell", real)
+    _, counts = runner.run_sweep(spec, workers=1, progress=False)
+    assert counts["skipped"] == 2 and counts["finished"] == 2 and counts["failed"] == 0
