@@ -26,8 +26,8 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)
-	$(PY) -m ruff check anomaly tests
-	$(PY) -m ruff format --check anomaly tests
+	$(PY) -m ruff check anomaly tests experiments
+	$(PY) -m ruff format --check anomaly tests experiments
 
 data: $(STAMP)
 	$(ANOMALY) synth --out data/synthetic --flights 64 --seed 0
@@ -44,3 +44,25 @@ ui: $(STAMP)
 
 bench-train: $(STAMP)
 	$(PY) experiments/bench_train.py
+
+bench-score: $(STAMP)
+	$(PY) experiments/bench_score.py --big
+
+bench: bench-train bench-score
+
+STUDY_REPORT := reports/small_data
+ALFA_REPORT  := reports/alfa
+
+reproduce: $(STAMP)
+	$(ANOMALY) sweep experiments/small_data.yaml
+	$(ANOMALY) report --sweep study-small-data --out $(STUDY_REPORT)
+	@echo "report: $(STUDY_REPORT)/report.md"
+
+reproduce-alfa: $(STAMP)
+	$(ANOMALY) sweep experiments/alfa.yaml
+	$(ANOMALY) report --sweep study-alfa --out $(ALFA_REPORT)
+	@echo "report: $(ALFA_REPORT)/report.md"
+
+score: $(STAMP)
+	@test -n "$(INPUT)" -a -n "$(MODEL)" || { echo "usage: make score INPUT=logs/ MODEL=models:/NAME@champion [OUT=scored]"; exit 2; }
+	$(ANOMALY) score $(INPUT) --model $(MODEL) --out $(or $(OUT),scored)

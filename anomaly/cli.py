@@ -24,12 +24,16 @@ def _fmt_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--time-col", help="time column (default: auto-detected)")
     g.add_argument("--label-col", help="label column, 0 normal and nonzero anomalous")
     g.add_argument("--channels", help="comma-separated channel columns (default: all numeric)")
-    g.add_argument("--max-gap", type=int, default=10, help="longest run of empty cells to forward-fill (rows)")
+    g.add_argument(
+        "--max-gap", type=int, default=10, help="longest run of empty cells to forward-fill (rows)"
+    )
 
 
 def log_format(args: argparse.Namespace) -> LogFormat | None:
     """A LogFormat from the flags, or None when none was given (presets then use their own)."""
-    given = any(getattr(args, k, None) is not None for k in ("sep", "time_col", "label_col", "channels"))
+    given = any(
+        getattr(args, k, None) is not None for k in ("sep", "time_col", "label_col", "channels")
+    )
     if not given and getattr(args, "max_gap", 10) == 10:
         return None
     sep = {"tab": "\t", "\\t": "\t"}.get(args.sep, args.sep)

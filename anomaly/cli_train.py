@@ -112,10 +112,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
         out = execute(cfg, dataset, progress=sys.stderr.isatty())
         _, uris[m] = track_run(out, tracker)
         table[m] = out.metrics
-        log.info("%s: f1_point %.3f in %.1f s", m, out.metrics.get("f1_point", float("nan")), out.metrics["train_seconds"])
+        log.info(
+            "%s: f1_point %.3f in %.1f s",
+            m,
+            out.metrics.get("f1_point", float("nan")),
+            out.metrics["train_seconds"],
+        )
     print(format_table(table))
-    print(f"\ntest flights: {len(out.split.test)}, training flights: {len(out.split.train)}; "
-          f"runs in experiment '{cfg0.experiment}' ({tracker.uri}); compare them with `make ui`")
+    print(
+        f"\ntest flights: {len(out.split.test)}, training flights: {len(out.split.train)}; "
+        f"runs in experiment '{cfg0.experiment}' ({tracker.uri}); compare them with `make ui`"
+    )
     for m, uri in uris.items():
         print(f"{m}: {uri}")
     return 0
@@ -126,9 +133,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from anomaly.experiments.spec import SweepSpec
 
     spec = SweepSpec.from_yaml(args.spec)
-    parent_id, counts = run_sweep(spec, workers=args.workers, progress=False if args.quiet else None)
-    print(f"sweep {spec.name}: {counts['cells']} cells, {counts['skipped']} already done, "
-          f"{counts['finished']} finished, {counts['failed']} failed")
+    parent_id, counts = run_sweep(
+        spec, workers=args.workers, progress=False if args.quiet else None
+    )
+    print(
+        f"sweep {spec.name}: {counts['cells']} cells, {counts['skipped']} already done, "
+        f"{counts['finished']} finished, {counts['failed']} failed"
+    )
     print(f"parent run {parent_id} in experiment '{spec.experiment}'")
     return 0
 
@@ -142,19 +153,29 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", help="preset (synthetic, alfa), dataset folder, file or glob (default: synthetic)")
+    p.add_argument(
+        "--data", help="preset (synthetic, alfa), dataset folder, file or glob (default: synthetic)"
+    )
     p.add_argument("--config", help="experiment YAML file (only what differs from defaults)")
     p.add_argument("--seed", type=int)
-    p.add_argument("--train-flights", type=int, help="use this many training flights (chosen by seed)")
+    p.add_argument(
+        "--train-flights", type=int, help="use this many training flights (chosen by seed)"
+    )
     p.add_argument("--experiment", help="MLflow experiment name (default: anomaly)")
     p.add_argument("--max-epochs", type=int)
-    p.add_argument("--threshold", help="rule fitted on validation normal rows, e.g. quantile:0.99, zscore:4")
+    p.add_argument(
+        "--threshold", help="rule fitted on validation normal rows, e.g. quantile:0.99, zscore:4"
+    )
 
 
 def add_commands(sub, fmt_args) -> None:
-    p = sub.add_parser("train", help="train a detector, evaluate it on test flights, log it to MLflow")
+    p = sub.add_parser(
+        "train", help="train a detector, evaluate it on test flights, log it to MLflow"
+    )
     p.add_argument("--model", choices=MODELS, help="default: lstm")
-    p.add_argument("--register", metavar="NAME", help="register the model under NAME with alias 'champion'")
+    p.add_argument(
+        "--register", metavar="NAME", help="register the model under NAME with alias 'champion'"
+    )
     _train_args(p)
     fmt_args(p)
     p.set_defaults(func=cmd_train)
@@ -165,7 +186,9 @@ def add_commands(sub, fmt_args) -> None:
     fmt_args(p)
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("sweep", help="run a study's grid (models x training sizes x seeds), resumably")
+    p = sub.add_parser(
+        "sweep", help="run a study's grid (models x training sizes x seeds), resumably"
+    )
     p.add_argument("spec", help="sweep YAML, e.g. experiments/small_data.yaml")
     p.add_argument("--workers", type=int, help="parallel cells (default: the spec's)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -212,15 +235,28 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def add_score_command(sub, fmt_args) -> None:
-    p = sub.add_parser("score", help="score CSV logs with a trained model; writes scored files, events.csv, summary.json")
+    p = sub.add_parser(
+        "score",
+        help="score CSV logs with a trained model; writes scored files, events.csv, summary.json",
+    )
     p.add_argument("inputs", nargs="+", help="files, folders or globs of .csv / .csv.gz logs")
-    p.add_argument("--model", required=True, help="runs:/ID/model, models:/NAME@ALIAS, models:/NAME/VERSION or a folder")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="runs:/ID/model, models:/NAME@ALIAS, models:/NAME/VERSION or a folder",
+    )
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--threshold", type=float, help="fixed threshold instead of the model's fitted one")
-    p.add_argument("--chunk-rows", type=int, default=200_000, help="rows read at a time; bounds memory")
+    p.add_argument(
+        "--threshold", type=float, help="fixed threshold instead of the model's fitted one"
+    )
+    p.add_argument(
+        "--chunk-rows", type=int, default=200_000, help="rows read at a time; bounds memory"
+    )
     p.add_argument("--format", choices=["csv", "parquet"], default="csv")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--contributions", action="store_true", help="add one contribution column per channel")
+    p.add_argument(
+        "--contributions", action="store_true", help="add one contribution column per channel"
+    )
     p.add_argument("--quiet", action="store_true")
     fmt_args(p)
     p.set_defaults(func=cmd_score)

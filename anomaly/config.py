@@ -87,13 +87,22 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
-_SECTIONS = {"data": DataConfig, "window": WindowConfig, "train": TrainConfig, "detect": DetectConfig}
+_SECTIONS = {
+    "data": DataConfig,
+    "window": WindowConfig,
+    "train": TrainConfig,
+    "detect": DetectConfig,
+}
 
 
 def merge(base: dict, update: dict) -> dict:
     out = dict(base)
     for k, v in update.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "model_params" else v
+        out[k] = (
+            merge(out[k], v)
+            if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "model_params"
+            else v
+        )
     return out
 
 
@@ -109,7 +118,9 @@ def from_dict(d: dict) -> RunConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         for k in sec:
             if k not in fields:
-                raise ValueError(f"config: unknown key {name}.{k}; expected one of {sorted(fields)}")
+                raise ValueError(
+                    f"config: unknown key {name}.{k}; expected one of {sorted(fields)}"
+                )
         kw[name] = cls(**sec)
     return RunConfig(**kw)
 

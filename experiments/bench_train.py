@@ -56,7 +56,9 @@ def main() -> None:
     rng = np.random.default_rng(0)
     windows = rng.normal(size=(N_WINDOWS, T, F)).astype(np.float32)
     val = rng.normal(size=(1024, T, F)).astype(np.float32)
-    print(f"{N_WINDOWS} windows of {T}x{F}, batch {BATCH}, {EPOCHS} epochs, {torch.get_num_threads()} threads")
+    print(
+        f"{N_WINDOWS} windows of {T}x{F}, batch {BATCH}, {EPOCHS} epochs, {torch.get_num_threads()} threads"
+    )
     print(f"{'model':<12}{'bare s':>9}{'lightning s':>13}{'windows/s':>11}{'overhead':>10}")
     for arch in ("lstm", "transformer"):
         bare_loop(arch, windows[:512], val[:128])  # warm-up

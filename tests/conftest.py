@@ -14,7 +14,9 @@ os.environ.setdefault("PYTHONHASHSEED", "0")
 
 def write_log(path: Path, n: int = 200, channels: int = 3, seed: int = 0, **kw) -> Path:
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(rng.normal(size=(n, channels)), columns=[f"ch{i}" for i in range(channels)])
+    frame = pd.DataFrame(
+        rng.normal(size=(n, channels)), columns=[f"ch{i}" for i in range(channels)]
+    )
     frame.insert(0, "time", np.arange(n) / 20.0)
     frame.to_csv(path, index=False, **kw)
     return path

@@ -32,13 +32,17 @@ class TrainingData:
     channels: list[str]
 
 
-def normal_windows(flights: list[Flight], scaler: ChannelScaler, window_len: int, stride: int) -> np.ndarray:
+def normal_windows(
+    flights: list[Flight], scaler: ChannelScaler, window_len: int, stride: int
+) -> np.ndarray:
     """Windows from the normal prefix of each flight; pieces shorter than a window are skipped."""
     out = []
     for f in flights:
         rows = f.normal_prefix()
         if len(rows) < window_len:
-            log.warning("%s: %d normal rows, fewer than one window; not used", f.flight_id, len(rows))
+            log.warning(
+                "%s: %d normal rows, fewer than one window; not used", f.flight_id, len(rows)
+            )
             continue
         out.append(make_windows(scaler.transform(rows), window_len, stride, f.flight_id))
     if not out:
@@ -46,12 +50,16 @@ def normal_windows(flights: list[Flight], scaler: ChannelScaler, window_len: int
     return np.concatenate(out)
 
 
-def training_windows(split: Split, window_len: int, stride: int, scaler: str = "standard") -> TrainingData:
+def training_windows(
+    split: Split, window_len: int, stride: int, scaler: str = "standard"
+) -> TrainingData:
     rows = np.concatenate([f.normal_prefix() for f in split.train])
     fitted = ChannelScaler(scaler).fit(rows)
     train = normal_windows(split.train, fitted, window_len, stride)
     if len(train) == 0:
-        raise ValueError(f"no training window: every training flight is shorter than {window_len} normal rows")
+        raise ValueError(
+            f"no training window: every training flight is shorter than {window_len} normal rows"
+        )
     val = normal_windows(split.validation, fitted, window_len, stride)
     return TrainingData(fitted, train, val, split.train[0].channels)
 
@@ -59,7 +67,13 @@ def training_windows(split: Split, window_len: int, stride: int, scaler: str = "
 class WindowDataModule(pl.LightningDataModule):
     """Serves prepared windows; shuffling is seeded so a run repeats exactly."""
 
-    def __init__(self, train_windows: np.ndarray, val_windows: np.ndarray, batch_size: int = 128, seed: int = 0):
+    def __init__(
+        self,
+        train_windows: np.ndarray,
+        val_windows: np.ndarray,
+        batch_size: int = 128,
+        seed: int = 0,
+    ):
         super().__init__()
         self.train_windows, self.val_windows = train_windows, val_windows
         self.batch_size, self.seed = batch_size, seed
@@ -70,5 +84,7 @@ class WindowDataModule(pl.LightningDataModule):
         return DataLoader(ds, batch_size=self.batch_size, shuffle=True, generator=gen)
 
     def val_dataloader(self) -> DataLoader:
-        windows = self.val_windows if len(self.val_windows) else self.train_windows[: self.batch_size]
+        windows = (
+            self.val_windows if len(self.val_windows) else self.train_windows[: self.batch_size]
+        )
         return DataLoader(TensorDataset(torch.from_numpy(windows)), batch_size=1024)

@@ -34,7 +34,11 @@ ALFA_CHANNELS = (
     "delta_yaw", "delta_pitch", "delta_roll", "delta_x", "delta_y", "delta_z",
 )  # fmt: skip
 ALFA_FORMAT = LogFormat(
-    sep=",", time_col="%time", label_col="field.data", channels=ALFA_CHANNELS, label_onset_to_end=True
+    sep=",",
+    time_col="%time",
+    label_col="field.data",
+    channels=ALFA_CHANNELS,
+    label_onset_to_end=True,
 )
 ALFA_WRAP_DEGREES = ("delta_yaw",)
 
@@ -156,5 +160,3 @@ def fault_onsets(ds: Dataset) -> dict[str, float | None]:
         i = f.onset_index
         out[f.flight_id] = None if i is None else float(f.time[i])
     return out
-
-

@@ -127,7 +127,12 @@ class LogReader:
         if self.time_col is None:
             if self.fmt.time_col is not None:
                 raise LogError(p, "time column not found", self.fmt.time_col, 1)
-            raise LogError(p, f"no time column (looked for {', '.join(TIME_CANDIDATES)}; name it with --time-col)", None, 1)
+            raise LogError(
+                p,
+                f"no time column (looked for {', '.join(TIME_CANDIDATES)}; name it with --time-col)",
+                None,
+                1,
+            )
         self.label_col = find_column(cols, self.fmt.label_col, LABEL_CANDIDATES)
         if self.fmt.label_col is not None and self.label_col is None:
             self.label_col = None  # a named label column may be absent (a fault-free flight)
@@ -213,7 +218,11 @@ class LogReader:
         bad = d <= 0
         if bad.any():
             i = int(np.argmax(bad)) + (0 if last_t is None else -1) + 1
-            what = "duplicate timestamp" if d[np.argmax(bad)] == 0 else "timestamps not sorted (time goes backwards)"
+            what = (
+                "duplicate timestamp"
+                if d[np.argmax(bad)] == 0
+                else "timestamps not sorted (time goes backwards)"
+            )
             raise LogError(str(self.path), what, self.time_col, offset + i + 2)
 
     def _numeric_block(self, frame: pd.DataFrame, offset: int) -> np.ndarray:
@@ -225,12 +234,16 @@ class LogReader:
                 bad = num.isna().to_numpy() & col.notna().to_numpy()
                 if bad.any():
                     i = int(np.argmax(bad))
-                    raise LogError(str(self.path), f"non-numeric value {col.iloc[i]!r}", ch, offset + i + 2)
+                    raise LogError(
+                        str(self.path), f"non-numeric value {col.iloc[i]!r}", ch, offset + i + 2
+                    )
                 col = num
             arr = col.to_numpy(dtype=np.float64)
             inf = np.isinf(arr)
             if inf.any():
-                raise LogError(str(self.path), "infinite value", ch, offset + int(np.argmax(inf)) + 2)
+                raise LogError(
+                    str(self.path), "infinite value", ch, offset + int(np.argmax(inf)) + 2
+                )
             out[:, j] = arr
         return out
 
@@ -297,7 +310,9 @@ class LogReader:
         bad = num.isna().to_numpy() & col.notna().to_numpy()
         if bad.any():
             i = int(np.argmax(bad))
-            raise LogError(str(self.path), f"non-numeric label {col.iloc[i]!r}", self.label_col, offset + i + 2)
+            raise LogError(
+                str(self.path), f"non-numeric label {col.iloc[i]!r}", self.label_col, offset + i + 2
+            )
         lab = (num.fillna(0).to_numpy() != 0).astype(np.int8)
         if self.fmt.label_onset_to_end:
             if onset_seen:

@@ -122,7 +122,9 @@ def parse_time(col: pd.Series, path: str, name: str, row_offset: int = 0) -> np.
         bad = parsed.isna().to_numpy()
         if bad.any():
             i = int(np.argmax(bad))
-            raise LogError(path, f"cannot parse time value {col.iloc[i]!r}", name, row_offset + i + 2)
+            raise LogError(
+                path, f"cannot parse time value {col.iloc[i]!r}", name, row_offset + i + 2
+            )
         t = parsed.astype("datetime64[ns]").to_numpy().astype(np.int64) / 1e9
     nan = np.isnan(t)
     if nan.any():

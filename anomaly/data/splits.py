@@ -33,8 +33,14 @@ def _tail(flight: Flight, share: float) -> tuple[Flight, Flight]:
     """Cut the last `share` of a flight's normal prefix off as a validation piece."""
     normal = len(flight.normal_prefix())
     cut = int(normal * (1 - share))
-    head = Flight(flight.flight_id, flight.time[:cut], flight.values[:cut], flight.channels,
-                  None if flight.labels is None else flight.labels[:cut], flight.fault_type)
+    head = Flight(
+        flight.flight_id,
+        flight.time[:cut],
+        flight.values[:cut],
+        flight.channels,
+        None if flight.labels is None else flight.labels[:cut],
+        flight.fault_type,
+    )
     tail = Flight(f"{flight.flight_id}:tail", flight.time[cut:normal], flight.values[cut:normal],
                   flight.channels, None if flight.labels is None else flight.labels[cut:normal],
                   flight.fault_type)  # fmt: skip
@@ -56,7 +62,10 @@ def split_flights(
     validation flight, validation is the tail of each training flight's normal part.
     """
     if ds.fixed_split is not None:
-        side = {s: [f for f in ds.flights if ds.fixed_split.get(f.flight_id) == s] for s in ("train", "validation", "test")}
+        side = {
+            s: [f for f in ds.flights if ds.fixed_split.get(f.flight_id) == s]
+            for s in ("train", "validation", "test")
+        }
         train, val, test = side["train"], side["validation"], side["test"]
     else:
         order = np.random.default_rng(seed).permutation(len(ds.flights))
@@ -64,10 +73,16 @@ def split_flights(
         n = len(flights)
         n_test = int(round(n * test_share)) if n >= 3 else 0
         n_val = int(round(n * val_share)) if n >= 4 else 0
-        test, val, train = flights[:n_test], flights[n_test : n_test + n_val], flights[n_test + n_val :]
+        test, val, train = (
+            flights[:n_test],
+            flights[n_test : n_test + n_val],
+            flights[n_test + n_val :],
+        )
     if n_train is not None:
         if n_train < 1 or n_train > len(train):
-            raise ValueError(f"--train-flights {n_train}: the training pool has {len(train)} flights")
+            raise ValueError(
+                f"--train-flights {n_train}: the training pool has {len(train)} flights"
+            )
         pick = np.random.default_rng(10_000 + seed).permutation(len(train))[:n_train]
         train = [train[i] for i in sorted(pick)]
     if not train:

@@ -65,7 +65,9 @@ def _wrap(a):
 
 
 def _draw_flight_plan(rng: np.random.Generator, cfg: SynthConfig, index: int) -> dict:
-    duration = float(np.round(rng.uniform(cfg.min_duration_s, cfg.max_duration_s) * cfg.rate_hz) / cfg.rate_hz)
+    duration = float(
+        np.round(rng.uniform(cfg.min_duration_s, cfg.max_duration_s) * cfg.rate_hz) / cfg.rate_hz
+    )
     faulty = rng.random() >= cfg.fault_free_share
     fault = str(rng.choice(cfg.fault_types)) if faulty else "none"
     if cfg.balanced:
@@ -80,10 +82,12 @@ def _draw_flight_plan(rng: np.random.Generator, cfg: SynthConfig, index: int) ->
         length = duration  # engine and actuator faults are never repaired in flight
     end = float(min(duration, np.round((onset + length) * cfg.rate_hz) / cfg.rate_hz))
     # mission: reference changes every 12-35 s
-    times, heading, alt, speed = [], [], [], []
+    times, heading, alt, speed, kinds = [], [], [], [], []
     t, psi, h, v = 0.0, rng.uniform(-np.pi, np.pi), 100.0 + rng.uniform(-10, 10), 18.0
     while t < duration:
-        kind = rng.choice(["cruise", "turn", "climb", "descent", "speed"], p=[0.2, 0.35, 0.15, 0.15, 0.15])
+        kind = rng.choice(
+            ["cruise", "turn", "climb", "descent", "speed"], p=[0.2, 0.35, 0.15, 0.15, 0.15]
+        )
         if kind == "turn":
             psi = _wrap(psi + rng.choice([-1, 1]) * np.deg2rad(rng.uniform(45, 170)))
         elif kind == "climb":
@@ -93,10 +97,22 @@ def _draw_flight_plan(rng: np.random.Generator, cfg: SynthConfig, index: int) ->
         elif kind == "speed":
             v = float(np.clip(v + rng.uniform(-3, 3), 15.0, 22.0))
         times.append(t)
+        kinds.append(str(kind))
         heading.append(psi)
         alt.append(h)
         speed.append(v)
         t += rng.uniform(12.0, 35.0)
+    if fault == "temporal_order":
+        # reorder a manoeuvre, not straight and level flight: there the reversed dynamics show
+        # (altitude falling while the climb rate says up); in steady cruise nothing would
+        manoeuvres = [
+            tm
+            for tm, k in zip(times, kinds)
+            if k in ("turn", "climb", "descent") and 0.3 * duration <= tm <= 0.75 * duration
+        ]
+        if manoeuvres:
+            onset = float(np.round((manoeuvres[0] + 1.0) * cfg.rate_hz) / cfg.rate_hz)
+            end = float(min(duration, np.round((onset + length) * cfg.rate_hz) / cfg.rate_hz))
     return {
         "duration": duration,
         "fault": fault,
@@ -112,7 +128,9 @@ def _draw_flight_plan(rng: np.random.Generator, cfg: SynthConfig, index: int) ->
     }
 
 
-def _simulate(plans: list[dict], rngs: list[np.random.Generator], cfg: SynthConfig) -> list[np.ndarray]:
+def _simulate(
+    plans: list[dict], rngs: list[np.random.Generator], cfg: SynthConfig
+) -> list[np.ndarray]:
     """Closed-loop simulation of all flights at twice the output rate; returns (rows, 10) per flight."""
     n = len(plans)
     sub = 2
@@ -125,7 +143,9 @@ def _simulate(plans: list[dict], rngs: list[np.random.Generator], cfg: SynthConf
     air = np.stack([p["airframe"] for p in plans])
     gust_sigma = np.array([p["gust_sigma"] for p in plans])
     fault = np.array([p["fault"] for p in plans])
-    onset_step = np.array([p["onset"] * cfg.rate_hz * sub if p["fault"] != "none" else np.inf for p in plans])
+    onset_step = np.array(
+        [p["onset"] * cfg.rate_hz * sub if p["fault"] != "none" else np.inf for p in plans]
+    )
     offset = np.deg2rad([p["offset_deg"] for p in plans])
 
     cd = 3.0 / 18.0**2 * air[:, 0]  # drag so that half throttle trims at 18 m/s
@@ -170,22 +190,34 @@ def _simulate(plans: list[dict], rngs: list[np.random.Generator], cfg: SynthConf
         # measured state (autopilot sees noisy sensors)
         hdot = V * np.sin(gam) + gust[:, 1]
         yaw_rate = G * np.tan(phi) / np.maximum(V, 5.0) + 0.6 * dr
-        meas = np.stack(
-            [V + gust[:, 0], h, hdot, np.rad2deg(phi), np.rad2deg(theta), np.rad2deg(yaw_rate)], axis=1
-        ) + NOISE_STD * w[:, :6] * 0.5
+        meas = (
+            np.stack(
+                [V + gust[:, 0], h, hdot, np.rad2deg(phi), np.rad2deg(theta), np.rad2deg(yaw_rate)],
+                axis=1,
+            )
+            + NOISE_STD * w[:, :6] * 0.5
+        )
         # autopilot
         phi_c = np.clip(1.0 * _wrap(psi_ref - psi), -0.5, 0.5)
         da_c = np.clip(1.5 * (phi_c - np.deg2rad(meas[:, 3])) - 0.25 * p_rate, -0.35, 0.35)
-        dr_c = np.clip(0.25 * phi_c - 0.4 * (np.deg2rad(meas[:, 5]) - G * np.tan(phi_c) / 18.0), -0.35, 0.35)
+        dr_c = np.clip(
+            0.25 * phi_c - 0.4 * (np.deg2rad(meas[:, 5]) - G * np.tan(phi_c) / 18.0), -0.35, 0.35
+        )
         hdot_c = np.clip(0.25 * (h_ref - meas[:, 1]), -3.0, 3.0)
-        theta_c = np.clip(hdot_c / np.maximum(V, 5.0) + alpha_trim + 0.02 * (hdot_c - meas[:, 2]) + i_th, -0.35, 0.35)
+        theta_c = np.clip(
+            hdot_c / np.maximum(V, 5.0) + alpha_trim + 0.02 * (hdot_c - meas[:, 2]) + i_th,
+            -0.35,
+            0.35,
+        )
         i_th = np.clip(i_th + dt * 0.05 * (hdot_c - meas[:, 2]), -0.15, 0.15)
-        de_c = np.clip(2.5 * (theta_c - np.deg2rad(meas[:, 4])) - 0.4 * q + ma * alpha_trim / me, -0.4, 0.4)
+        de_c = np.clip(
+            2.5 * (theta_c - np.deg2rad(meas[:, 4])) - 0.4 * q + ma * alpha_trim / me, -0.4, 0.4
+        )
         i_v = np.clip(i_v + dt * 0.08 * (v_ref - meas[:, 0]), -0.4, 0.4)
         thr_c = np.clip(0.5 + 0.12 * (v_ref - meas[:, 0]) + 0.8 * hdot_c / 18.0 + i_v, 0.0, 1.0)
         # actuators with first-order lag, unless stuck
         active = s >= onset_step
-        for j, (name, cmd) in enumerate((("elevator_stuck", de_c), ("aileron_stuck", da_c), ("rudder_stuck", dr_c))):
+        for j, name in enumerate(("elevator_stuck", "aileron_stuck", "rudder_stuck")):
             hit = active & (fault == name) & np.isnan(stuck[:, j])
             # elevator authority is larger, so its stuck offset is kept smaller
             stuck[hit, j] = (de, da, dr)[j][hit] + offset[hit] * (0.35 if j == 0 else 1.0)
@@ -197,7 +229,12 @@ def _simulate(plans: list[dict], rngs: list[np.random.Generator], cfg: SynthConf
         # airframe
         alpha = theta - gam
         lift = cl * V**2 * (alpha0 + alpha)
-        V_dot = t_max * thr * engine - cd * V**2 * (1 + 8 * alpha**2) - G * np.sin(gam) + 0.5 * gust[:, 0]
+        V_dot = (
+            t_max * thr * engine
+            - cd * V**2 * (1 + 8 * alpha**2)
+            - G * np.sin(gam)
+            + 0.5 * gust[:, 0]
+        )
         gam_dot = (lift * np.cos(phi) - G * np.cos(gam)) / np.maximum(V, 5.0)
         q_dot = me * de - mq * q - ma * alpha
         p_dot = la * da - lp * p_rate + 0.8 * gust[:, 2] + 4.0 * dr
@@ -211,16 +248,31 @@ def _simulate(plans: list[dict], rngs: list[np.random.Generator], cfg: SynthConf
         h = h + dt * hdot
         if s % sub == 0:
             row = s // sub
-            sensors = np.stack(
-                [V + gust[:, 0], h, hdot, np.rad2deg(phi), np.rad2deg(theta), np.rad2deg(yaw_rate)], axis=1
-            ) + NOISE_STD * noise[:, min(s + 1, n_steps - 1), :6]
-            controls = np.stack([thr_c, np.rad2deg(de_c), np.rad2deg(da_c), np.rad2deg(dr_c)], axis=1)
+            sensors = (
+                np.stack(
+                    [
+                        V + gust[:, 0],
+                        h,
+                        hdot,
+                        np.rad2deg(phi),
+                        np.rad2deg(theta),
+                        np.rad2deg(yaw_rate),
+                    ],
+                    axis=1,
+                )
+                + NOISE_STD * noise[:, min(s + 1, n_steps - 1), :6]
+            )
+            controls = np.stack(
+                [thr_c, np.rad2deg(de_c), np.rad2deg(da_c), np.rad2deg(dr_c)], axis=1
+            )
             out[:, row, :6] = sensors
             out[:, row, 6:] = controls
     return [out[k, : steps[k]] for k in range(n)]
 
 
-def _inject_sensor_faults(values: np.ndarray, plan: dict, rng: np.random.Generator, rate_hz: float) -> None:
+def _inject_sensor_faults(
+    values: np.ndarray, plan: dict, rng: np.random.Generator, rate_hz: float
+) -> None:
     """Faults that corrupt the log rather than the aircraft: applied to the recorded values in place."""
     fault = plan["fault"]
     if fault not in ("sensor_stuck", "bias_drift", "spikes", "temporal_order"):
@@ -266,7 +318,10 @@ def generate_flights(cfg: SynthConfig) -> tuple[list[pd.DataFrame], pd.DataFrame
         time = np.arange(n) / cfg.rate_hz
         label = np.zeros(n, dtype=np.int8)
         if plan["fault"] != "none":
-            a, b = int(round(plan["onset"] * cfg.rate_hz)), int(round(plan["end"] * cfg.rate_hz)) + 1
+            a, b = (
+                int(round(plan["onset"] * cfg.rate_hz)),
+                int(round(plan["end"] * cfg.rate_hz)) + 1,
+            )
             label[a:b] = 1
         frame = pd.DataFrame(values, columns=CHANNELS)
         frame.insert(0, "time", time)
@@ -307,7 +362,10 @@ def fixed_split(files: list[str]) -> pd.DataFrame:
     """
     n = len(files)
     n_test, n_val = max(1, n // 4), max(1, n // 8)
-    side = ["test" if k >= n - n_test else "validation" if k >= n - n_test - n_val else "train" for k in range(n)]
+    side = [
+        "test" if k >= n - n_test else "validation" if k >= n - n_test - n_val else "train"
+        for k in range(n)
+    ]
     return pd.DataFrame({"file": files, "split": side})
 
 

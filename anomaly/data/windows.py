@@ -25,7 +25,9 @@ def window_starts(n_rows: int, window_len: int, stride: int, name: str = "flight
     return starts
 
 
-def make_windows(values: np.ndarray, window_len: int, stride: int, name: str = "flight") -> np.ndarray:
+def make_windows(
+    values: np.ndarray, window_len: int, stride: int, name: str = "flight"
+) -> np.ndarray:
     """(n_rows, n_features) -> windows (n_windows, window_len, n_features), one flight at a time."""
     starts = window_starts(len(values), window_len, stride, name)
     view = np.lib.stride_tricks.sliding_window_view(values, window_len, axis=0)  # (n, F, T)

@@ -61,7 +61,12 @@ class _Events:
         elif self.open is not None:
             self._close()
         for s, e in zip(starts, ends):
-            self.open = {"start": float(b.time[s]), "end": float(b.time[s]), "peak": -np.inf, "blame": 0.0}
+            self.open = {
+                "start": float(b.time[s]),
+                "end": float(b.time[s]),
+                "peak": -np.inf,
+                "blame": 0.0,
+            }
             self._extend(b, s, e)
             if e < len(flags):
                 self._close()
@@ -88,10 +93,17 @@ class _Events:
 
 def _table(b: ScoredBlock, channels: list[str], attribution: bool, with_contrib: bool) -> pa.Table:
     if attribution:
-        top = pa.array(np.asarray(channels, dtype=object)[b.contributions.argmax(axis=1)], pa.string())
+        top = pa.array(
+            np.asarray(channels, dtype=object)[b.contributions.argmax(axis=1)], pa.string()
+        )
     else:
         top = pa.array(np.full(len(b.time), "", dtype=object), pa.string())
-    cols = {"time_s": b.time, "score": b.score, "is_anomaly": b.is_anomaly.astype(np.int8), "top_channel": top}
+    cols = {
+        "time_s": b.time,
+        "score": b.score,
+        "is_anomaly": b.is_anomaly.astype(np.int8),
+        "top_channel": top,
+    }
     if with_contrib:
         for j, ch in enumerate(channels):
             cols[f"contrib_{ch}"] = b.contributions[:, j].astype(np.float32)
@@ -101,8 +113,16 @@ def _table(b: ScoredBlock, channels: list[str], attribution: bool, with_contrib:
 class _Output:
     """Scored rows of one file, written block by block to a temporary path."""
 
-    def __init__(self, tmp: Path, pipeline: Pipeline, out_format: str, with_contrib: bool, events: _Events):
-        self.tmp, self.p, self.format, self.with_contrib, self.events = tmp, pipeline, out_format, with_contrib, events
+    def __init__(
+        self, tmp: Path, pipeline: Pipeline, out_format: str, with_contrib: bool, events: _Events
+    ):
+        self.tmp, self.p, self.format, self.with_contrib, self.events = (
+            tmp,
+            pipeline,
+            out_format,
+            with_contrib,
+            events,
+        )
         self.writer = None
         self.rows = self.flagged = 0
 
@@ -136,7 +156,9 @@ def score_file(
     reader = LogReader(path, fmt, chunk_rows, pipeline.channels)
     scorer = StreamScorer(pipeline, str(path))
     events = _Events(flight_id_of(path), pipeline.channels, pipeline.detector.has_attribution)
-    output = _Output(out.with_name(f".{out.name}.{os.getpid()}.tmp"), pipeline, out_format, with_contrib, events)
+    output = _Output(
+        out.with_name(f".{out.name}.{os.getpid()}.tmp"), pipeline, out_format, with_contrib, events
+    )
     t0 = None
     try:
         for chunk in reader:
@@ -181,11 +203,16 @@ def score_batch(
     bar = tqdm(total=None, desc="rows", unit="row", unit_scale=True, disable=not progress)
     fbar = tqdm(total=len(paths), desc="files", unit="file", disable=not progress, position=1)
     for path in paths:
-        out = out_dir / f"{flight_id_of(path)}.scored.{'parquet' if out_format == 'parquet' else 'csv'}"
+        out = (
+            out_dir
+            / f"{flight_id_of(path)}.scored.{'parquet' if out_format == 'parquet' else 'csv'}"
+        )
         try:
             if out.exists() and not overwrite:
                 raise LogError(str(path), f"output {out} exists; pass --overwrite to replace it")
-            rows, anomalous, events = score_file(pipeline, path, out, fmt, chunk_rows, out_format, with_contrib, bar)
+            rows, anomalous, events = score_file(
+                pipeline, path, out, fmt, chunk_rows, out_format, with_contrib, bar
+            )
         except (LogError, ValueError) as exc:
             summary.failed.append({"file": str(path), "reason": str(exc)})
             log.debug("failed: %s", exc)

@@ -80,7 +80,9 @@ class Pipeline:
     # -- scoring --------------------------------------------------------------------------------
     def window_errors(self, scaled: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """(n_rows, F) scaled rows, (n_windows,) starts -> (n_windows, window_len, F) errors."""
-        view = np.lib.stride_tricks.sliding_window_view(scaled, self.window_len, axis=0)  # (n, F, T)
+        view = np.lib.stride_tricks.sliding_window_view(
+            scaled, self.window_len, axis=0
+        )  # (n, F, T)
         windows = np.ascontiguousarray(view[starts].transpose(0, 2, 1))
         return self.detector.error_map(windows)
 
@@ -94,7 +96,9 @@ class Pipeline:
         """(n_rows, F) row errors -> row scores and per-channel contributions."""
         raw = errors.mean(axis=1)
         total = errors.sum(axis=1, keepdims=True)
-        contrib = np.divide(errors, total, out=np.full_like(errors, 1.0 / errors.shape[1]), where=total > 0)
+        contrib = np.divide(
+            errors, total, out=np.full_like(errors, 1.0 / errors.shape[1]), where=total > 0
+        )
         return RowScores(trailing_mean(raw, self.smooth_rows), contrib)
 
     def score_rows(self, values: np.ndarray, name: str = "flight") -> RowScores:

@@ -25,4 +25,6 @@ def frame_values(pipeline: Pipeline, frame: pd.DataFrame, source: str = "input")
 def score_frame(pipeline: Pipeline, frame: pd.DataFrame) -> pd.DataFrame:
     """DataFrame with the model's channels (other columns ignored) -> score, is_anomaly per row."""
     rows = pipeline.score_rows(frame_values(pipeline, frame))
-    return pd.DataFrame({"score": rows.score.astype(np.float64), "is_anomaly": pipeline.flag(rows.score)})
+    return pd.DataFrame(
+        {"score": rows.score.astype(np.float64), "is_anomaly": pipeline.flag(rows.score)}
+    )

@@ -119,9 +119,15 @@ class StreamScorer:
             np.concatenate([h.is_anomaly, flags]), np.concatenate([h.contributions, rows.contributions]),
         )  # fmt: skip
         ctx = self.ctx_flags
-        processed = postprocess(np.concatenate([ctx, h.is_anomaly]), self.p.min_event_rows, self.p.merge_gap_rows)[len(ctx) :]
+        processed = postprocess(
+            np.concatenate([ctx, h.is_anomaly]), self.p.min_event_rows, self.p.merge_gap_rows
+        )[len(ctx) :]
         n_out = len(h.time) if final else max(0, len(h.time) - self.look)
         if n_out:
-            yield ScoredBlock(h.time[:n_out], h.score[:n_out], processed[:n_out], h.contributions[:n_out])
+            yield ScoredBlock(
+                h.time[:n_out], h.score[:n_out], processed[:n_out], h.contributions[:n_out]
+            )
             self.ctx_flags = np.concatenate([ctx, h.is_anomaly[:n_out]])[-self.look :]
-        self.hold = ScoredBlock(h.time[n_out:], h.score[n_out:], h.is_anomaly[n_out:], h.contributions[n_out:])
+        self.hold = ScoredBlock(
+            h.time[n_out:], h.score[n_out:], h.is_anomaly[n_out:], h.contributions[n_out:]
+        )

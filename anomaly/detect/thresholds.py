@@ -28,7 +28,9 @@ class Threshold:
     def __post_init__(self):
         kind, _, value = self.rule.partition(":")
         if kind not in KINDS or not value:
-            raise ValueError(f"threshold rule {self.rule!r}: expected one of {', '.join(k + ':VALUE' for k in KINDS)}")
+            raise ValueError(
+                f"threshold rule {self.rule!r}: expected one of {', '.join(k + ':VALUE' for k in KINDS)}"
+            )
         try:
             self._value = float(value)
         except ValueError:

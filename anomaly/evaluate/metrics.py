@@ -18,7 +18,10 @@ from anomaly.detect.events import runs
 def point_metrics(labels: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
     """precision_point, recall_point, f1_point over rows (micro: counts summed over flights)."""
     p, r, f, _ = precision_recall_fscore_support(
-        np.asarray(labels, dtype=int), np.asarray(flagged, dtype=int), average="binary", zero_division=0
+        np.asarray(labels, dtype=int),
+        np.asarray(flagged, dtype=int),
+        average="binary",
+        zero_division=0,
     )
     return {"precision_point": float(p), "recall_point": float(r), "f1_point": float(f)}
 
@@ -28,7 +31,10 @@ def ranking_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     labels = np.asarray(labels, dtype=int)
     if labels.min() == labels.max():
         return {"auc_pr": float("nan"), "auc_roc": float("nan")}
-    return {"auc_pr": float(average_precision_score(labels, scores)), "auc_roc": float(roc_auc_score(labels, scores))}
+    return {
+        "auc_pr": float(average_precision_score(labels, scores)),
+        "auc_roc": float(roc_auc_score(labels, scores)),
+    }
 
 
 def point_adjust(labels: np.ndarray, flagged: np.ndarray) -> np.ndarray:
@@ -57,7 +63,9 @@ def event_metrics(labels: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
     return {"precision_event": precision, "recall_event": recall, "f1_event": f1}
 
 
-def vus_pr(labels: np.ndarray, scores: np.ndarray, max_buffer: int = 40, n_buffers: int = 11) -> float:
+def vus_pr(
+    labels: np.ndarray, scores: np.ndarray, max_buffer: int = 40, n_buffers: int = 11
+) -> float:
     """Volume under the PR surface (Paparrizos et al., VLDB 2022; recommended by TSB-AD).
 
     For each buffer length l in [0, max_buffer] the labels are widened by a ramp of l rows on each
@@ -103,7 +111,12 @@ class FlightOutcome:
 
 
 def flight_outcome(
-    flight_id: str, fault_type: str, time: np.ndarray, labels: np.ndarray, flagged: np.ndarray, timeout_s: float = 5.0
+    flight_id: str,
+    fault_type: str,
+    time: np.ndarray,
+    labels: np.ndarray,
+    flagged: np.ndarray,
+    timeout_s: float = 5.0,
 ) -> FlightOutcome:
     """The ALFA evaluator's per-flight rule.
 
@@ -114,7 +127,9 @@ def flight_outcome(
     flagged = np.asarray(flagged, dtype=bool)
     first = float(time[np.argmax(flagged)]) if flagged.any() else None
     if labels is None or not np.asarray(labels).any():
-        return FlightOutcome(flight_id, fault_type, "FP" if flagged.any() else "TN", None, first, None)
+        return FlightOutcome(
+            flight_id, fault_type, "FP" if flagged.any() else "TN", None, first, None
+        )
     onset_i = int(np.argmax(np.asarray(labels) > 0))
     onset = float(time[onset_i])
     if flagged[:onset_i].any():
@@ -147,7 +162,9 @@ def flight_metrics(outcomes: list[FlightOutcome]) -> dict[str, float]:
     }
 
 
-def false_alarms_per_hour(labels_list: list[np.ndarray | None], flagged_list: list[np.ndarray], rate_hz: float) -> float:
+def false_alarms_per_hour(
+    labels_list: list[np.ndarray | None], flagged_list: list[np.ndarray], rate_hz: float
+) -> float:
     """Alarm runs that start on a normal row, per hour of normal flight."""
     alarms, normal_rows = 0, 0
     for labels, flagged in zip(labels_list, flagged_list):

@@ -12,10 +12,17 @@ from anomaly.data.schema import Flight  # noqa: E402
 
 
 def flight_figure(
-    flight: Flight, score: np.ndarray, threshold: float, flagged: np.ndarray, title: str = "", max_channels: int = 6
+    flight: Flight,
+    score: np.ndarray,
+    threshold: float,
+    flagged: np.ndarray,
+    title: str = "",
+    max_channels: int = 6,
 ):
     """A two-panel figure: up to `max_channels` standardised channels, then the score."""
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    fig, (ax1, ax2) = plt.subplots(
+        2, 1, figsize=(11, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
+    )
     v = flight.values[:, :max_channels]
     z = (v - v.mean(axis=0)) / (v.std(axis=0) + 1e-9)
     for j in range(z.shape[1]):
@@ -29,7 +36,15 @@ def flight_figure(
     for ax in (ax1, ax2):
         if flight.labels is not None and flight.labels.any():
             lab = flight.labels > 0
-            ax.fill_between(flight.time, 0, 1, where=lab, color="orange", alpha=0.25, transform=ax.get_xaxis_transform())
+            ax.fill_between(
+                flight.time,
+                0,
+                1,
+                where=lab,
+                color="orange",
+                alpha=0.25,
+                transform=ax.get_xaxis_transform(),
+            )
             ax.axvline(flight.time[flight.onset_index], color="orange", lw=1.2)
         if flagged.any():
             ax.axvline(flight.time[int(np.argmax(flagged))], color="r", lw=1, ls=":")

@@ -76,7 +76,8 @@ def size_verdict(calls: dict[int, str], winner: str = "a") -> tuple[str, int | N
 
     The claim holds at a size when `winner` is significantly better there. It is reproduced when it
     holds at every size; reproduced below N when it holds at every size below N and at none from N
-    on; not reproduced otherwise.
+    on; reproduced from N on in the mirror case (which contradicts a small-data advantage); not
+    reproduced otherwise.
     """
     sizes = sorted(calls)
     holds = [calls[s] == winner for s in sizes]
@@ -86,4 +87,10 @@ def size_verdict(calls: dict[int, str], winner: str = "a") -> tuple[str, int | N
         k = holds.index(False)
         if not any(holds[k:]):
             return f"reproduced only below {sizes[k]} flights", sizes[k]
+    if holds and holds[-1]:
+        k = len(holds) - 1 - holds[::-1].index(False)
+        if not any(holds[: k + 1]):
+            return f"reproduced only from {sizes[k + 1]} flights on (not on small data)", sizes[
+                k + 1
+            ]
     return "not reproduced", None

@@ -54,7 +54,9 @@ def tidy(runs: pd.DataFrame) -> pd.DataFrame:
         if col.startswith("metrics."):
             out[col[len("metrics.") :]] = finished[col].astype(float)
     out.attrs["failed"] = int(df["status_failed"].sum())
-    out.attrs["failed_errors"] = df.loc[df["status_failed"], "tags.error"].dropna().tolist() if "tags.error" in df else []
+    out.attrs["failed_errors"] = (
+        df.loc[df["status_failed"], "tags.error"].dropna().tolist() if "tags.error" in df else []
+    )
     return out.reset_index(drop=True)
 
 
@@ -83,6 +85,10 @@ def fig_learning_curves(df: pd.DataFrame, arms: list[str], path: Path) -> None:
             err = np.array([[c.mean - c.low for c in cis], [c.high - c.mean for c in cis]])
             ax.errorbar(sizes, m, yerr=err, marker="o", capsize=3, label=arm)
         ax.set_xscale("log", base=2)
+        ax.set_xticks(
+            sorted(df["train_flights"].unique()),
+            [str(s) for s in sorted(df["train_flights"].unique())],
+        )
         ax.set_xlabel("training flights")
         ax.set_ylabel(f"{label}, mean and 95 % CI over seeds")
         ax.grid(alpha=0.3)
@@ -94,7 +100,13 @@ def fig_learning_curves(df: pd.DataFrame, arms: list[str], path: Path) -> None:
 
 def fig_cost(cost: pd.DataFrame, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    axes[0].bar(cost["arm"], cost["train_seconds"], yerr=cost["train_seconds_err"], capsize=3, color="tab:blue")
+    axes[0].bar(
+        cost["arm"],
+        cost["train_seconds"],
+        yerr=cost["train_seconds_err"],
+        capsize=3,
+        color="tab:blue",
+    )
     axes[0].set_ylabel("training time (s), mean over cells")
     axes[1].bar(cost["arm"], cost["n_params"], color="tab:orange")
     axes[1].set_ylabel("parameters")
@@ -110,10 +122,16 @@ def fig_paired(rows: list[dict], a: str, b: str, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.8))
     sizes = [r["train_flights"] for r in rows]
     m = np.array([r["diff"].mean for r in rows])
-    err = np.array([[r["diff"].mean - r["diff"].low for r in rows], [r["diff"].high - r["diff"].mean for r in rows]])
+    err = np.array(
+        [
+            [r["diff"].mean - r["diff"].low for r in rows],
+            [r["diff"].high - r["diff"].mean for r in rows],
+        ]
+    )
     ax.errorbar(sizes, m, yerr=err, marker="o", capsize=3)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xscale("log", base=2)
+    ax.set_xticks(sizes, [str(s) for s in sizes])
     ax.set_xlabel("training flights")
     ax.set_ylabel(f"F1: {a} - {b} (95 % CI)")
     ax.grid(alpha=0.3)
@@ -132,7 +150,11 @@ def build(df: pd.DataFrame, params: dict, out: Path, title: str) -> tuple[str, l
     out.mkdir(parents=True, exist_ok=True)
     a, b = split_list(params.get("compare")) or ["lstm", "transformer"]
     sizes_all = sorted(df["train_flights"].unique())
-    main_arms = [arm for arm in df["arm"].unique() if sorted(df.loc[df["arm"] == arm, "train_flights"].unique()) == sizes_all]
+    main_arms = [
+        arm
+        for arm in df["arm"].unique()
+        if sorted(df.loc[df["arm"] == arm, "train_flights"].unique()) == sizes_all
+    ]
     md = [f"# {title}", ""]
     md.append(
         f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from MLflow runs alone: {len(df)} finished cells, "
@@ -144,14 +166,23 @@ def build(df: pd.DataFrame, params: dict, out: Path, title: str) -> tuple[str, l
 
     # (a) learning curves
     fig_learning_curves(df, main_arms, out / "f1_vs_training_flights.png")
-    md += ["## F1 and AUC-PR against training flights", "", "![F1 and AUC-PR](f1_vs_training_flights.png)", ""]
+    md += [
+        "## F1 and AUC-PR against training flights",
+        "",
+        "![F1 and AUC-PR](f1_vs_training_flights.png)",
+        "",
+    ]
     for metric, label in (("f1_point", "F1 (point)"), ("auc_pr", "AUC-PR")):
         md.append(f"**{label}** (baselines IsolationForest and PCA on the same splits)")
         md.append("")
         md.append("| arm | " + " | ".join(f"{s} flights" for s in sizes_all) + " |")
         md.append("|---|" + "---|" * len(sizes_all))
         for arm in main_arms:
-            md.append(f"| {arm} | " + " | ".join(fmt_ci(list(by_seed(df, arm, s, metric).values())) for s in sizes_all) + " |")
+            md.append(
+                f"| {arm} | "
+                + " | ".join(fmt_ci(list(by_seed(df, arm, s, metric).values())) for s in sizes_all)
+                + " |"
+            )
         md.append("")
 
     # (b) cost
@@ -166,7 +197,9 @@ def build(df: pd.DataFrame, params: dict, out: Path, title: str) -> tuple[str, l
     md += ["## Training time and parameters", "", "![cost](cost.png)", "",
            "| arm | parameters | train seconds (mean [95 % CI], all cells) | epochs (mean) |", "|---|---|---|---|"]  # fmt: skip
     for r in cost_rows:
-        md.append(f"| {r['arm']} | {int(r['n_params']):,} | {fmt_ci(df.loc[df['arm'] == r['arm'], 'train_seconds'])} | {r['epochs']:.1f} |")
+        md.append(
+            f"| {r['arm']} | {int(r['n_params']):,} | {fmt_ci(df.loc[df['arm'] == r['arm'], 'train_seconds'])} | {r['epochs']:.1f} |"
+        )
     md.append("")
 
     # (c) paired comparison
@@ -176,7 +209,16 @@ def build(df: pd.DataFrame, params: dict, out: Path, title: str) -> tuple[str, l
         pt = paired(by_seed(df, b, s, "train_seconds"), by_seed(df, a, s, "train_seconds"))
         if pf.n_pairs == 0:
             continue
-        prow.append({"train_flights": s, "diff": pf.diff, "p": pf.p_value, "n": pf.n_pairs, "call": pf.call, "time": pt})
+        prow.append(
+            {
+                "train_flights": s,
+                "diff": pf.diff,
+                "p": pf.p_value,
+                "n": pf.n_pairs,
+                "call": pf.call,
+                "time": pt,
+            }
+        )
         f1_calls[s], time_calls[s] = pf.call, pt.call
         pooled += [by_seed(df, a, s, "f1_point")[k] - by_seed(df, b, s, "f1_point")[k]
                    for k in set(by_seed(df, a, s, "f1_point")) & set(by_seed(df, b, s, "f1_point"))]  # fmt: skip
@@ -187,7 +229,9 @@ def build(df: pd.DataFrame, params: dict, out: Path, title: str) -> tuple[str, l
                "|---|---|---|---|---|---|"]  # fmt: skip
         for r in prow:
             d, t = r["diff"], r["time"].diff
-            call = {"a": f"{a} better", "b": f"{b} better", "tie": "no significant difference"}[r["call"]]
+            call = {"a": f"{a} better", "b": f"{b} better", "tie": "no significant difference"}[
+                r["call"]
+            ]
             md.append(f"| {r['train_flights']} | {d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}] | {r['p']:.3f} | {r['n']} | {call} | "
                       f"{t.mean:+.2f} [{t.low:+.2f}, {t.high:+.2f}] |")  # fmt: skip
         md += ["", f"Pooled over all sizes: mean F1 difference {np.mean(pooled):+.3f}, Wilcoxon p = {wilcoxon_p(pooled):.4f} "
@@ -195,13 +239,18 @@ def build(df: pd.DataFrame, params: dict, out: Path, title: str) -> tuple[str, l
 
     # (d) per fault type
     # fault-free flights have no positives, so an F1 for them says nothing
-    faults = sorted({m.group("fault") for c in df.columns if (m := FAULT_RE.match("metrics." + c))} - {"none"})
+    faults = sorted(
+        {m.group("fault") for c in df.columns if (m := FAULT_RE.match("metrics." + c))} - {"none"}
+    )
     if faults:
         md += ["## Results per fault type (F1 point, mean over all cells of the arm)", "",
                "| arm | " + " | ".join(faults) + " |", "|---|" + "---|" * len(faults)]  # fmt: skip
         for arm in df["arm"].unique():
             sub = df[df["arm"] == arm]
-            cells = [f"{sub[f'fault/{f}/f1_point'].mean():.3f}" if f"fault/{f}/f1_point" in sub else "-" for f in faults]
+            cells = [
+                f"{sub[f'fault/{f}/f1_point'].mean():.3f}" if f"fault/{f}/f1_point" in sub else "-"
+                for f in faults
+            ]
             md.append(f"| {arm} | " + " | ".join(cells) + " |")
         md.append("")
 
@@ -211,7 +260,8 @@ def build(df: pd.DataFrame, params: dict, out: Path, title: str) -> tuple[str, l
         md.append(f"| {v['claim']} | **{v['verdict']}** | {v['evidence']} |")
     md += ["", "Rules: a claim holds at a training size when the 95 % interval of the paired difference over seeds "
            "excludes zero in its favour; *reproduced* means it holds at every size, *reproduced only below N flights* "
-           "that it holds at every size below N and at none from N on, *not reproduced* anything else. Failed cells "
+           "that it holds at every size below N and at none from N on, *reproduced only from N flights on* the mirror "
+           "case, *not reproduced* anything else. Failed cells "
            "are left out, never counted as zeros.", ""]  # fmt: skip
     text = "\n".join(md)
     tmp = out / ".report.md.tmp"
@@ -237,19 +287,36 @@ def verdict_rows(df, params, a, b, f1_calls, time_calls, md: list[str]) -> list[
         matched = None
         for name, mult in sorted(scaling, key=lambda x: float(x[1])):
             p = paired(by_seed(df, a, size, "f1_point"), by_seed(df, name, size, "f1_point"))
-            n_params = df.loc[(df["arm"] == name) & (df["train_flights"] == size), "n_params"].mean()
+            n_params = df.loc[
+                (df["arm"] == name) & (df["train_flights"] == size), "n_params"
+            ].mean()
             md.append(f"| {name} ({mult}x) | {int(n_params):,} | {fmt_ci(list(by_seed(df, name, size, 'f1_point').values()))} | "
                       f"{p.diff.mean:+.3f} [{p.diff.low:+.3f}, {p.diff.high:+.3f}] | {'worse than ' + a if p.call == 'a' else 'matches or beats ' + a} |")  # fmt: skip
             if matched is None and p.call != "a" and p.n_pairs:
                 matched = float(mult)
         md.append("")
         if matched is not None and matched <= 1:
-            verdict, ev = "not reproduced", f"a Transformer of about the {a}'s size already matches it at {size} flights"
+            verdict, ev = (
+                "not reproduced",
+                f"a Transformer of about the {a}'s size already matches it at {size} flights",
+            )
         elif matched is not None:
-            verdict, ev = "reproduced", f"the smallest Transformer that matches {a} has about {matched:g}x its parameters"
+            verdict, ev = (
+                "reproduced",
+                f"the smallest Transformer that matches {a} has about {matched:g}x its parameters",
+            )
         else:
-            verdict, ev = "reproduced", f"no Transformer up to {max(float(m) for _, m in scaling):g}x the parameters matches {a}"
-        rows.append({"claim": f"a Transformer needs many times more parameters to match {a}", "verdict": verdict, "evidence": ev})
+            verdict, ev = (
+                "reproduced",
+                f"no Transformer up to {max(float(m) for _, m in scaling):g}x the parameters matches {a}",
+            )
+        rows.append(
+            {
+                "claim": f"a Transformer needs many times more parameters to match {a}",
+                "verdict": verdict,
+                "evidence": ev,
+            }
+        )
 
     pe_arms = split_list(params.get("positional_arms"))
     metric = "fault/temporal_order/auc_pr"
@@ -260,7 +327,9 @@ def verdict_rows(df, params, a, b, f1_calls, time_calls, md: list[str]) -> list[
                "only the dynamics give them away. AUC-PR on those flights only.", "",
                "| arm | AUC-PR temporal order | F1 all faults | AUC-PR " + a + " - arm (95 % CI) |", "|---|---|---|---|"]  # fmt: skip
         calls = []
-        md.append(f"| {a} | {fmt_ci(list(by_seed(df, a, size, metric).values()))} | {fmt_ci(list(by_seed(df, a, size, 'f1_point').values()))} | |")
+        md.append(
+            f"| {a} | {fmt_ci(list(by_seed(df, a, size, metric).values()))} | {fmt_ci(list(by_seed(df, a, size, 'f1_point').values()))} | |"
+        )
         for arm in pe_arms:
             p = paired(by_seed(df, a, size, metric), by_seed(df, arm, size, metric))
             calls.append(p.call)
@@ -273,7 +342,10 @@ def verdict_rows(df, params, a, b, f1_calls, time_calls, md: list[str]) -> list[
             verdict = "partly reproduced"
         else:
             verdict = "not reproduced"
-        ev = ", ".join(f"{arm}: {'worse' if c == 'a' else 'better' if c == 'b' else 'tie'}" for arm, c in zip(pe_arms, calls))
+        ev = ", ".join(
+            f"{arm}: {'worse' if c == 'a' else 'better' if c == 'b' else 'tie'}"
+            for arm, c in zip(pe_arms, calls)
+        )
         rows.append({"claim": "positional encoding captures strict temporal order worse than recurrence", "verdict": verdict,
                      "evidence": f"AUC-PR on temporal-order faults vs {a}: {ev}"})  # fmt: skip
     elif pe_arms:

@@ -50,7 +50,9 @@ def log_format(cfg: RunConfig) -> LogFormat | None:
     d = cfg.data
     if d.data in ("alfa", "synthetic") and not any((d.sep, d.time_col, d.label_col, d.channels)):
         return None
-    return LogFormat(d.sep, d.time_col, d.label_col, tuple(d.channels) if d.channels else None, d.max_gap_rows)
+    return LogFormat(
+        d.sep, d.time_col, d.label_col, tuple(d.channels) if d.channels else None, d.max_gap_rows
+    )
 
 
 def detector_params(cfg: RunConfig) -> dict:
@@ -78,7 +80,9 @@ def _concat(arrays: list[np.ndarray], fill) -> np.ndarray:
     return np.concatenate(parts[:-1]) if parts else np.zeros(0)
 
 
-def evaluate(results: list[FlightResult], rate_hz: float, timeout_s: float) -> tuple[dict, list, pd.DataFrame]:
+def evaluate(
+    results: list[FlightResult], rate_hz: float, timeout_s: float
+) -> tuple[dict, list, pd.DataFrame]:
     """Metrics over labelled test flights: micro point metrics, events, ALFA per-flight protocol."""
     labelled = [r for r in results if r.flight.labels is not None]
     if not labelled:
@@ -87,16 +91,30 @@ def evaluate(results: list[FlightResult], rate_hz: float, timeout_s: float) -> t
     scores = _concat([r.rows.score for r in labelled], -np.inf)
     flagged = _concat([r.flagged for r in labelled], False)
     sep = np.isneginf(scores)
-    out = {**M.point_metrics(labels[~sep], flagged[~sep]), **M.ranking_metrics(labels[~sep], scores[~sep])}
+    out = {
+        **M.point_metrics(labels[~sep], flagged[~sep]),
+        **M.ranking_metrics(labels[~sep], scores[~sep]),
+    }
     out["vus_pr"] = M.vus_pr(labels[~sep], scores[~sep])
     out.update(M.event_metrics(labels, flagged))
-    out["f1_point_adjusted"] = M.point_metrics(labels[~sep], M.point_adjust(labels, flagged)[~sep])["f1_point"]
+    out["f1_point_adjusted"] = M.point_metrics(labels[~sep], M.point_adjust(labels, flagged)[~sep])[
+        "f1_point"
+    ]
     outcomes = [
-        M.flight_outcome(r.flight.flight_id, r.flight.fault_type or "?", r.flight.time, r.flight.labels, r.flagged, timeout_s)
+        M.flight_outcome(
+            r.flight.flight_id,
+            r.flight.fault_type or "?",
+            r.flight.time,
+            r.flight.labels,
+            r.flagged,
+            timeout_s,
+        )
         for r in labelled
     ]
     out.update(M.flight_metrics(outcomes))
-    out["false_alarms_per_hour"] = M.false_alarms_per_hour([r.flight.labels for r in labelled], [r.flagged for r in labelled], rate_hz)
+    out["false_alarms_per_hour"] = M.false_alarms_per_hour(
+        [r.flight.labels for r in labelled], [r.flagged for r in labelled], rate_hz
+    )
     rows = []
     for fault in sorted({r.flight.fault_type or "?" for r in labelled}):
         sub = [r for r in labelled if (r.flight.fault_type or "?") == fault]
@@ -104,7 +122,12 @@ def evaluate(results: list[FlightResult], rate_hz: float, timeout_s: float) -> t
         flg = np.concatenate([r.flagged for r in sub])
         sc = np.concatenate([r.rows.score for r in sub])
         oc = [o for o in outcomes if o.fault_type == fault]
-        row = {"fault_type": fault, "flights": len(sub), **M.point_metrics(lab, flg), **M.ranking_metrics(lab, sc)}
+        row = {
+            "fault_type": fault,
+            "flights": len(sub),
+            **M.point_metrics(lab, flg),
+            **M.ranking_metrics(lab, sc),
+        }
         row["detected"] = sum(o.outcome == "TP" for o in oc)
         row["early_alarm"] = sum(o.outcome == "FP" for o in oc)
         delays = [o.delay_s for o in oc if o.delay_s is not None]
@@ -142,7 +165,9 @@ def execute(cfg: RunConfig, dataset: Dataset | None = None, progress: bool = Fal
         if len(f.normal_prefix()) >= w.window_len
     ]
     if not val_scores:
-        raise ValueError("no validation flight has a full window of normal rows; cannot set a threshold")
+        raise ValueError(
+            "no validation flight has a full window of normal rows; cannot set a threshold"
+        )
     pipe.threshold = Threshold(d.threshold).fit(np.concatenate(val_scores))
     t1 = time.perf_counter()
     results = []
@@ -161,13 +186,20 @@ def execute(cfg: RunConfig, dataset: Dataset | None = None, progress: bool = Fal
             "train_windows": float(len(prep.train_windows)),
         }
     )
-    return RunOutput(cfg, ds, split, pipe, metrics, results, outcomes, per_fault, det.training_history())
+    return RunOutput(
+        cfg, ds, split, pipe, metrics, results, outcomes, per_fault, det.training_history()
+    )
 
 
 def run_name(cfg: RunConfig, n_params: int | None = None) -> str:
     size = f"{n_params / 1000:.1f}k" if n_params else ""
     pe = cfg.model_params.get("positional")
-    parts = [cfg.model + (f"-{pe}" if pe else ""), size, f"n{cfg.data.train_flights or 'all'}", f"s{cfg.seed}"]
+    parts = [
+        cfg.model + (f"-{pe}" if pe else ""),
+        size,
+        f"n{cfg.data.train_flights or 'all'}",
+        f"s{cfg.seed}",
+    ]
     return "-".join(p for p in parts if p)
 
 
@@ -190,7 +222,13 @@ def run_params(cfg: RunConfig, out: RunOutput) -> dict:
     return p
 
 
-def track_run(out: RunOutput, tracker, parent_run_id: str | None = None, tags: dict | None = None, register: str | None = None) -> tuple[str, str]:
+def track_run(
+    out: RunOutput,
+    tracker,
+    parent_run_id: str | None = None,
+    tags: dict | None = None,
+    register: str | None = None,
+) -> tuple[str, str]:
     """Log one finished run to MLflow; returns (run_id, model_uri)."""
     from anomaly.evaluate.plots import flight_figure
 
@@ -208,8 +246,15 @@ def track_run(out: RunOutput, tracker, parent_run_id: str | None = None, tags: d
         if len(out.per_fault):
             tracker.log_text(run_id, out.per_fault.to_csv(index=False), "per_fault_type.csv")
         if out.outcomes:
-            tracker.log_text(run_id, pd.DataFrame([o.__dict__ for o in out.outcomes]).to_csv(index=False), "per_flight.csv")
-        figure_flight = next((r for r in out.results if r.flight.onset_index is not None), out.results[0] if out.results else None)
+            tracker.log_text(
+                run_id,
+                pd.DataFrame([o.__dict__ for o in out.outcomes]).to_csv(index=False),
+                "per_flight.csv",
+            )
+        figure_flight = next(
+            (r for r in out.results if r.flight.onset_index is not None),
+            out.results[0] if out.results else None,
+        )
         if figure_flight is not None:
             fig = flight_figure(figure_flight.flight, figure_flight.rows.score, out.pipeline.threshold.threshold_,
                                 figure_flight.flagged, f"{name}: {figure_flight.flight.flight_id}")  # fmt: skip
@@ -219,7 +264,9 @@ def track_run(out: RunOutput, tracker, parent_run_id: str | None = None, tags: d
             plt.close(fig)
         example_flight = (out.split.test or out.split.validation)[0]
         n = min(example_flight.n_rows, max(out.pipeline.window_len * 2, 64))
-        example = pd.DataFrame(example_flight.values[:n].astype(np.float64), columns=out.pipeline.channels)
+        example = pd.DataFrame(
+            example_flight.values[:n].astype(np.float64), columns=out.pipeline.channels
+        )
         model_uri = tracker.log_pipeline(out.pipeline, example)
         if register:
             version = tracker.register(model_uri, register)

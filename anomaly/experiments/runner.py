@@ -46,6 +46,10 @@ def _worker_init(data_spec: str, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    # a worker starts without the CLI's logging set-up; keep Lightning's banner out of the sweep
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     global _DATASET
     _DATASET = load_dataset(data_spec)
 
@@ -74,14 +78,18 @@ def prepare_data(spec: SweepSpec) -> Dataset:
 
 
 def find_parent(tracker, spec: SweepSpec) -> str | None:
-    runs = tracker.search(f"tags.`anomaly.sweep` = '{spec.name}' and tags.`anomaly.role` = 'parent'")
+    runs = tracker.search(
+        f"tags.`anomaly.sweep` = '{spec.name}' and tags.`anomaly.role` = 'parent'"
+    )
     if runs.empty:
         return None
     return str(runs.sort_values("start_time").iloc[-1]["run_id"])
 
 
 def finished_keys(tracker, parent_id: str) -> set[str]:
-    runs = tracker.search(f"tags.mlflow.parentRunId = '{parent_id}' and attributes.status = 'FINISHED'")
+    runs = tracker.search(
+        f"tags.mlflow.parentRunId = '{parent_id}' and attributes.status = 'FINISHED'"
+    )
     if runs.empty or "tags.anomaly.cell" not in runs:
         return set()
     return set(runs["tags.anomaly.cell"].dropna())
@@ -110,7 +118,9 @@ def log_cell(tracker, parent_id: str, res: CellResult) -> None:
         pass  # the run is marked FAILED with its error tag by tracker.run
 
 
-def run_sweep(spec: SweepSpec, workers: int | None = None, progress: bool | None = None) -> tuple[str, dict]:
+def run_sweep(
+    spec: SweepSpec, workers: int | None = None, progress: bool | None = None
+) -> tuple[str, dict]:
     """Run every unfinished cell; returns (parent run id, counts)."""
     from anomaly.track.tracker import Tracker
 
@@ -119,7 +129,9 @@ def run_sweep(spec: SweepSpec, workers: int | None = None, progress: bool | None
     cells = expand(spec, len(ds.channels))
     parent_id = find_parent(tracker, spec)
     if parent_id is None:
-        with tracker.run(f"sweep-{spec.name}", tags={"anomaly.sweep": spec.name, "anomaly.role": "parent"}) as parent_id:
+        with tracker.run(
+            f"sweep-{spec.name}", tags={"anomaly.sweep": spec.name, "anomaly.role": "parent"}
+        ) as parent_id:
             tracker.log_params(parent_id, {"spec": Path(spec.source).name, "data.content_hash": ds.content_hash,
                                            "cells": len(cells), "train_sizes": spec.train_sizes, "seeds": spec.seeds,
                                            "compare": ",".join(spec.compare), "scaling_arms": ",".join(spec.scaling_arms),
@@ -127,7 +139,13 @@ def run_sweep(spec: SweepSpec, workers: int | None = None, progress: bool | None
     done = finished_keys(tracker, parent_id)
     todo = [c for c in cells if c.key not in done]
     counts = {"cells": len(cells), "skipped": len(cells) - len(todo), "finished": 0, "failed": 0}
-    log.info("sweep %s: %d cells, %d already finished, %d to run", spec.name, len(cells), counts["skipped"], len(todo))
+    log.info(
+        "sweep %s: %d cells, %d already finished, %d to run",
+        spec.name,
+        len(cells),
+        counts["skipped"],
+        len(todo),
+    )
     workers = max(1, min(workers or spec.workers, len(todo) or 1))
     show = sys.stderr.isatty() if progress is None else progress
     # the slowest cells first, so the tail of the sweep is not one long cell
@@ -143,10 +161,14 @@ def run_sweep(spec: SweepSpec, workers: int | None = None, progress: bool | None
             ctx = get_context("spawn")  # torch is not fork-safe once its thread pools exist
             with ProcessPoolExecutor(workers, ctx, _worker_init, (spec.data_spec(), 1)) as pool:
                 futures = [pool.submit(_run_cell, c) for c in todo]
-                _consume((f.result() for f in as_completed(futures)), tracker, parent_id, counts, bar)
+                _consume(
+                    (f.result() for f in as_completed(futures)), tracker, parent_id, counts, bar
+                )
     finally:
         bar.close()
-    tracker.log_metrics(parent_id, {"sweep_seconds": time.perf_counter() - t0, "cells_failed": counts["failed"]})
+    tracker.log_metrics(
+        parent_id, {"sweep_seconds": time.perf_counter() - t0, "cells_failed": counts["failed"]}
+    )
     return parent_id, counts
 
 
@@ -155,5 +177,11 @@ def _consume(results, tracker, parent_id: str, counts: dict, bar) -> None:
         log_cell(tracker, parent_id, res)
         counts["failed" if res.error else "finished"] += 1
         if res.error:
-            log.warning("cell %s/%d flights/seed %d failed: %s", res.cell.arm, res.cell.train_flights, res.cell.seed, res.error)
+            log.warning(
+                "cell %s/%d flights/seed %d failed: %s",
+                res.cell.arm,
+                res.cell.train_flights,
+                res.cell.seed,
+                res.error,
+            )
         bar.update(1)

@@ -47,9 +47,13 @@ class Detector(ABC):
     def _check_windows(self, windows: np.ndarray) -> np.ndarray:
         windows = np.asarray(windows, dtype=np.float32)
         if windows.ndim != 3:
-            raise ValueError(f"windows must be (n_windows, window_len, n_features), got shape {windows.shape}")
+            raise ValueError(
+                f"windows must be (n_windows, window_len, n_features), got shape {windows.shape}"
+            )
         if hasattr(self, "n_features_in_") and windows.shape[2] != self.n_features_in_:
-            raise ValueError(f"windows have {windows.shape[2]} features, the detector was fitted on {self.n_features_in_}")
+            raise ValueError(
+                f"windows have {windows.shape[2]} features, the detector was fitted on {self.n_features_in_}"
+            )
         return windows
 
     @abstractmethod

@@ -53,7 +53,12 @@ class PCADetector(Detector):
         return ((centred - recon) ** 2).reshape(windows.shape)
 
     def save(self, folder: Path) -> None:
-        np.savez(Path(folder) / "pca.npz", mean=self.mean_, components=self.components_, n_features_in=self.n_features_in_)
+        np.savez(
+            Path(folder) / "pca.npz",
+            mean=self.mean_,
+            components=self.components_,
+            n_features_in=self.n_features_in_,
+        )
 
     @classmethod
     def load(cls, folder: Path, params: dict) -> PCADetector:
@@ -71,19 +76,29 @@ class IsolationForestDetector(Detector):
     name = "iforest"
     has_attribution = False
 
-    def __init__(self, n_estimators: int = 100, max_samples: int | str = 256, random_state: int = 0):
+    def __init__(
+        self, n_estimators: int = 100, max_samples: int | str = 256, random_state: int = 0
+    ):
         self.n_estimators = n_estimators
         self.max_samples = max_samples
         self.random_state = random_state
 
     def get_params(self) -> dict:
-        return {"n_estimators": self.n_estimators, "max_samples": self.max_samples, "random_state": self.random_state}
+        return {
+            "n_estimators": self.n_estimators,
+            "max_samples": self.max_samples,
+            "random_state": self.random_state,
+        }
 
-    def fit(self, windows: np.ndarray, val_windows: np.ndarray | None = None) -> IsolationForestDetector:
+    def fit(
+        self, windows: np.ndarray, val_windows: np.ndarray | None = None
+    ) -> IsolationForestDetector:
         windows = self._check_windows(windows)
         self.forest_ = IsolationForest(
             n_estimators=self.n_estimators,
-            max_samples=min(self.max_samples, len(windows)) if isinstance(self.max_samples, int) else self.max_samples,
+            max_samples=min(self.max_samples, len(windows))
+            if isinstance(self.max_samples, int)
+            else self.max_samples,
             random_state=self.random_state,
         ).fit(_flat(windows))
         self.n_features_in_ = windows.shape[2]

@@ -76,7 +76,17 @@ class DeepDetector(Detector):
         self.name = arch
 
     def get_params(self) -> dict:
-        keys = ("arch", "net", "max_epochs", "patience", "batch_size", "lr", "grad_clip", "limit_train_batches", "random_state")
+        keys = (
+            "arch",
+            "net",
+            "max_epochs",
+            "patience",
+            "batch_size",
+            "lr",
+            "grad_clip",
+            "limit_train_batches",
+            "random_state",
+        )
         return {k: getattr(self, k) for k in keys}
 
     def _net_config(self, n_features: int) -> dict:
@@ -86,18 +96,26 @@ class DeepDetector(Detector):
         windows = self._check_windows(windows)
         val = windows[:0] if val_windows is None else self._check_windows(val_windows)
         pl.seed_everything(self.random_state, workers=True, verbose=False)
-        self.system_ = ReconstructionSystem(self.arch, self._net_config(windows.shape[2]), lr=self.lr)
+        self.system_ = ReconstructionSystem(
+            self.arch, self._net_config(windows.shape[2]), lr=self.lr
+        )
         dm = WindowDataModule(windows, val, self.batch_size, self.random_state)
         history = _History()
         with tempfile.TemporaryDirectory() as ckpt_dir:
-            best = ModelCheckpoint(dirpath=ckpt_dir, monitor="val/loss", mode="min", save_weights_only=True)
+            best = ModelCheckpoint(
+                dirpath=ckpt_dir, monitor="val/loss", mode="min", save_weights_only=True
+            )
             trainer = pl.Trainer(
                 max_epochs=self.max_epochs,
                 accelerator="cpu",
                 devices=1,
                 deterministic=True,
                 gradient_clip_val=self.grad_clip,
-                callbacks=[EarlyStopping("val/loss", patience=self.patience, mode="min"), best, history],
+                callbacks=[
+                    EarlyStopping("val/loss", patience=self.patience, mode="min"),
+                    best,
+                    history,
+                ],
                 limit_train_batches=self.limit_train_batches or 1.0,
                 logger=False,
                 enable_progress_bar=self.progress,
@@ -108,9 +126,13 @@ class DeepDetector(Detector):
                 # a tiny training set has fewer batches than the logging interval; nothing to act on
                 warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
                 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+                # raised inside Lightning itself against newer torch; nothing a user can change
+                warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
                 trainer.fit(self.system_, datamodule=dm)
             if best.best_model_path:
-                state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+                state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)[
+                    "state_dict"
+                ]
                 self.system_.load_state_dict(state)
         self.system_.eval()
         self.history_ = history.rows
@@ -135,14 +157,20 @@ class DeepDetector(Detector):
     def save(self, folder: Path) -> None:
         self._check_fitted()
         torch.save(self.system_.net.state_dict(), Path(folder) / "weights.pt")
-        meta = {"n_features_in": self.n_features_in_, "epochs": self.epochs_, "history": self.history_}
+        meta = {
+            "n_features_in": self.n_features_in_,
+            "epochs": self.epochs_,
+            "history": self.history_,
+        }
         (Path(folder) / "deep.json").write_text(json.dumps(meta))
 
     @classmethod
     def load(cls, folder: Path, params: dict) -> DeepDetector:
         det = cls(**params)
         meta = json.loads((Path(folder) / "deep.json").read_text())
-        det.system_ = ReconstructionSystem(det.arch, det._net_config(meta["n_features_in"]), lr=det.lr)
+        det.system_ = ReconstructionSystem(
+            det.arch, det._net_config(meta["n_features_in"]), lr=det.lr
+        )
         # weights only: a state_dict of tensors, nothing else is unpickled
         state = torch.load(Path(folder) / "weights.pt", map_location="cpu", weights_only=True)
         det.system_.net.load_state_dict(state)

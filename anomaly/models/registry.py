@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from anomaly.models.baselines import IsolationForestDetector, PCADetector
 from anomaly.models.base import Detector
+from anomaly.models.baselines import IsolationForestDetector, PCADetector
 from anomaly.models.deep import DeepDetector
 from anomaly.models.lstm_ae import LSTMAEConfig, LSTMAutoencoder
 from anomaly.models.transformer_ae import TransformerAEConfig, TransformerAutoencoder
@@ -27,7 +27,12 @@ def make_detector(name: str, params: dict | None = None, random_state: int = 0) 
 
 
 def load_detector(name: str, folder: Path, params: dict) -> Detector:
-    cls = {"lstm": DeepDetector, "transformer": DeepDetector, "iforest": IsolationForestDetector, "pca": PCADetector}
+    cls = {
+        "lstm": DeepDetector,
+        "transformer": DeepDetector,
+        "iforest": IsolationForestDetector,
+        "pca": PCADetector,
+    }
     if name not in cls:
         raise ValueError(f"unknown model {name!r} in saved pipeline")
     return cls[name].load(folder, params)
@@ -37,7 +42,9 @@ def count_params(name: str, net: dict, n_features: int) -> int:
     """Parameter count of a network config without training it."""
     if name == "lstm":
         return LSTMAutoencoder(LSTMAEConfig(**{**net, "n_features": n_features})).n_params()
-    return TransformerAutoencoder(TransformerAEConfig(**{**net, "n_features": n_features})).n_params()
+    return TransformerAutoencoder(
+        TransformerAEConfig(**{**net, "n_features": n_features})
+    ).n_params()
 
 
 def transformer_for_params(target: int, n_features: int, base: dict | None = None) -> dict:

@@ -63,7 +63,12 @@ class TransformerAutoencoder(nn.Module):
 
         def layers() -> nn.TransformerEncoder:
             layer = nn.TransformerEncoderLayer(
-                cfg.d_model, cfg.n_heads, cfg.dim_feedforward, cfg.dropout, batch_first=True, norm_first=True
+                cfg.d_model,
+                cfg.n_heads,
+                cfg.dim_feedforward,
+                cfg.dropout,
+                batch_first=True,
+                norm_first=True,
             )
             return nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
 

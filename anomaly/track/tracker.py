@@ -33,7 +33,9 @@ def tracking_uri() -> str:
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=5
+        )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -60,7 +62,9 @@ class Tracker:
         self.experiment = experiment
 
     @contextmanager
-    def run(self, run_name: str, parent_run_id: str | None = None, tags: dict | None = None) -> Iterator[str]:
+    def run(
+        self, run_name: str, parent_run_id: str | None = None, tags: dict | None = None
+    ) -> Iterator[str]:
         """Start a run (a child when `parent_run_id` is given); yields its id. A raised error marks it FAILED."""
         tags = dict(tags or {})
         if parent_run_id:
@@ -72,7 +76,9 @@ class Tracker:
                 yield run_id
         except BaseException as exc:
             self.client.set_tag(run_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
-            self.client.set_terminated(run_id, "FAILED" if not isinstance(exc, KeyboardInterrupt) else "KILLED")
+            self.client.set_terminated(
+                run_id, "FAILED" if not isinstance(exc, KeyboardInterrupt) else "KILLED"
+            )
             raise
 
     def log_params(self, run_id: str, params: dict) -> None:
@@ -83,19 +89,25 @@ class Tracker:
             self.client.log_batch(run_id, params=items[i : i + 100])
 
     def log_metrics(self, run_id: str, metrics: dict, step: int = 0) -> None:
-        from mlflow.entities import Metric
-
         import time
 
+        from mlflow.entities import Metric
+
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None and not math.isnan(float(v))]
+        items = [
+            Metric(k, float(v), now, step)
+            for k, v in metrics.items()
+            if v is not None and not math.isnan(float(v))
+        ]
         for i in range(0, len(items), 500):
             self.client.log_batch(run_id, metrics=items[i : i + 500])
 
     def log_history(self, run_id: str, history: list[dict]) -> None:
         """Per-epoch losses as metric steps: the loss curves in the UI."""
         for row in history:
-            self.log_metrics(run_id, {k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"]))
+            self.log_metrics(
+                run_id, {k: v for k, v in row.items() if k != "epoch"}, step=int(row["epoch"])
+            )
 
     def set_tags(self, run_id: str, tags: dict) -> None:
         for k, v in tags.items():
@@ -143,8 +155,12 @@ class Tracker:
         self.client.set_registered_model_alias(name, alias, mv.version)
         return str(mv.version)
 
-    def search(self, filter_string: str = "", experiment_ids: list[str] | None = None) -> pd.DataFrame:
-        return mlflow.search_runs(experiment_ids=experiment_ids or [self.experiment_id], filter_string=filter_string)
+    def search(
+        self, filter_string: str = "", experiment_ids: list[str] | None = None
+    ) -> pd.DataFrame:
+        return mlflow.search_runs(
+            experiment_ids=experiment_ids or [self.experiment_id], filter_string=filter_string
+        )
 
     def terminate(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status)
@@ -154,7 +170,16 @@ def _requirements() -> list[str]:
     from importlib.metadata import version
 
     pins = []
-    for pkg in ("torch", "pytorch-lightning", "pandas", "scikit-learn", "numpy", "pyarrow", "pyyaml", "matplotlib"):
+    for pkg in (
+        "torch",
+        "pytorch-lightning",
+        "pandas",
+        "scikit-learn",
+        "numpy",
+        "pyarrow",
+        "pyyaml",
+        "matplotlib",
+    ):
         try:
             pins.append(f"{pkg}=={version(pkg).split('+')[0]}")
         except Exception:  # a package missing here is simply not pinned
@@ -211,7 +236,12 @@ def parent_run(sweep: str) -> tuple[str, dict]:
         exp = client.get_experiment_by_name(sweep)
         if exp is None:
             raise ValueError(f"no MLflow experiment or run named {sweep!r} in {tracking_uri()}")
-        runs = client.search_runs([exp.experiment_id], "tags.`anomaly.role` = 'parent'", order_by=["attributes.start_time DESC"], max_results=1)
+        runs = client.search_runs(
+            [exp.experiment_id],
+            "tags.`anomaly.role` = 'parent'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
         if not runs:
             raise ValueError(f"experiment {sweep!r} has no sweep parent run")
         run = runs[0]

@@ -8,7 +8,12 @@ import pytest
 from anomaly.models.base import NotFittedError
 from anomaly.models.registry import MODELS, load_detector, make_detector
 
-FAST = {"lstm": {"max_epochs": 3}, "transformer": {"max_epochs": 3}, "iforest": {"n_estimators": 50}, "pca": {}}
+FAST = {
+    "lstm": {"max_epochs": 3},
+    "transformer": {"max_epochs": 3},
+    "iforest": {"n_estimators": 50},
+    "pca": {},
+}
 
 
 def _normal(n=256, T=16, F=3, seed=0):
@@ -22,7 +27,11 @@ def fitted(request):
     name = request.param
     params = dict(FAST[name])
     if name in ("lstm", "transformer"):
-        params["net"] = {"hidden_size": 16, "latent_size": 8} if name == "lstm" else {"d_model": 16, "dim_feedforward": 32, "n_layers": 1}
+        params["net"] = (
+            {"hidden_size": 16, "latent_size": 8}
+            if name == "lstm"
+            else {"d_model": 16, "dim_feedforward": 32, "n_layers": 1}
+        )
     det = make_detector(name, params, random_state=0)
     train = _normal()
     return name, params, det.fit(train, _normal(64, seed=1)), det

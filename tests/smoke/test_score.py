@@ -21,7 +21,11 @@ from tests.conftest import quick_config
 
 @pytest.fixture(scope="module")
 def pipeline(easy_dir, tmp_path_factory) -> tuple[Pipeline, Path]:
-    out = execute(quick_config(str(easy_dir), "lstm", detect={"smooth_s": 0.5, "min_event_s": 0.3, "merge_gap_s": 0.2}))
+    out = execute(
+        quick_config(
+            str(easy_dir), "lstm", detect={"smooth_s": 0.5, "min_event_s": 0.3, "merge_gap_s": 0.2}
+        )
+    )
     folder = out.pipeline.save(tmp_path_factory.mktemp("model") / "pipeline")
     return out.pipeline, folder
 
@@ -46,13 +50,30 @@ def test_chunked_equals_one_pass(pipeline, easy_dir, chunk):
     assert len(score) == len(values)
     np.testing.assert_allclose(score, whole.score, rtol=1e-6, atol=1e-9)
     np.testing.assert_array_equal(np.concatenate([b.is_anomaly for b in blocks]), flags)
-    np.testing.assert_allclose(np.concatenate([b.contributions for b in blocks]), whole.contributions, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        np.concatenate([b.contributions for b in blocks]), whole.contributions, rtol=1e-5, atol=1e-7
+    )
 
 
 def test_score_folder_rows_order_events_summary(pipeline, easy_dir, tmp_path, capsys):
     _, model = pipeline
     out = tmp_path / "out"
-    assert main(["score", str(easy_dir), "--model", str(model), "--out", str(out), "--chunk-rows", "300", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                str(easy_dir),
+                "--model",
+                str(model),
+                "--out",
+                str(out),
+                "--chunk-rows",
+                "300",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     for path in _flights(easy_dir):
         src = pd.read_csv(path)
         scored = pd.read_csv(out / f"{path.stem}.scored.csv")
@@ -63,14 +84,36 @@ def test_score_folder_rows_order_events_summary(pipeline, easy_dir, tmp_path, ca
     assert summary["scored_files"] == summary["files"] == len(_flights(easy_dir))
     assert summary["rows"] == sum(len(pd.read_csv(p)) for p in _flights(easy_dir))
     events = pd.read_csv(out / "events.csv")
-    assert list(events.columns) == ["file", "start", "end", "duration_s", "peak_score", "top_channels"]
+    assert list(events.columns) == [
+        "file",
+        "start",
+        "end",
+        "duration_s",
+        "peak_score",
+        "top_channels",
+    ]
     assert len(events) == summary["events"] > 0
 
 
 def test_cli_matches_pyfunc_path(pipeline, easy_dir, tmp_path):
     pipe, model = pipeline
     path = _flights(easy_dir)[1]
-    assert main(["score", str(path), "--model", str(model), "--out", str(tmp_path), "--quiet", "--format", "parquet"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                str(path),
+                "--model",
+                str(model),
+                "--out",
+                str(tmp_path),
+                "--quiet",
+                "--format",
+                "parquet",
+            ]
+        )
+        == 0
+    )
     scored = pd.read_parquet(tmp_path / f"{path.stem}.scored.parquet")
     direct = score_frame(pipe, pd.read_csv(path))
     np.testing.assert_allclose(scored["score"], direct["score"], rtol=1e-6)
@@ -95,16 +138,35 @@ def test_mixed_batch_scores_good_files_and_exits_1(pipeline, easy_dir, tmp_path,
     (inp / "empty.csv").write_text("")
     before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in inp.iterdir()}
     out = tmp_path / "out"
-    code = main(["score", str(inp), "--model", str(model), "--out", str(out), "--chunk-rows", "400", "--quiet"])
+    code = main(
+        [
+            "score",
+            str(inp),
+            "--model",
+            str(model),
+            "--out",
+            str(out),
+            "--chunk-rows",
+            "400",
+            "--quiet",
+        ]
+    )
     assert code == 1
     err = capsys.readouterr().err.strip().splitlines()
-    reasons = {Path(line.split()[1].rstrip(",:")).name: line for line in err if line.startswith("FAILED")}
-    assert "column 'altitude', row 202" in reasons["bad_cell.csv"] and "non-numeric" in reasons["bad_cell.csv"]
+    reasons = {
+        Path(line.split()[1].rstrip(",:")).name: line for line in err if line.startswith("FAILED")
+    }
+    assert (
+        "column 'altitude', row 202" in reasons["bad_cell.csv"]
+        and "non-numeric" in reasons["bad_cell.csv"]
+    )
     assert "column 'airspeed'" in reasons["missing_channel.csv"]
     assert "sample rate" in reasons["slow.csv"]
     assert "empty" in reasons["empty.csv"]
     written = sorted(p.name for p in out.iterdir())
-    assert written == sorted([f"{p.stem}.scored.csv" for p in good] + ["events.csv", "summary.json"])  # no partial file
+    assert written == sorted(
+        [f"{p.stem}.scored.csv" for p in good] + ["events.csv", "summary.json"]
+    )  # no partial file
     assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in inp.iterdir()} == before
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["failed_files"]) == 4
@@ -122,16 +184,63 @@ def test_existing_output_needs_overwrite(pipeline, easy_dir, tmp_path, capsys):
 
 def test_usage_errors_exit_2(pipeline, tmp_path, capsys):
     _, model = pipeline
-    assert main(["score", str(tmp_path / "none*.csv"), "--model", str(model), "--out", str(tmp_path)]) == 2
-    assert main(["score", str(tmp_path), "--model", str(tmp_path / "nomodel"), "--out", str(tmp_path)]) == 2
+    assert (
+        main(["score", str(tmp_path / "none*.csv"), "--model", str(model), "--out", str(tmp_path)])
+        == 2
+    )
+    assert (
+        main(["score", str(tmp_path), "--model", str(tmp_path / "nomodel"), "--out", str(tmp_path)])
+        == 2
+    )
 
 
 def test_registered_alias_uri_scores(easy_dir, mlflow_store, tmp_path, capsys):
-    assert main(["train", "--data", str(easy_dir), "--model", "pca", "--experiment", "score-alias", "--register", "score_pca"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(easy_dir),
+                "--model",
+                "pca",
+                "--experiment",
+                "score-alias",
+                "--register",
+                "score_pca",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     path = str(_flights(easy_dir)[0])
-    assert main(["score", path, "--model", "models:/score_pca@champion", "--out", str(tmp_path / "a"), "--quiet"]) == 0
-    assert main(["score", path, "--model", "models:/score_pca/1", "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                path,
+                "--model",
+                "models:/score_pca@champion",
+                "--out",
+                str(tmp_path / "a"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "score",
+                path,
+                "--model",
+                "models:/score_pca/1",
+                "--out",
+                str(tmp_path / "b"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     a = pd.read_csv(next((tmp_path / "a").glob("*.scored.csv")))
     b = pd.read_csv(next((tmp_path / "b").glob("*.scored.csv")))
     np.testing.assert_allclose(a["score"], b["score"])

@@ -23,7 +23,9 @@ def smoke_spec(tmp_path, monkeypatch):
 
 
 def _children(parent: str):
-    return mlflow.search_runs(search_all_experiments=True, filter_string=f"tags.mlflow.parentRunId = '{parent}'")
+    return mlflow.search_runs(
+        search_all_experiments=True, filter_string=f"tags.mlflow.parentRunId = '{parent}'"
+    )
 
 
 def test_cells_share_flight_subsets_across_models():
@@ -63,7 +65,9 @@ def test_smoke_sweep_resumes_and_reports(smoke_spec, mlflow_store, tmp_path, mon
     assert counts["skipped"] == 5 and counts["finished"] == counts["cells"] - 5
     children = _children(parent)
     assert len(children) == counts["cells"]
-    assert {"metrics.f1_point", "metrics.train_seconds", "metrics.n_params"} <= set(children.columns)
+    assert {"metrics.f1_point", "metrics.train_seconds", "metrics.n_params"} <= set(
+        children.columns
+    )
     # a second run adds no child
     _, again = runner.run_sweep(spec, workers=1, progress=False)
     assert again["skipped"] == counts["cells"] and len(_children(parent)) == counts["cells"]

@@ -34,8 +34,14 @@ REQUIRED_METRICS = {
 def test_each_model_overfits_one_tiny_batch(arch):
     rng = np.random.default_rng(0)
     w = rng.normal(size=(8, 12, 3)).astype(np.float32)
-    net = {"hidden_size": 32, "latent_size": 16} if arch == "lstm" else {"d_model": 32, "dim_feedforward": 64, "n_layers": 1}
-    det = make_detector(arch, {"net": net, "max_epochs": 300, "patience": 300, "lr": 1e-2, "batch_size": 8})
+    net = (
+        {"hidden_size": 32, "latent_size": 16}
+        if arch == "lstm"
+        else {"d_model": 32, "dim_feedforward": 64, "n_layers": 1}
+    )
+    det = make_detector(
+        arch, {"net": net, "max_epochs": 300, "patience": 300, "lr": 1e-2, "batch_size": 8}
+    )
     det.fit(w, w)
     assert det.score(w).mean() < 0.25 * float((w**2).mean())
 
@@ -45,7 +51,9 @@ def test_easy_faults_beat_a_random_score(easy_dir, model):
     out = execute(quick_config(str(easy_dir), model))
     labels = np.concatenate([r.flight.labels for r in out.results])
     assert 0 < labels.mean() < 1
-    assert out.metrics["auc_pr"] > labels.mean() + 0.1  # a random score's AUC-PR is the positive rate
+    assert (
+        out.metrics["auc_pr"] > labels.mean() + 0.1
+    )  # a random score's AUC-PR is the positive rate
 
 
 def test_same_seed_same_metrics(easy_dir):
@@ -55,9 +63,13 @@ def test_same_seed_same_metrics(easy_dir):
         assert abs(a.metrics[k] - b.metrics[k]) <= 1e-6
 
 
-def test_train_logs_everything_and_model_reloads(easy_dir, mlflow_store, tmp_path, capsys, monkeypatch):
+def test_train_logs_everything_and_model_reloads(
+    easy_dir, mlflow_store, tmp_path, capsys, monkeypatch
+):
     cfg = tmp_path / "exp.yaml"
-    cfg.write_text("window: {window_len: 16, stride: 8, score_stride: 8}\nmodel_params: {hidden_size: 16, latent_size: 8}\n")
+    cfg.write_text(
+        "window: {window_len: 16, stride: 8, score_stride: 8}\nmodel_params: {hidden_size: 16, latent_size: 8}\n"
+    )
     args = ["train", "--data", str(easy_dir), "--model", "lstm", "--config", str(cfg), "--max-epochs", "2",
             "--experiment", "smoke-train", "--register", "smoke_lstm"]  # fmt: skip
     assert main(args) == 0
@@ -115,7 +127,10 @@ def test_train_logs_to_a_real_mlflow_server(easy_dir, tmp_path, monkeypatch, cap
             pytest.fail("mlflow server did not start within 90 s")
         time.sleep(1.0)
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-        assert main(["train", "--data", str(easy_dir), "--model", "pca", "--experiment", "served"]) == 0
+        assert (
+            main(["train", "--data", str(easy_dir), "--model", "pca", "--experiment", "served"])
+            == 0
+        )
         run_id = capsys.readouterr().out.strip().splitlines()[-1].split("/")[1]
         run = mlflow.MlflowClient(uri).get_run(run_id)
         assert "f1_point" in run.data.metrics and "n_params" in run.data.metrics
@@ -126,7 +141,12 @@ def test_train_logs_to_a_real_mlflow_server(easy_dir, tmp_path, monkeypatch, cap
 
 
 def test_alfa_preset_trains_one_epoch():
-    cfg = quick_config("alfa", "lstm", train={"max_epochs": 1}, window={"window_len": 40, "stride": 8, "score_stride": 8})
+    cfg = quick_config(
+        "alfa",
+        "lstm",
+        train={"max_epochs": 1},
+        window={"window_len": 40, "stride": 8, "score_stride": 8},
+    )
     out = execute(cfg)
     assert out.metrics["epochs"] == 1
     assert len(out.results) == 20 and 0 < out.metrics["auc_roc"] <= 1

@@ -50,7 +50,14 @@ def test_events_table_blames_top_channel():
     contrib = np.tile([0.1, 0.7, 0.2], (6, 1))
     ev = events_table("f1", t, mask, scores, contrib, ["a", "b", "c"], top_k=2)
     assert ev.to_dict("records") == [
-        {"flight_id": "f1", "start": 0.5, "end": 1.0, "duration_s": 0.5, "peak_score": 7.0, "top_channels": "b;c"}
+        {
+            "flight_id": "f1",
+            "start": 0.5,
+            "end": 1.0,
+            "duration_s": 0.5,
+            "peak_score": 7.0,
+            "top_channels": "b;c",
+        }
     ]
     uniform = events_table("f1", t, mask, scores, np.full((6, 3), 1 / 3), ["a", "b", "c"])
     assert uniform["top_channels"].tolist() == [""]

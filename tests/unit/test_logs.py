@@ -98,7 +98,9 @@ def test_short_gaps_forward_filled_leading_back_filled(tmp_path):
 
 def test_iso_time_semicolon_and_gzip(tmp_path):
     t = pd.date_range("2024-01-01 10:00:00", periods=50, freq="100ms")
-    frame = pd.DataFrame({"timestamp": t.strftime("%Y-%m-%d %H:%M:%S.%f"), "x": np.arange(50.0), "label": 0})
+    frame = pd.DataFrame(
+        {"timestamp": t.strftime("%Y-%m-%d %H:%M:%S.%f"), "x": np.arange(50.0), "label": 0}
+    )
     path = tmp_path / "iso.csv.gz"
     with gzip.open(path, "wt") as fh:
         frame.to_csv(fh, index=False, sep=";")
@@ -108,8 +110,12 @@ def test_iso_time_semicolon_and_gzip(tmp_path):
 
 
 def test_tab_separated_and_label_onset_to_end(tmp_path):
-    text = "time\tx\tstatus\n" + "\n".join(f"{i}\t{i}\t{1 if i == 3 else 0}" for i in range(6)) + "\n"
-    f = read_flight_log(_write(tmp_path / "tab.csv", text), LogFormat(label_col="status", label_onset_to_end=True))
+    text = (
+        "time\tx\tstatus\n" + "\n".join(f"{i}\t{i}\t{1 if i == 3 else 0}" for i in range(6)) + "\n"
+    )
+    f = read_flight_log(
+        _write(tmp_path / "tab.csv", text), LogFormat(label_col="status", label_onset_to_end=True)
+    )
     assert f.labels.tolist() == [0, 0, 0, 1, 1, 1]
 
 

@@ -74,13 +74,13 @@ def test_flight_outcomes_follow_alfa_rule():
 
 
 def test_flight_metrics_hand_computed():
-    O = M.FlightOutcome
+    Outcome = M.FlightOutcome
     outs = [
-        O("a", "engine", "TP", 1.0, 6.0, 5.0),
-        O("b", "engine", "TP", 3.0, 8.0, 5.0),
-        O("c", "engine", "FP", None, 1.0, 5.0),
-        O("d", "engine", "FN", None, None, 5.0),
-        O("e", "none", "TN", None, None, None),
+        Outcome("a", "engine", "TP", 1.0, 6.0, 5.0),
+        Outcome("b", "engine", "TP", 3.0, 8.0, 5.0),
+        Outcome("c", "engine", "FP", None, 1.0, 5.0),
+        Outcome("d", "engine", "FN", None, None, 5.0),
+        Outcome("e", "none", "TN", None, None, None),
     ]
     m = M.flight_metrics(outs)
     assert m["flight_precision"] == pytest.approx(2 / 3)

@@ -42,7 +42,8 @@ def test_paired_uses_common_seeds_and_calls_sides():
         ({1: "a", 2: "a", 4: "a"}, "reproduced"),
         ({1: "a", 2: "a", 4: "tie", 8: "b"}, "reproduced only below 4 flights"),
         ({1: "a", 2: "tie", 4: "a"}, "not reproduced"),
-        ({1: "tie", 2: "a"}, "not reproduced"),
+        ({1: "tie", 2: "a"}, "reproduced only from 2 flights on (not on small data)"),
+        ({1: "tie", 2: "a", 4: "tie"}, "not reproduced"),
         ({1: "b", 2: "b"}, "not reproduced"),
     ],
 )
@@ -68,7 +69,9 @@ def _records(lstm_edge_below: int) -> pd.DataFrame:
 
 
 def test_report_verdict_follows_numbers(tmp_path):
-    text, verdicts = build(_records(lstm_edge_below=4), {"compare": "lstm,transformer"}, tmp_path, "known answer")
+    text, verdicts = build(
+        _records(lstm_edge_below=4), {"compare": "lstm,transformer"}, tmp_path, "known answer"
+    )
     by_claim = {v["claim"]: v["verdict"] for v in verdicts}
     assert by_claim["lstm reaches higher F1 than transformer"] == "reproduced only below 4 flights"
     assert by_claim["lstm trains faster than transformer"] == "reproduced"
@@ -79,5 +82,7 @@ def test_report_verdict_follows_numbers(tmp_path):
 
 
 def test_report_says_not_reproduced_when_tied(tmp_path):
-    _, verdicts = build(_records(lstm_edge_below=0), {"compare": "lstm,transformer"}, tmp_path, "tie")
+    _, verdicts = build(
+        _records(lstm_edge_below=0), {"compare": "lstm,transformer"}, tmp_path, "tie"
+    )
     assert verdicts[0]["verdict"] == "not reproduced"

@@ -20,7 +20,9 @@ from anomaly.data.synthetic import (
 
 
 def _digest(folder):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.csv"))}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.csv"))
+    }
 
 
 def test_same_seed_gives_byte_identical_files(tmp_path):
@@ -28,7 +30,9 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
     write_dataset(tmp_path / "a", cfg)
     write_dataset(tmp_path / "b", cfg)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
-    write_dataset(tmp_path / "c", SynthConfig(n_flights=4, seed=8, min_duration_s=30, max_duration_s=40))
+    write_dataset(
+        tmp_path / "c", SynthConfig(n_flights=4, seed=8, min_duration_s=30, max_duration_s=40)
+    )
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
 
 
@@ -48,7 +52,9 @@ def test_labels_start_at_onset_and_match_manifest(synth_dir):
 
 
 def test_flight_shape_rate_and_channels():
-    frames, man = generate_flights(SynthConfig(n_flights=3, seed=1, rate_hz=10, min_duration_s=60, max_duration_s=60))
+    frames, man = generate_flights(
+        SynthConfig(n_flights=3, seed=1, rate_hz=10, min_duration_s=60, max_duration_s=60)
+    )
     for frame in frames:
         assert list(frame.columns) == ["time", *CHANNELS, "label"]
         assert np.allclose(np.diff(frame["time"]), 0.1)
@@ -57,14 +63,23 @@ def test_flight_shape_rate_and_channels():
 
 
 def test_every_fault_type_is_generated_and_shares_hold():
-    _, man = generate_flights(SynthConfig(n_flights=80, seed=0, min_duration_s=20, max_duration_s=25))
+    _, man = generate_flights(
+        SynthConfig(n_flights=80, seed=0, min_duration_s=20, max_duration_s=25)
+    )
     assert set(man["fault_type"]) == set(FAULT_TYPES) | {"none"}
     assert 0.1 < (man["fault_type"] == "none").mean() < 0.45
 
 
 def test_engine_fault_changes_the_dynamics():
     frames, man = generate_flights(
-        SynthConfig(n_flights=40, seed=2, fault_types=("engine",), fault_free_share=0.0, min_duration_s=60, max_duration_s=80)
+        SynthConfig(
+            n_flights=40,
+            seed=2,
+            fault_types=("engine",),
+            fault_free_share=0.0,
+            min_duration_s=60,
+            max_duration_s=80,
+        )
     )
     frame, row = frames[0], man.iloc[0]
     before = frame[frame["time"] < row.onset_s]
@@ -86,6 +101,9 @@ def test_temporal_order_fault_only_reorders_rows():
 
 def test_synth_cli_output_validates(tmp_path, capsys):
     out = tmp_path / "ds"
-    assert main(["synth", "--out", str(out), "--flights", "3", "--seed", "5", "--max-duration", "70"]) == 0
+    assert (
+        main(["synth", "--out", str(out), "--flights", "3", "--seed", "5", "--max-duration", "70"])
+        == 0
+    )
     assert main(["validate", str(out)]) == 0
     assert "3 valid, 0 invalid" in capsys.readouterr().out

@@ -44,7 +44,11 @@ def test_fixed_split_file_wins(synth_dir):
     ds = load_dataset(str(synth_dir))
     assert ds.fixed_split is not None
     a, b = split_flights(ds, seed=1), split_flights(ds, seed=2)
-    assert [f.flight_id for f in a.test] == [f.flight_id for f in b.test] == ["flight_009", "flight_010", "flight_011"]
+    assert (
+        [f.flight_id for f in a.test]
+        == [f.flight_id for f in b.test]
+        == ["flight_009", "flight_010", "flight_011"]
+    )
 
 
 def test_split_by_flight_is_disjoint_and_seeded(synth_dir):
