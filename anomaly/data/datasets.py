@@ -7,11 +7,13 @@ files, folders and globs of logs are datasets too, split by seed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from anomaly.data.logs import expand_inputs, flight_id_of, read_flight_log
@@ -64,6 +66,21 @@ class Dataset:
     def channels(self) -> list[str]:
         return self.flights[0].channels
 
+    def select(self, channels: list[str]) -> Dataset:
+        """The same flights restricted to `channels`, in that order (views, no copy of the logs)."""
+        idx = []
+        for ch in channels:
+            if ch not in self.channels:
+                raise ValueError(
+                    f"data.channels: {ch!r} is not a channel of {self.name} ({', '.join(self.channels)})"
+                )
+            idx.append(self.channels.index(ch))
+        flights = [
+            dataclasses.replace(f, values=f.values[:, idx], channels=list(channels))
+            for f in self.flights
+        ]
+        return dataclasses.replace(self, flights=flights)
+
 
 def alfa_dir() -> Path:
     return Path(os.environ.get("ALFA_DIR", REPO_ROOT.parent / "shared" / "datasets" / "alfa"))
@@ -105,7 +122,11 @@ def load_folder(folder: Path, fmt: LogFormat, name: str | None = None) -> Datase
         fault = None
         if man is not None and p.name in man.index:
             fault = str(man.loc[p.name].get("fault_type", "")) or None
-        flights.append(read_flight_log(p, fmt, fault_type=fault))
+        flight = read_flight_log(p, fmt, fault_type=fault)
+        if flight.labels is None and fault == "none":
+            # a fault-free flight logged without a label column (ALFA's no-failure files): all normal
+            flight.labels = np.zeros(flight.n_rows, dtype=np.int8)
+        flights.append(flight)
     split = None
     if (folder / "split.csv").exists():
         s = pd.read_csv(folder / "split.csv")

@@ -47,12 +47,12 @@ class RunOutput:
 
 
 def log_format(cfg: RunConfig) -> LogFormat | None:
+    """The reading format from the config; None lets a preset use its own. Channel selection is
+    applied after loading (`Dataset.select`), so it works the same for presets and plain logs."""
     d = cfg.data
-    if d.data in ("alfa", "synthetic") and not any((d.sep, d.time_col, d.label_col, d.channels)):
+    if d.data in ("alfa", "synthetic") and not any((d.sep, d.time_col, d.label_col)):
         return None
-    return LogFormat(
-        d.sep, d.time_col, d.label_col, tuple(d.channels) if d.channels else None, d.max_gap_rows
-    )
+    return LogFormat(d.sep, d.time_col, d.label_col, None, d.max_gap_rows)
 
 
 def detector_params(cfg: RunConfig) -> dict:
@@ -136,9 +136,20 @@ def evaluate(
     return out, outcomes, pd.DataFrame(rows)
 
 
-def execute(cfg: RunConfig, dataset: Dataset | None = None, progress: bool = False) -> RunOutput:
-    """Train and evaluate one configuration; deterministic for a seed on CPU."""
+def execute(
+    cfg: RunConfig,
+    dataset: Dataset | None = None,
+    progress: bool = False,
+    evaluate_on: str = "test",
+) -> RunOutput:
+    """Train and evaluate one configuration; deterministic for a seed on CPU.
+
+    `evaluate_on="validation"` scores the validation flights instead of the test flights: that is
+    how settings are chosen without looking at test flights (see experiments/alfa_tuning.py).
+    """
     ds = dataset or load_dataset(cfg.data.data, log_format(cfg))
+    if cfg.data.channels:
+        ds = ds.select(cfg.data.channels)
     split = split_flights(ds, cfg.seed, cfg.data.train_flights)
     w = cfg.window
     prep = training_windows(split, w.window_len, w.stride, w.scaler)
@@ -171,7 +182,7 @@ def execute(cfg: RunConfig, dataset: Dataset | None = None, progress: bool = Fal
     pipe.threshold = Threshold(d.threshold).fit(np.concatenate(val_scores))
     t1 = time.perf_counter()
     results = []
-    for f in split.test:
+    for f in split.validation if evaluate_on == "validation" else split.test:
         rows = pipe.score_rows(f.values, f.flight_id)
         results.append(FlightResult(f, rows, pipe.flag(rows.score)))
     score_seconds = time.perf_counter() - t1
