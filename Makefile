@@ -48,7 +48,10 @@ bench-train: $(STAMP)
 bench-score: $(STAMP)
 	$(PY) experiments/bench_score.py --big
 
-bench: bench-train bench-score
+bench-synth: $(STAMP)
+	$(PY) experiments/bench_synth.py
+
+bench: bench-synth bench-train bench-score
 
 STUDY_REPORT := reports/small_data
 ALFA_REPORT  := reports/alfa

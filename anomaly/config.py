@@ -50,6 +50,7 @@ class DetectConfig:
     min_event_s: float = 0.0  # drop alarm runs shorter than this
     merge_gap_s: float = 0.0  # join alarm runs closer than this
     timeout_s: float = 5.0  # ALFA protocol: first alarm after onset must come within this
+    warmup_s: float = 0.0  # no alarm in a flight's first seconds (start-up transients); still scored
 
 
 @dataclass

@@ -64,6 +64,7 @@ class Pipeline:
         smooth_rows: int = 1,
         min_event_rows: int = 1,
         merge_gap_rows: int = 0,
+        warmup_rows: int = 0,
     ):
         self.model_name = model_name
         self.detector = detector
@@ -76,6 +77,7 @@ class Pipeline:
         self.smooth_rows = smooth_rows
         self.min_event_rows = min_event_rows
         self.merge_gap_rows = merge_gap_rows
+        self.warmup_rows = warmup_rows
 
     # -- scoring --------------------------------------------------------------------------------
     def window_errors(self, scaled: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -105,10 +107,17 @@ class Pipeline:
         return self.finish(self.row_errors(values, name))
 
     def flag(self, score: np.ndarray) -> np.ndarray:
-        """(n_rows,) scores -> (n_rows,) bool after threshold, gap merging and minimum length."""
+        """(n_rows,) scores of a whole flight -> (n_rows,) bool after threshold, warm-up, gap merging
+        and minimum length."""
         if self.threshold is None:
             raise RuntimeError("pipeline has no fitted threshold")
-        return postprocess(self.threshold.apply(score), self.min_event_rows, self.merge_gap_rows)
+        return postprocess(self.raw_flags(score, 0), self.min_event_rows, self.merge_gap_rows)
+
+    def raw_flags(self, score: np.ndarray, first_row: int) -> np.ndarray:
+        """Threshold crossings, silenced during the warm-up (rows counted from the flight start)."""
+        flags = self.threshold.apply(score)
+        flags[: max(0, self.warmup_rows - first_row)] = False
+        return flags
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
@@ -130,6 +139,7 @@ class Pipeline:
             "smooth_rows": self.smooth_rows,
             "min_event_rows": self.min_event_rows,
             "merge_gap_rows": self.merge_gap_rows,
+            "warmup_rows": self.warmup_rows,
         }
         (folder / PIPELINE_FILE).write_text(json.dumps(spec, indent=2))
         return folder
@@ -146,4 +156,5 @@ class Pipeline:
             spec["model"], det, ChannelScaler.from_dict(spec["scaler"]), spec["channels"], spec["window_len"],
             spec["score_stride"], thr, spec["sample_rate_hz"], spec["smooth_rows"], spec["min_event_rows"],
             spec["merge_gap_rows"],
+            spec.get("warmup_rows", 0),
         )  # fmt: skip

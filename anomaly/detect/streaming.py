@@ -51,6 +51,7 @@ class StreamScorer:
         self.raw_tail = np.zeros(0)
         self.look = pipeline.min_event_rows + pipeline.merge_gap_rows + 1
         self.ctx_flags = np.zeros(0, dtype=bool)  # already released rows kept as left context
+        self.rows_posted = 0  # rows that have entered the row stage (for the warm-up)
         self.hold = ScoredBlock(np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool), np.zeros((0, F)))
 
     # -- window stage -------------------------------------------------------------------------
@@ -112,7 +113,8 @@ class StreamScorer:
         lo = np.maximum(idx - self.k, 0)
         score = (c[idx] - c[lo]) / (idx - lo)
         self.raw_tail = both[-(self.k - 1) :] if self.k > 1 else np.zeros(0)
-        flags = self.p.threshold.apply(score)
+        flags = self.p.raw_flags(score, self.rows_posted)
+        self.rows_posted += len(score)
         h = self.hold
         h = ScoredBlock(
             np.concatenate([h.time, times]), np.concatenate([h.score, score]),

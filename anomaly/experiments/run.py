@@ -169,9 +169,10 @@ def execute(
         smooth_rows=max(1, int(round(d.smooth_s * rate))),
         min_event_rows=max(1, int(round(d.min_event_s * rate))),
         merge_gap_rows=int(round(d.merge_gap_s * rate)),
+        warmup_rows=int(round(d.warmup_s * rate)),
     )  # fmt: skip
     val_scores = [
-        pipe.score_rows(f.normal_prefix(), f.flight_id).score
+        pipe.score_rows(f.normal_prefix(), f.flight_id).score[pipe.warmup_rows :]
         for f in split.validation
         if len(f.normal_prefix()) >= w.window_len
     ]

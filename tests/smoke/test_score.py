@@ -23,7 +23,7 @@ from tests.conftest import quick_config
 def pipeline(easy_dir, tmp_path_factory) -> tuple[Pipeline, Path]:
     out = execute(
         quick_config(
-            str(easy_dir), "lstm", detect={"smooth_s": 0.5, "min_event_s": 0.3, "merge_gap_s": 0.2}
+            str(easy_dir), "lstm", detect={"smooth_s": 0.5, "min_event_s": 0.3, "merge_gap_s": 0.2, "warmup_s": 3.0}
         )
     )
     folder = out.pipeline.save(tmp_path_factory.mktemp("model") / "pipeline")
@@ -41,6 +41,7 @@ def test_chunked_equals_one_pass(pipeline, easy_dir, chunk):
     values = frame[pipe.channels].to_numpy(np.float32)
     whole = pipe.score_rows(values)
     flags = pipe.flag(whole.score)
+    assert pipe.warmup_rows > 0 and not flags[: pipe.warmup_rows].any()
     scorer = StreamScorer(pipe)
     blocks = []
     for i in range(0, len(values), chunk):
