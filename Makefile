@@ -6,7 +6,7 @@ STAMP   := .venv/.stamp-setup
 TORCH   := torch==2.13.0
 export PYTHONHASHSEED := 0
 
-.PHONY: setup test test-fast lint data demo reproduce reproduce-alfa score ui bench bench-train bench-score bench-synth clean
+.PHONY: setup test test-fast lint data demo reproduce reproduce-alfa results score ui bench bench-train bench-score bench-synth clean
 
 setup: $(STAMP)
 
@@ -69,3 +69,9 @@ reproduce-alfa: $(STAMP)
 score: $(STAMP)
 	@test -n "$(INPUT)" -a -n "$(MODEL)" || { echo "usage: make score INPUT=logs/ MODEL=models:/NAME@champion [OUT=scored]"; exit 2; }
 	$(ANOMALY) score $(INPUT) --model $(MODEL) --out $(or $(OUT),scored)
+
+# Copies the current study reports into docs/results/ (committed, shown in README).
+results:
+	mkdir -p docs/results/small_data docs/results/alfa
+	cp $(STUDY_REPORT)/*.png $(STUDY_REPORT)/report.md docs/results/small_data/
+	-cp $(ALFA_REPORT)/*.png $(ALFA_REPORT)/report.md docs/results/alfa/

@@ -83,8 +83,10 @@ class RunConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "synthetic": {},
     "alfa": {
-        "window": {"window_len": 40, "stride": 4, "score_stride": 4, "scaler": "robust"},
-        "detect": {"threshold": "quantile:0.995", "smooth_s": 1.0, "min_event_s": 0.5},
+        # chosen with experiments/alfa_tuning.py on validation flights (highest row AUC-ROC; no
+        # setting detected a validation fault within 5 s without an earlier alarm, see README)
+        "window": {"window_len": 80, "stride": 8, "score_stride": 8, "scaler": "robust"},
+        "detect": {"threshold": "quantile:0.999", "smooth_s": 0.0, "min_event_s": 0.5, "warmup_s": 10.0},
     },
 }
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -70,7 +69,11 @@ def demo_model() -> str:
 
 
 def run_score(path: Path, model: str, out: Path) -> tuple[float, float, dict]:
-    """Wall seconds, peak RSS (MB) of the scoring process, and its summary."""
+    """Wall seconds, peak RSS (MB) of the scoring process, and its summary.
+
+    The peak comes from the scorer's own VmHWM (summary.json): a child's rusage would include this
+    process's memory at fork time.
+    """
     cmd = [
         sys.executable,
         "-m",
@@ -86,11 +89,11 @@ def run_score(path: Path, model: str, out: Path) -> tuple[float, float, dict]:
     ]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
+    if proc.wait() != 0:
         raise SystemExit(f"scoring failed: {' '.join(cmd)}")
-    return wall, usage.ru_maxrss / 1024, json.loads((out / "summary.json").read_text())
+    wall = time.perf_counter() - t0
+    summary = json.loads((out / "summary.json").read_text())
+    return wall, summary["peak_rss_mb"], summary
 
 
 def main() -> None:

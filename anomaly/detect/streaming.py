@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from anomaly.data.windows import accumulate_windows
 from anomaly.detect.events import postprocess
-from anomaly.detect.pipeline import Pipeline
+from anomaly.detect.pipeline import Pipeline, contributions
 
 
 @dataclass
@@ -59,10 +60,7 @@ class StreamScorer:
         if len(starts) == 0:
             return
         err = self.p.window_errors(self.vals, starts - self.base)  # (n_windows, T, F)
-        rel = starts - self.fin
-        for k in range(self.T):
-            self.sums[rel + k] += err[:, k]
-            self.counts[rel + k] += 1
+        accumulate_windows(self.sums, self.counts, err, starts - self.fin)
 
     def _release(self, upto: int) -> Iterator[ScoredBlock]:
         n = upto - self.fin
@@ -105,8 +103,8 @@ class StreamScorer:
 
     # -- row stage ----------------------------------------------------------------------------
     def _post(self, times: np.ndarray, errors: np.ndarray, final: bool) -> Iterator[ScoredBlock]:
-        rows = self.p.finish(errors)  # contributions and raw score (smoothing redone below)
-        raw = errors.mean(axis=1)
+        contrib = contributions(errors)
+        raw = errors.mean(axis=1)  # smoothed below across block borders, as one pass would
         both = np.concatenate([self.raw_tail, raw])
         c = np.cumsum(np.concatenate([[0.0], both]))
         idx = np.arange(len(self.raw_tail) + 1, len(both) + 1)
@@ -118,7 +116,7 @@ class StreamScorer:
         h = self.hold
         h = ScoredBlock(
             np.concatenate([h.time, times]), np.concatenate([h.score, score]),
-            np.concatenate([h.is_anomaly, flags]), np.concatenate([h.contributions, rows.contributions]),
+            np.concatenate([h.is_anomaly, flags]), np.concatenate([h.contributions, contrib]),
         )  # fmt: skip
         ctx = self.ctx_flags
         processed = postprocess(

@@ -141,7 +141,7 @@ class DeepDetector(Detector):
         self.n_params_ = self.system_.net.n_params()
         return self
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def error_map(self, windows: np.ndarray) -> np.ndarray:
         self._check_fitted()
         windows = self._check_windows(windows)

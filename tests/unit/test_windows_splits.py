@@ -100,3 +100,19 @@ def test_training_windows_hold_no_anomaly_or_test_rows(synth_dir):
             and np.isclose(f.normal_prefix(), w[-1], atol=1e-3).all(axis=1).any()
             for f in split.train
         )
+
+
+def test_block_accumulation_equals_scattered_adds():
+    from anomaly.data.windows import accumulate_windows
+
+    rng = np.random.default_rng(0)
+    err = rng.random((7, 8, 3))
+    starts = np.arange(7) * 4 + 2  # regular grid, stride divides the window
+    fast_s, fast_c = np.zeros((40, 3)), np.zeros(40, dtype=np.int64)
+    accumulate_windows(fast_s, fast_c, err, starts)
+    slow_s, slow_c = np.zeros((40, 3)), np.zeros(40, dtype=np.int64)
+    for i, s in enumerate(starts):
+        slow_s[s : s + 8] += err[i]
+        slow_c[s : s + 8] += 1
+    np.testing.assert_allclose(fast_s, slow_s)
+    np.testing.assert_array_equal(fast_c, slow_c)
