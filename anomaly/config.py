@@ -50,7 +50,9 @@ class DetectConfig:
     min_event_s: float = 0.0  # drop alarm runs shorter than this
     merge_gap_s: float = 0.0  # join alarm runs closer than this
     timeout_s: float = 5.0  # ALFA protocol: first alarm after onset must come within this
-    warmup_s: float = 0.0  # no alarm in a flight's first seconds (start-up transients); still scored
+    warmup_s: float = (
+        0.0  # no alarm in a flight's first seconds (start-up transients); still scored
+    )
 
 
 @dataclass
@@ -86,7 +88,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         # chosen with experiments/alfa_tuning.py on validation flights (highest row AUC-ROC; no
         # setting detected a validation fault within 5 s without an earlier alarm, see README)
         "window": {"window_len": 80, "stride": 8, "score_stride": 8, "scaler": "robust"},
-        "detect": {"threshold": "quantile:0.999", "smooth_s": 0.0, "min_event_s": 0.5, "warmup_s": 10.0},
+        "detect": {
+            "threshold": "quantile:0.999",
+            "smooth_s": 0.0,
+            "min_event_s": 0.5,
+            "warmup_s": 10.0,
+        },
     },
 }
 

@@ -40,10 +40,15 @@ WINDOWS = [20, 40, 80]
 SMOOTH_S = [0.0, 1.0, 2.0]
 THRESHOLDS = ["quantile:0.99", "quantile:0.999", "max:1.0"]
 MIN_EVENT_S = [0.0, 0.5, 1.0]
-WARMUP_S = [0.0, 10.0]  # no alarm in a flight's first seconds: segment starts carry waypoint transients
+WARMUP_S = [
+    0.0,
+    10.0,
+]  # no alarm in a flight's first seconds: segment starts carry waypoint transients
 
 
-def evaluate_post(out, errors: dict, smooth_s: float, rule: str, min_event_s: float, warmup_s: float) -> dict:
+def evaluate_post(
+    out, errors: dict, smooth_s: float, rule: str, min_event_s: float, warmup_s: float
+) -> dict:
     pipe = out.pipeline
     rate = pipe.sample_rate_hz
     pipe.smooth_rows = max(1, int(round(smooth_s * rate)))
@@ -89,7 +94,9 @@ def main() -> None:
             f.flight_id: out.pipeline.row_errors(f.values, f.flight_id)
             for f in out.split.validation
         }
-        for smooth, rule, min_ev, warm in itertools.product(SMOOTH_S, THRESHOLDS, MIN_EVENT_S, WARMUP_S):
+        for smooth, rule, min_ev, warm in itertools.product(
+            SMOOTH_S, THRESHOLDS, MIN_EVENT_S, WARMUP_S
+        ):
             m = evaluate_post(out, errors, smooth, rule, min_ev, warm)
             rows.append({"channels": set_name, "window": window, "smooth_s": smooth, "threshold": rule,
                          "min_event_s": min_ev, "warmup_s": warm, **m})  # fmt: skip

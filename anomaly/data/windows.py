@@ -54,7 +54,9 @@ def window_errors_to_rows(errors: np.ndarray, starts: np.ndarray, n_rows: int) -
     return sums / counts[:, None]
 
 
-def accumulate_windows(sums: np.ndarray, counts: np.ndarray, errors: np.ndarray, starts: np.ndarray) -> None:
+def accumulate_windows(
+    sums: np.ndarray, counts: np.ndarray, errors: np.ndarray, starts: np.ndarray
+) -> None:
     """Add each window's per-step errors onto the rows it covers, in place.
 
     sums (n_rows, F), counts (n_rows,), errors (n_windows, T, F), starts (n_windows,) as row

@@ -45,7 +45,9 @@ def trailing_mean(x: np.ndarray, k: int) -> np.ndarray:
 def contributions(errors: np.ndarray) -> np.ndarray:
     """(n_rows, F) errors -> each channel's share of its row's error (uniform where all are 0)."""
     total = errors.sum(axis=1, keepdims=True)
-    return np.divide(errors, total, out=np.full_like(errors, 1.0 / errors.shape[1]), where=total > 0)
+    return np.divide(
+        errors, total, out=np.full_like(errors, 1.0 / errors.shape[1]), where=total > 0
+    )
 
 
 class Pipeline:
@@ -102,7 +104,9 @@ class Pipeline:
 
     def finish(self, errors: np.ndarray) -> RowScores:
         """(n_rows, F) row errors -> row scores and per-channel contributions."""
-        return RowScores(trailing_mean(errors.mean(axis=1), self.smooth_rows), contributions(errors))
+        return RowScores(
+            trailing_mean(errors.mean(axis=1), self.smooth_rows), contributions(errors)
+        )
 
     def score_rows(self, values: np.ndarray, name: str = "flight") -> RowScores:
         return self.finish(self.row_errors(values, name))

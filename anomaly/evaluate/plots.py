@@ -52,3 +52,34 @@ def flight_figure(
     fig.suptitle(title or flight.flight_id, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def delay_figure(outcomes: list, timeout_s: float = 5.0):
+    """Per fault type: detection delay of each detected flight, and how many were detected, missed
+    or lost to an alarm before onset."""
+    faults = sorted({o.fault_type for o in outcomes if o.onset_s is not None})
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    for i, fault in enumerate(faults):
+        delays = [o.delay_s for o in outcomes if o.fault_type == fault and o.delay_s is not None]
+        ax1.scatter([i] * len(delays), delays, color="tab:blue", zorder=3)
+        if delays:
+            ax1.hlines(np.mean(delays), i - 0.3, i + 0.3, color="k")
+    ax1.axhline(timeout_s, color="r", ls="--", lw=1, label=f"timeout {timeout_s:g} s")
+    ax1.set_xticks(range(len(faults)), faults, rotation=30, ha="right")
+    ax1.set_ylabel("detection delay (s); bar = mean")
+    ax1.legend(fontsize=8)
+    counts = {k: [sum(o.fault_type == f and o.outcome == k and o.onset_s is not None for o in outcomes) for f in faults]
+              for k in ("TP", "FN", "FP")}  # fmt: skip
+    bottom = np.zeros(len(faults))
+    for key, label, color in (
+        ("TP", "detected", "tab:green"),
+        ("FN", "missed", "tab:gray"),
+        ("FP", "alarm before onset", "tab:red"),
+    ):
+        ax2.bar(range(len(faults)), counts[key], bottom=bottom, label=label, color=color)
+        bottom += counts[key]
+    ax2.set_xticks(range(len(faults)), faults, rotation=30, ha="right")
+    ax2.set_ylabel("fault flights")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

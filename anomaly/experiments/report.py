@@ -272,7 +272,11 @@ def build(df: pd.DataFrame, params: dict, out: Path, title: str) -> tuple[str, l
 
 
 # Keipour et al., ICRA 2019: the ALFA authors' online recursive-least-squares detector
-ALFA_PUBLISHED = {"flight_precision": 0.882, "flight_recall": 0.882, "detection_delay_seconds": 2.02}
+ALFA_PUBLISHED = {
+    "flight_precision": 0.882,
+    "flight_recall": 0.882,
+    "detection_delay_seconds": 2.02,
+}
 
 
 def per_flight_table(df: pd.DataFrame, arms: list[str], size: int, params: dict) -> list[str]:
@@ -287,9 +291,15 @@ def per_flight_table(df: pd.DataFrame, arms: list[str], size: int, params: dict)
           "in a fault-free flight makes the flight a false positive.", "",
           "| arm | " + " | ".join(label for _, label in cols) + " |", "|---|" + "---|" * len(cols)]  # fmt: skip
     for arm in arms:
-        md.append(f"| {arm} | " + " | ".join(fmt_ci(list(by_seed(df, arm, size, k).values())) for k, _ in cols) + " |")
+        md.append(
+            f"| {arm} | "
+            + " | ".join(fmt_ci(list(by_seed(df, arm, size, k).values())) for k, _ in cols)
+            + " |"
+        )
     if "alfa" in str(params.get("spec", "")):
-        ref = " | ".join(f"{ALFA_PUBLISHED[k]:.3f}" if k in ALFA_PUBLISHED else "-" for k, _ in cols)
+        ref = " | ".join(
+            f"{ALFA_PUBLISHED[k]:.3f}" if k in ALFA_PUBLISHED else "-" for k, _ in cols
+        )
         md.append(f"| published: ALFA authors' RLS detector (Keipour et al., ICRA 2019) | {ref} |")
     return [*md, ""]
 

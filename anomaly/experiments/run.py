@@ -234,6 +234,33 @@ def run_params(cfg: RunConfig, out: RunOutput) -> dict:
     return p
 
 
+MAX_FLIGHT_FIGURES = 30  # one figure per test flight up to this many (ALFA has 20)
+
+
+def log_figures(tracker, run_id: str, out: RunOutput, name: str) -> None:
+    """A figure per test flight (channels, score, threshold, onset, first alarm) under flights/, the
+    first faulty one also as test_flight.png, and detection delay per fault type."""
+    import matplotlib.pyplot as plt
+
+    from anomaly.evaluate.plots import delay_figure, flight_figure
+
+    thr = out.pipeline.threshold.threshold_
+    first = next(
+        (r for r in out.results if r.flight.onset_index is not None),
+        out.results[0] if out.results else None,
+    )
+    for r in out.results[:MAX_FLIGHT_FIGURES]:
+        fig = flight_figure(r.flight, r.rows.score, thr, r.flagged, f"{name}: {r.flight.flight_id}")
+        tracker.log_figure(run_id, fig, f"flights/{r.flight.flight_id}.png")
+        if r is first:
+            tracker.log_figure(run_id, fig, "test_flight.png")
+        plt.close(fig)
+    if out.outcomes:
+        fig = delay_figure(out.outcomes)
+        tracker.log_figure(run_id, fig, "detection_delay_by_fault.png")
+        plt.close(fig)
+
+
 def track_run(
     out: RunOutput,
     tracker,
@@ -242,7 +269,6 @@ def track_run(
     register: str | None = None,
 ) -> tuple[str, str]:
     """Log one finished run to MLflow; returns (run_id, model_uri)."""
-    from anomaly.evaluate.plots import flight_figure
 
     cfg = out.cfg
     name = run_name(cfg, int(out.metrics["n_params"]))
@@ -263,17 +289,7 @@ def track_run(
                 pd.DataFrame([o.__dict__ for o in out.outcomes]).to_csv(index=False),
                 "per_flight.csv",
             )
-        figure_flight = next(
-            (r for r in out.results if r.flight.onset_index is not None),
-            out.results[0] if out.results else None,
-        )
-        if figure_flight is not None:
-            fig = flight_figure(figure_flight.flight, figure_flight.rows.score, out.pipeline.threshold.threshold_,
-                                figure_flight.flagged, f"{name}: {figure_flight.flight.flight_id}")  # fmt: skip
-            tracker.log_figure(run_id, fig, "test_flight.png")
-            import matplotlib.pyplot as plt
-
-            plt.close(fig)
+        log_figures(tracker, run_id, out, name)
         example_flight = (out.split.test or out.split.validation)[0]
         n = min(example_flight.n_rows, max(out.pipeline.window_len * 2, 64))
         example = pd.DataFrame(

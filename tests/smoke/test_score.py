@@ -23,7 +23,9 @@ from tests.conftest import quick_config
 def pipeline(easy_dir, tmp_path_factory) -> tuple[Pipeline, Path]:
     out = execute(
         quick_config(
-            str(easy_dir), "lstm", detect={"smooth_s": 0.5, "min_event_s": 0.3, "merge_gap_s": 0.2, "warmup_s": 3.0}
+            str(easy_dir),
+            "lstm",
+            detect={"smooth_s": 0.5, "min_event_s": 0.3, "merge_gap_s": 0.2, "warmup_s": 3.0},
         )
     )
     folder = out.pipeline.save(tmp_path_factory.mktemp("model") / "pipeline")

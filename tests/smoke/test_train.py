@@ -86,7 +86,13 @@ def test_train_logs_everything_and_model_reloads(
     history = mlflow.MlflowClient().get_metric_history(run_id, "val_loss")
     assert len(history) == int(run.data.metrics["epochs"])
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
-    assert {"test_flight.png", "threshold.json", "per_flight.csv"} <= artifacts
+    assert {
+        "test_flight.png",
+        "threshold.json",
+        "per_flight.csv",
+        "detection_delay_by_fault.png",
+        "flights",
+    } <= artifacts
     # the logged model scores a flight exactly as the pipeline does, one row per input row
     frame = pd.read_csv(sorted((easy_dir / "flights").glob("*.csv"))[0])
     model = mlflow.pyfunc.load_model(uri)
