@@ -36,10 +36,10 @@ CHANNEL_SETS = {
     "errors+rates": ERRORS + RATES,
     "errors+rates+velocity": ERRORS + RATES + VELOCITY,
 }
-WINDOWS = [20, 40, 80]
+WINDOWS = [10, 20, 40, 80]
 SMOOTH_S = [0.0, 1.0, 2.0]
-THRESHOLDS = ["quantile:0.99", "quantile:0.999", "max:1.0"]
-MIN_EVENT_S = [0.0, 0.5, 1.0]
+THRESHOLDS = ["quantile:0.9", "quantile:0.95", "quantile:0.99", "quantile:0.999"]
+MIN_EVENT_S = [0.0, 1.0, 2.0]
 WARMUP_S = [
     0.0,
     10.0,
@@ -56,7 +56,7 @@ def evaluate_post(
     pipe.warmup_rows = int(round(warmup_s * rate))
     flights = out.split.validation
     scores = {f.flight_id: pipe.finish(errors[f.flight_id]).score for f in flights}
-    outcomes, labels, all_scores = [], [], []
+    outcomes, labels, all_scores, all_flags = [], [], [], []
     for f in flights:
         others = [
             scores[g.flight_id][: len(g.normal_prefix())]
@@ -65,8 +65,14 @@ def evaluate_post(
         ]
         pipe.threshold = Threshold(rule).fit(np.concatenate(others))
         flagged = pipe.flag(scores[f.flight_id])
-        outcomes.append(M.flight_outcome(f.flight_id, f.fault_type, f.time, f.labels, flagged))
+        confirm_s = (pipe.min_event_rows - 1) / rate
+        outcomes.append(
+            M.flight_outcome(
+                f.flight_id, f.fault_type, f.time, f.labels, flagged, confirm_s=confirm_s
+            )
+        )
         labels.append(f.labels)
+        all_flags.append(flagged)
         all_scores.append(scores[f.flight_id])
     fm = M.flight_metrics(outcomes)
     p, r = fm["flight_precision"], fm["flight_recall"]
@@ -74,6 +80,7 @@ def evaluate_post(
         "flight_f1": 2 * p * r / (p + r) if p + r else 0.0,
         **fm,
         **M.ranking_metrics(np.concatenate(labels), np.concatenate(all_scores)),
+        "f1_point": M.point_metrics(np.concatenate(labels), np.concatenate(all_flags))["f1_point"],
         "outcomes": " ".join(o.outcome for o in outcomes),
     }
 
@@ -101,10 +108,10 @@ def main() -> None:
             rows.append({"channels": set_name, "window": window, "smooth_s": smooth, "threshold": rule,
                          "min_event_s": min_ev, "warmup_s": warm, **m})  # fmt: skip
     df = pd.DataFrame(rows).sort_values(
-        ["flight_f1", "auc_roc", "detection_delay_seconds"], ascending=[False, False, True]
+        ["flight_f1", "f1_point", "auc_roc"], ascending=[False, False, False]
     )
     cols = ["channels", "window", "smooth_s", "threshold", "min_event_s", "warmup_s", "flight_f1", "flight_precision", "flight_recall",
-            "detection_delay_seconds", "auc_roc", "auc_pr", "outcomes"]  # fmt: skip
+            "detection_delay_seconds", "f1_point", "auc_roc", "auc_pr", "outcomes"]  # fmt: skip
     with pd.option_context("display.width", 250, "display.max_columns", 20):
         print(df[cols].head(args.top).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 

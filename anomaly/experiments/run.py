@@ -81,7 +81,7 @@ def _concat(arrays: list[np.ndarray], fill) -> np.ndarray:
 
 
 def evaluate(
-    results: list[FlightResult], rate_hz: float, timeout_s: float
+    results: list[FlightResult], rate_hz: float, timeout_s: float, confirm_s: float = 0.0
 ) -> tuple[dict, list, pd.DataFrame]:
     """Metrics over labelled test flights: micro point metrics, events, ALFA per-flight protocol."""
     labelled = [r for r in results if r.flight.labels is not None]
@@ -108,6 +108,7 @@ def evaluate(
             r.flight.labels,
             r.flagged,
             timeout_s,
+            confirm_s,
         )
         for r in labelled
     ]
@@ -187,7 +188,8 @@ def execute(
         rows = pipe.score_rows(f.values, f.flight_id)
         results.append(FlightResult(f, rows, pipe.flag(rows.score)))
     score_seconds = time.perf_counter() - t1
-    metrics, outcomes, per_fault = evaluate(results, rate, d.timeout_s)
+    confirm_s = (pipe.min_event_rows - 1) / rate
+    metrics, outcomes, per_fault = evaluate(results, rate, d.timeout_s, confirm_s)
     metrics.update(
         {
             "train_seconds": train_seconds,

@@ -7,6 +7,7 @@ Cells run in worker processes (one torch thread each); only this process talks t
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sys
@@ -77,9 +78,16 @@ def prepare_data(spec: SweepSpec) -> Dataset:
     return load_dataset(data)
 
 
-def find_parent(tracker, spec: SweepSpec) -> str | None:
+def grid_hash(cells: list[Cell]) -> str:
+    """Identity of a sweep's grid: any change to a cell's settings gives a new parent run, so a
+    report never mixes cells from two versions of a study."""
+    return hashlib.sha256(",".join(sorted(c.key for c in cells)).encode()).hexdigest()[:16]
+
+
+def find_parent(tracker, spec: SweepSpec, grid: str) -> str | None:
     runs = tracker.search(
-        f"tags.`anomaly.sweep` = '{spec.name}' and tags.`anomaly.role` = 'parent'"
+        f"tags.`anomaly.sweep` = '{spec.name}' and tags.`anomaly.role` = 'parent' "
+        f"and tags.`anomaly.grid` = '{grid}'"
     )
     if runs.empty:
         return None
@@ -127,10 +135,12 @@ def run_sweep(
     ds = prepare_data(spec)
     tracker = Tracker(spec.experiment)
     cells = expand(spec, len(ds.channels))
-    parent_id = find_parent(tracker, spec)
+    grid = grid_hash(cells)
+    parent_id = find_parent(tracker, spec, grid)
     if parent_id is None:
         with tracker.run(
-            f"sweep-{spec.name}", tags={"anomaly.sweep": spec.name, "anomaly.role": "parent"}
+            f"sweep-{spec.name}",
+            tags={"anomaly.sweep": spec.name, "anomaly.role": "parent", "anomaly.grid": grid},
         ) as parent_id:
             tracker.log_params(parent_id, {"spec": Path(spec.source).name, "data.content_hash": ds.content_hash,
                                            "cells": len(cells), "train_sizes": spec.train_sizes, "seeds": spec.seeds,

@@ -101,3 +101,15 @@ def test_failed_cell_is_recorded_and_redone(smoke_spec, mlflow_store, monkeypatc
     monkeypatch.setattr(runner, "_run_cell", real)
     _, counts = runner.run_sweep(spec, workers=1, progress=False)
     assert counts["skipped"] == 2 and counts["finished"] == 2 and counts["failed"] == 0
+
+
+def test_changed_settings_start_a_new_parent(smoke_spec, mlflow_store):
+    spec = SweepSpec.from_yaml(smoke_spec)
+    spec.experiment = "study-smoke-grid"
+    spec.arms = spec.arms[-1:]
+    spec.seeds = [0]
+    first, _ = runner.run_sweep(spec, workers=1, progress=False)
+    spec.base = {**spec.base, "window": {**spec.base["window"], "window_len": 12}}
+    second, counts = runner.run_sweep(spec, workers=1, progress=False)
+    assert second != first and counts["skipped"] == 0
+    assert len(_children(second)) == counts["cells"]
