@@ -58,6 +58,7 @@ def test_chunked_equals_one_pass(pipeline, easy_dir, chunk):
     )
 
 
+@pytest.mark.slow
 def test_score_folder_rows_order_events_summary(pipeline, easy_dir, tmp_path, capsys):
     _, model = pipeline
     out = tmp_path / "out"
@@ -197,6 +198,7 @@ def test_usage_errors_exit_2(pipeline, tmp_path, capsys):
     )
 
 
+@pytest.mark.slow
 def test_registered_alias_uri_scores(easy_dir, mlflow_store, tmp_path, capsys):
     assert (
         main(

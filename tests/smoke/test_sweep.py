@@ -45,6 +45,7 @@ def test_cells_share_flight_subsets_across_models():
     assert abs(count_params("transformer", t, 10) / lstm - 1) < 0.25
 
 
+@pytest.mark.slow
 def test_smoke_sweep_resumes_and_reports(smoke_spec, mlflow_store, tmp_path, monkeypatch, capsys):
     spec = SweepSpec.from_yaml(smoke_spec)
     spec.experiment = "study-smoke-resume"
@@ -80,6 +81,7 @@ def test_smoke_sweep_resumes_and_reports(smoke_spec, mlflow_store, tmp_path, mon
     assert "report/report.md" in arts
 
 
+@pytest.mark.slow
 def test_failed_cell_is_recorded_and_redone(smoke_spec, mlflow_store, monkeypatch):
     spec = SweepSpec.from_yaml(smoke_spec)
     spec.experiment = "study-smoke-fail"
@@ -103,6 +105,7 @@ def test_failed_cell_is_recorded_and_redone(smoke_spec, mlflow_store, monkeypatc
     assert counts["skipped"] == 2 and counts["finished"] == 2 and counts["failed"] == 0
 
 
+@pytest.mark.slow
 def test_changed_settings_start_a_new_parent(smoke_spec, mlflow_store):
     spec = SweepSpec.from_yaml(smoke_spec)
     spec.experiment = "study-smoke-grid"

@@ -30,6 +30,7 @@ REQUIRED_METRICS = {
 }  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", ["lstm", "transformer"])
 def test_each_model_overfits_one_tiny_batch(arch):
     rng = np.random.default_rng(0)
@@ -56,6 +57,7 @@ def test_easy_faults_beat_a_random_score(easy_dir, model):
     )  # a random score's AUC-PR is the positive rate
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics(easy_dir):
     a = execute(quick_config(str(easy_dir), "lstm", seed=3))
     b = execute(quick_config(str(easy_dir), "lstm", seed=3))
@@ -63,6 +65,7 @@ def test_same_seed_same_metrics(easy_dir):
         assert abs(a.metrics[k] - b.metrics[k]) <= 1e-6
 
 
+@pytest.mark.slow
 def test_train_logs_everything_and_model_reloads(
     easy_dir, mlflow_store, tmp_path, capsys, monkeypatch
 ):
@@ -146,6 +149,7 @@ def test_train_logs_to_a_real_mlflow_server(easy_dir, tmp_path, monkeypatch, cap
         server.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_alfa_preset_trains_one_epoch():
     cfg = quick_config(
         "alfa",
