@@ -172,12 +172,3 @@ def load_dataset(spec: str | list[str], fmt: LogFormat | None = None) -> Dataset
         raise LogError(", ".join(specs), "no .csv or .csv.gz logs found")
     flights = [read_flight_log(p, fmt or LogFormat()) for p in paths]
     return Dataset("logs", ", ".join(specs), flights, None, content_hash(paths), fmt or LogFormat())
-
-
-def fault_onsets(ds: Dataset) -> dict[str, float | None]:
-    """Seconds from flight start to the first anomalous row, per flight (None when fault-free)."""
-    out = {}
-    for f in ds.flights:
-        i = f.onset_index
-        out[f.flight_id] = None if i is None else float(f.time[i])
-    return out

@@ -361,5 +361,4 @@ def read_flight_log(
         labels=labels,
         fault_type=fault_type,
         longest_gap_rows=reader.longest_gap_rows,
-        meta={"path": str(path)},
     )

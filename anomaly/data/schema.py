@@ -5,7 +5,7 @@ A log is validated once, here, at the boundary; everything downstream trusts a `
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -75,7 +75,6 @@ class Flight:
     labels: np.ndarray | None = None
     fault_type: str | None = None
     longest_gap_rows: int = 0
-    meta: dict = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:

@@ -18,6 +18,7 @@ from anomaly.data.datamodule import training_windows
 from anomaly.data.datasets import Dataset, load_dataset
 from anomaly.data.schema import Flight, LogFormat
 from anomaly.data.splits import Split, split_flights
+from anomaly.detect.events import events_table
 from anomaly.detect.pipeline import Pipeline, RowScores
 from anomaly.detect.thresholds import Threshold
 from anomaly.evaluate import metrics as M
@@ -292,6 +293,21 @@ def track_run(
                 "per_flight.csv",
             )
         log_figures(tracker, run_id, out, name)
+        if out.results:
+            events = pd.concat(
+                [
+                    events_table(
+                        r.flight.flight_id,
+                        r.flight.time,
+                        r.flagged,
+                        r.rows.score,
+                        r.rows.contributions,
+                        out.pipeline.channels,
+                    )  # fmt: skip
+                    for r in out.results
+                ]
+            )
+            tracker.log_text(run_id, events.to_csv(index=False), "events.csv")
         example_flight = (out.split.test or out.split.validation)[0]
         n = min(example_flight.n_rows, max(out.pipeline.window_len * 2, 64))
         example = pd.DataFrame(

@@ -6,7 +6,6 @@ The default store is embedded, in the current directory: `mlflow.db` (SQLite) fo
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -220,10 +219,6 @@ def runs_frame(experiment: str | None = None, parent_run_id: str | None = None) 
             raise ValueError(f"no MLflow experiment named {experiment!r} in {tracking_uri()}")
         ids, flt = [exp.experiment_id], ""
     return mlflow.search_runs(experiment_ids=ids, filter_string=flt, max_results=50000)
-
-
-def dump_json(data: dict) -> str:
-    return json.dumps(data, indent=2, default=str)
 
 
 def parent_run(sweep: str) -> tuple[str, dict]:

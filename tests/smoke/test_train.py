@@ -93,6 +93,7 @@ def test_train_logs_everything_and_model_reloads(
         "test_flight.png",
         "threshold.json",
         "per_flight.csv",
+        "events.csv",
         "detection_delay_by_fault.png",
         "flights",
     } <= artifacts
