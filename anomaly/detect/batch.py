@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +110,42 @@ def _table(b: ScoredBlock, channels: list[str], attribution: bool, with_contrib:
     return pa.table(cols)
 
 
+def prefetch(chunks, depth: int = 1):
+    """Read the next chunk in a thread while this one is scored: pandas' parser releases the GIL,
+    so parsing overlaps the model. Errors are re-raised in order; at most `depth` chunks wait."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work():
+        try:
+            for c in chunks:
+                if stop.is_set():
+                    return
+                q.put(c)
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            q.put(exc)
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.05)
+
+
 class _Output:
     """Scored rows of one file, written block by block to a temporary path."""
 
@@ -159,7 +197,7 @@ def score_file(
     )
     t0 = None
     try:
-        for chunk in reader:
+        for chunk in prefetch(reader):
             if t0 is None:
                 t0 = chunk.time[0]
                 _check_rate(pipeline, path, reader.time_col, chunk.time)

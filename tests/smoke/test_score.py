@@ -251,3 +251,30 @@ def test_registered_alias_uri_scores(easy_dir, mlflow_store, tmp_path, capsys):
     np.testing.assert_allclose(a["score"], b["score"])
     model = mlflow.pyfunc.load_model("models:/score_pca@champion")
     np.testing.assert_allclose(model.predict(pd.read_csv(path))["score"], a["score"], rtol=1e-6)
+
+
+def test_error_in_a_later_chunk_leaves_no_partial_file(pipeline, easy_dir, tmp_path, capsys):
+    _, model = pipeline
+    src = pd.read_csv(_flights(easy_dir)[0]).astype({"pitch": object})
+    src.loc[len(src) - 5, "pitch"] = "bad"
+    path = tmp_path / "late_error.csv"
+    src.to_csv(path, index=False)
+    out = tmp_path / "out"
+    assert (
+        main(
+            [
+                "score",
+                str(path),
+                "--model",
+                str(model),
+                "--out",
+                str(out),
+                "--chunk-rows",
+                "200",
+                "--quiet",
+            ]
+        )
+        == 1
+    )
+    assert f"row {len(src) - 5 + 2}" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["events.csv", "summary.json"]
