@@ -41,6 +41,7 @@ class TrainConfig:
     lr: float = 1e-3
     grad_clip: float = 1.0
     limit_train_batches: int | None = None  # batches per epoch cap; bounds time on big sets
+    horizon: int = 0  # deep models: 0 reconstructs windows, h > 0 forecasts their last h steps
 
 
 @dataclass

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from anomaly.data.windows import accumulate_windows
+from anomaly.data.windows import accumulate_windows, mean_errors
 from anomaly.detect.events import postprocess
 from anomaly.detect.pipeline import Pipeline, contributions
 
@@ -66,7 +66,7 @@ class StreamScorer:
         n = upto - self.fin
         if n <= 0:
             return
-        errors = self.sums[:n] / self.counts[:n, None]
+        errors = mean_errors(self.sums[:n], self.counts[:n])
         times = self.times[:n]
         self.sums, self.counts, self.times = self.sums[n:], self.counts[n:], self.times[n:]
         self.fin = upto
@@ -98,7 +98,7 @@ class StreamScorer:
         if last % self.s != 0:
             self._add_windows(np.array([last]))
         n_left = n - self.fin
-        errors = self.sums[:n_left] / self.counts[:n_left, None]
+        errors = mean_errors(self.sums[:n_left], self.counts[:n_left])
         yield from self._post(self.times[:n_left], errors, final=True)
 
     # -- row stage ----------------------------------------------------------------------------

@@ -69,6 +69,7 @@ def detector_params(cfg: RunConfig) -> dict:
             "lr": t.lr,
             "grad_clip": t.grad_clip,
             "limit_train_batches": t.limit_train_batches,
+            "horizon": t.horizon,
         }
     return params
 
@@ -154,6 +155,11 @@ def execute(
         ds = ds.select(cfg.data.channels)
     split = split_flights(ds, cfg.seed, cfg.data.train_flights)
     w = cfg.window
+    if cfg.train.horizon and cfg.model in ("lstm", "transformer") and w.score_stride > cfg.train.horizon:
+        raise ValueError(
+            f"window.score_stride {w.score_stride} > train.horizon {cfg.train.horizon}: in forecast mode "
+            "the stride must not exceed the horizon, or rows between forecasts get no score"
+        )
     prep = training_windows(split, w.window_len, w.stride, w.scaler)
     params = detector_params(cfg)
     if cfg.model in ("lstm", "transformer"):

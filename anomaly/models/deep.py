@@ -48,6 +48,8 @@ class DeepDetector(Detector):
     limit_train_batches : cap on batches per epoch (None: all), to bound time on large sets.
     random_state : seeds weights and shuffling.
     progress : show Lightning's progress bar.
+    horizon : 0 reconstructs the window; h > 0 forecasts its last h steps from the steps before,
+        and only those steps get an error (the rest of the error map is NaN).
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class DeepDetector(Detector):
         limit_train_batches: int | None = None,
         random_state: int = 0,
         progress: bool = False,
+        horizon: int = 0,
     ):
         self.arch = arch
         self.net = net
@@ -73,20 +76,12 @@ class DeepDetector(Detector):
         self.limit_train_batches = limit_train_batches
         self.random_state = random_state
         self.progress = progress
+        self.horizon = horizon
         self.name = arch
 
     def get_params(self) -> dict:
-        keys = (
-            "arch",
-            "net",
-            "max_epochs",
-            "patience",
-            "batch_size",
-            "lr",
-            "grad_clip",
-            "limit_train_batches",
-            "random_state",
-        )
+        keys = ("arch", "net", "max_epochs", "patience", "batch_size", "lr", "grad_clip", "limit_train_batches",
+                "random_state", "horizon")  # fmt: skip
         return {k: getattr(self, k) for k in keys}
 
     def _net_config(self, n_features: int) -> dict:
@@ -97,7 +92,7 @@ class DeepDetector(Detector):
         val = windows[:0] if val_windows is None else self._check_windows(val_windows)
         pl.seed_everything(self.random_state, workers=True, verbose=False)
         self.system_ = ReconstructionSystem(
-            self.arch, self._net_config(windows.shape[2]), lr=self.lr
+            self.arch, self._net_config(windows.shape[2]), lr=self.lr, horizon=self.horizon
         )
         dm = WindowDataModule(windows, val, self.batch_size, self.random_state)
         history = _History()
@@ -149,6 +144,8 @@ class DeepDetector(Detector):
         for i in range(0, len(windows), INFER_BATCH):
             x = torch.from_numpy(windows[i : i + INFER_BATCH])
             out[i : i + INFER_BATCH] = ((self.system_(x) - x) ** 2).numpy()
+        if self.horizon:
+            out[:, : -self.horizon] = np.nan  # steps the network saw: no forecast, no error
         return out
 
     def training_history(self) -> list[dict]:
@@ -169,7 +166,7 @@ class DeepDetector(Detector):
         det = cls(**params)
         meta = json.loads((Path(folder) / "deep.json").read_text())
         det.system_ = ReconstructionSystem(
-            det.arch, det._net_config(meta["n_features_in"]), lr=det.lr
+            det.arch, det._net_config(meta["n_features_in"]), lr=det.lr, horizon=det.horizon
         )
         # weights only: a state_dict of tensors, nothing else is unpickled
         state = torch.load(Path(folder) / "weights.pt", map_location="cpu", weights_only=True)

@@ -23,24 +23,35 @@ def build_network(arch: str, net_config: dict) -> nn.Module:
 
 
 class ReconstructionSystem(pl.LightningModule):
-    """MSE reconstruction of windows with Adam.
+    """MSE reconstruction of windows with Adam, or forecasting of their last `horizon` steps.
 
     Receives the network's config, not a built module, and saves it as hyper-parameters, so a
     checkpoint rebuilds alone.
     """
 
-    def __init__(self, arch: str, net_config: dict, lr: float = 1e-3, weight_decay: float = 0.0):
+    def __init__(
+        self, arch: str, net_config: dict, lr: float = 1e-3, weight_decay: float = 0.0, horizon: int = 0
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.net = build_network(arch, net_config)
         self.loss_fn = nn.MSELoss()
+        self.horizon = horizon
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, F) -> (B, T, F). With a horizon h, the last h steps are hidden from the network
+        (zeroed), so its output there is a forecast from the T - h steps before."""
+        if self.horizon:
+            x = x.clone()
+            x[:, -self.horizon :] = 0.0
         return self.net(x)
 
     def _step(self, batch, stage: str) -> torch.Tensor:
         (x,) = batch
-        loss = self.loss_fn(self.net(x), x)
+        out = self(x)
+        if self.horizon:  # forecasting: only the hidden steps are scored
+            out, x = out[:, -self.horizon :], x[:, -self.horizon :]
+        loss = self.loss_fn(out, x)
         self.log(
             f"{stage}/loss",
             loss,
