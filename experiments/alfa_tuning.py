@@ -90,12 +90,21 @@ def main() -> None:
     ap.add_argument("--model", default="pca")
     ap.add_argument("--top", type=int, default=15)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--horizon", type=int, default=0, help="deep models: forecast the last H steps")
+    ap.add_argument("--channel-sets", default=",".join(CHANNEL_SETS), help="comma-separated subset")
+    ap.add_argument("--windows", default=",".join(map(str, WINDOWS)), help="comma-separated window lengths")
     args = ap.parse_args()
     ds = load_dataset("alfa")
     rows = []
-    for (set_name, channels), window in itertools.product(CHANNEL_SETS.items(), WINDOWS):
+    sets = {k: CHANNEL_SETS[k] for k in args.channel_sets.split(",")}
+    windows = [int(w) for w in args.windows.split(",")]
+    for (set_name, channels), window in itertools.product(sets.items(), windows):
+        stride = max(1, window // 10)
+        if args.horizon:
+            stride = min(stride, args.horizon)
         over = {"data": {"data": "alfa", "channels": channels}, "model": args.model, "seed": args.seed,
-                "window": {"window_len": window, "stride": max(1, window // 10), "score_stride": max(1, window // 10)}}  # fmt: skip
+                "window": {"window_len": window, "stride": stride, "score_stride": stride},
+                "train": {"horizon": args.horizon}}  # fmt: skip
         out = execute(build_config({}, over), ds, evaluate_on="validation")
         errors = {
             f.flight_id: out.pipeline.row_errors(f.values, f.flight_id)
