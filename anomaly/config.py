@@ -46,7 +46,9 @@ class TrainConfig:
 
 @dataclass
 class DetectConfig:
-    threshold: str = "quantile:0.995"  # fitted on validation normal-row scores, never on test labels
+    threshold: str = (
+        "quantile:0.995"  # fitted on validation normal-row scores, never on test labels
+    )
     smooth_s: float = 0.0  # trailing mean of row scores (causal)
     # drop alarm runs shorter than this: on synthetic validation flights 1 s removed every
     # false-alarm flight for about 0.01 of row F1; the confirmation time counts in detection delay

@@ -155,7 +155,11 @@ def execute(
         ds = ds.select(cfg.data.channels)
     split = split_flights(ds, cfg.seed, cfg.data.train_flights)
     w = cfg.window
-    if cfg.train.horizon and cfg.model in ("lstm", "transformer") and w.score_stride > cfg.train.horizon:
+    if (
+        cfg.train.horizon
+        and cfg.model in ("lstm", "transformer")
+        and w.score_stride > cfg.train.horizon
+    ):
         raise ValueError(
             f"window.score_stride {w.score_stride} > train.horizon {cfg.train.horizon}: in forecast mode "
             "the stride must not exceed the horizon, or rows between forecasts get no score"
@@ -243,6 +247,12 @@ def run_params(cfg: RunConfig, out: RunOutput) -> dict:
     return p
 
 
+def fault_metrics(per_fault: list[dict]) -> dict[str, float]:
+    """Per-fault-type rows -> MLflow metrics named fault/<type>/<metric>."""
+    keys = ("f1_point", "auc_pr", "recall_point")
+    return {f"fault/{row['fault_type']}/{k}": row[k] for row in per_fault for k in keys}
+
+
 MAX_FLIGHT_FIGURES = 30  # one figure per test flight up to this many (ALFA has 20)
 
 
@@ -283,11 +293,9 @@ def track_run(
     name = run_name(cfg, int(out.metrics["n_params"]))
     with tracker.run(name, parent_run_id, tags) as run_id:
         tracker.log_params(run_id, run_params(cfg, out))
-        per_fault_metrics = {}
-        for row in out.per_fault.to_dict("records"):
-            for k in ("f1_point", "auc_pr", "recall_point"):
-                per_fault_metrics[f"fault/{row['fault_type']}/{k}"] = row[k]
-        tracker.log_metrics(run_id, {**out.metrics, **per_fault_metrics})
+        tracker.log_metrics(
+            run_id, {**out.metrics, **fault_metrics(out.per_fault.to_dict("records"))}
+        )
         tracker.log_history(run_id, out.history)
         tracker.log_dict(run_id, {"threshold": out.pipeline.threshold.to_dict()}, "threshold.json")
         if len(out.per_fault):

@@ -104,7 +104,7 @@ def finished_keys(tracker, parent_id: str) -> set[str]:
 
 
 def log_cell(tracker, parent_id: str, res: CellResult) -> None:
-    from anomaly.experiments.run import run_name
+    from anomaly.experiments.run import fault_metrics, run_name
 
     cell = res.cell
     tags = {"anomaly.cell": cell.key, "anomaly.arm": cell.arm, "anomaly.role": "cell",
@@ -116,10 +116,7 @@ def log_cell(tracker, parent_id: str, res: CellResult) -> None:
             tracker.log_params(run_id, res.params or cell.config.flat())
             if res.error:
                 raise CellFailed(res.error)
-            per_fault = {}
-            for row in res.per_fault or []:
-                for k in ("f1_point", "auc_pr", "recall_point"):
-                    per_fault[f"fault/{row['fault_type']}/{k}"] = row[k]
+            per_fault = fault_metrics(res.per_fault or [])
             tracker.log_metrics(run_id, {**res.metrics, **per_fault, "cell_seconds": res.elapsed_s})
             tracker.log_history(run_id, res.history or [])
     except CellFailed:

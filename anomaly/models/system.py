@@ -30,7 +30,12 @@ class ReconstructionSystem(pl.LightningModule):
     """
 
     def __init__(
-        self, arch: str, net_config: dict, lr: float = 1e-3, weight_decay: float = 0.0, horizon: int = 0
+        self,
+        arch: str,
+        net_config: dict,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        horizon: int = 0,
     ):
         super().__init__()
         self.save_hyperparameters()
