@@ -32,6 +32,11 @@ def pipeline(easy_dir, tmp_path_factory) -> tuple[Pipeline, Path]:
     return out.pipeline, folder
 
 
+def _score(path, model, out, *extra: str) -> int:
+    """`anomaly score PATH --model MODEL --out OUT [extra...]`, returning its exit code."""
+    return main(["score", str(path), "--model", str(model), "--out", str(out), *extra])
+
+
 def _flights(easy_dir) -> list[Path]:
     return sorted((easy_dir / "flights").glob("*.csv"))
 
@@ -62,22 +67,7 @@ def test_chunked_equals_one_pass(pipeline, easy_dir, chunk):
 def test_score_folder_rows_order_events_summary(pipeline, easy_dir, tmp_path, capsys):
     _, model = pipeline
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "score",
-                str(easy_dir),
-                "--model",
-                str(model),
-                "--out",
-                str(out),
-                "--chunk-rows",
-                "300",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    assert _score(easy_dir, model, out, "--chunk-rows", "300", "--quiet") == 0
     for path in _flights(easy_dir):
         src = pd.read_csv(path)
         scored = pd.read_csv(out / f"{path.stem}.scored.csv")
@@ -102,22 +92,7 @@ def test_score_folder_rows_order_events_summary(pipeline, easy_dir, tmp_path, ca
 def test_cli_matches_pyfunc_path(pipeline, easy_dir, tmp_path):
     pipe, model = pipeline
     path = _flights(easy_dir)[1]
-    assert (
-        main(
-            [
-                "score",
-                str(path),
-                "--model",
-                str(model),
-                "--out",
-                str(tmp_path),
-                "--quiet",
-                "--format",
-                "parquet",
-            ]
-        )
-        == 0
-    )
+    assert _score(path, model, tmp_path, "--quiet", "--format", "parquet") == 0
     scored = pd.read_parquet(tmp_path / f"{path.stem}.scored.parquet")
     direct = score_frame(pipe, pd.read_csv(path))
     np.testing.assert_allclose(scored["score"], direct["score"], rtol=1e-6)
@@ -142,19 +117,7 @@ def test_mixed_batch_scores_good_files_and_exits_1(pipeline, easy_dir, tmp_path,
     (inp / "empty.csv").write_text("")
     before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in inp.iterdir()}
     out = tmp_path / "out"
-    code = main(
-        [
-            "score",
-            str(inp),
-            "--model",
-            str(model),
-            "--out",
-            str(out),
-            "--chunk-rows",
-            "400",
-            "--quiet",
-        ]
-    )
+    code = _score(inp, model, out, "--chunk-rows", "400", "--quiet")
     assert code == 1
     err = capsys.readouterr().err.strip().splitlines()
     reasons = {
@@ -260,21 +223,6 @@ def test_error_in_a_later_chunk_leaves_no_partial_file(pipeline, easy_dir, tmp_p
     path = tmp_path / "late_error.csv"
     src.to_csv(path, index=False)
     out = tmp_path / "out"
-    assert (
-        main(
-            [
-                "score",
-                str(path),
-                "--model",
-                str(model),
-                "--out",
-                str(out),
-                "--chunk-rows",
-                "200",
-                "--quiet",
-            ]
-        )
-        == 1
-    )
+    assert _score(path, model, out, "--chunk-rows", "200", "--quiet") == 1
     assert f"row {len(src) - 5 + 2}" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["events.csv", "summary.json"]
