@@ -16,7 +16,7 @@ import numpy as np
 
 from anomaly.data.windows import accumulate_windows, mean_errors
 from anomaly.detect.events import postprocess
-from anomaly.detect.pipeline import Pipeline, contributions
+from anomaly.detect.pipeline import Pipeline, contributions, flight_relative
 
 
 @dataclass
@@ -47,9 +47,13 @@ class StreamScorer:
         self.times = np.zeros(0)  # times of rows from fin
         self.next_g = 0
         self.n_seen = 0
-        # post stage: smoothing carry, and flags held back for post-processing look-ahead
+        # post stage: baseline history, smoothing carry, and flags held back for post-processing
         self.k = max(1, pipeline.smooth_rows)
         self.raw_tail = np.zeros(0)
+        self.base_span = (
+            pipeline.baseline_rows + pipeline.baseline_lag_rows if pipeline.baseline_rows > 0 else 0
+        )
+        self.base_hist = np.zeros(0)
         self.look = pipeline.min_event_rows + pipeline.merge_gap_rows + 1
         self.ctx_flags = np.zeros(0, dtype=bool)  # already released rows kept as left context
         self.rows_posted = 0  # rows that have entered the row stage (for the warm-up)
@@ -104,7 +108,12 @@ class StreamScorer:
     # -- row stage ----------------------------------------------------------------------------
     def _post(self, times: np.ndarray, errors: np.ndarray, final: bool) -> Iterator[ScoredBlock]:
         contrib = contributions(errors)
-        raw = errors.mean(axis=1)  # smoothed below across block borders, as one pass would
+        # baseline and smoothing both see the rows before this block, as one pass would
+        hist = np.concatenate([self.base_hist, errors.mean(axis=1)])
+        raw = flight_relative(hist, self.p.baseline_rows, self.p.baseline_lag_rows)[
+            len(self.base_hist) :
+        ]
+        self.base_hist = hist[-self.base_span :] if self.base_span else np.zeros(0)
         both = np.concatenate([self.raw_tail, raw])
         c = np.cumsum(np.concatenate([[0.0], both]))
         idx = np.arange(len(self.raw_tail) + 1, len(both) + 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from pathlib import Path
@@ -15,6 +16,7 @@ from anomaly.cli import main
 from anomaly.detect.pipeline import Pipeline
 from anomaly.detect.scoring import score_frame
 from anomaly.detect.streaming import StreamScorer
+from anomaly.detect.thresholds import Threshold
 from anomaly.experiments.run import execute
 from tests.conftest import quick_config
 
@@ -42,11 +44,15 @@ def _flights(easy_dir) -> list[Path]:
 
 
 @pytest.mark.parametrize("chunk", [37, 100, 1000])
-def test_chunked_equals_one_pass(pipeline, easy_dir, chunk):
-    pipe, _ = pipeline
+@pytest.mark.parametrize("baseline_rows", [0, 60])
+def test_chunked_equals_one_pass(pipeline, easy_dir, chunk, baseline_rows):
+    pipe = copy.copy(pipeline[0])
+    pipe.baseline_rows, pipe.baseline_lag_rows = baseline_rows, 10
     frame = pd.read_csv(_flights(easy_dir)[0])
     values = frame[pipe.channels].to_numpy(np.float32)
     whole = pipe.score_rows(values)
+    if baseline_rows:  # scores are ratios now: refit so some rows are flagged
+        pipe.threshold = Threshold("quantile:0.95").fit(whole.score)
     flags = pipe.flag(whole.score)
     assert pipe.warmup_rows > 0 and not flags[: pipe.warmup_rows].any()
     scorer = StreamScorer(pipe)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from anomaly.detect.events import events_table, postprocess, runs
-from anomaly.detect.pipeline import trailing_mean
+from anomaly.detect.pipeline import flight_relative, trailing_mean
 from anomaly.detect.thresholds import Threshold
 
 
@@ -67,3 +67,21 @@ def test_trailing_mean_is_causal():
     x = np.array([0, 0, 9, 0, 0.0])
     np.testing.assert_allclose(trailing_mean(x, 3), [0, 0, 3, 3, 3])
     np.testing.assert_allclose(trailing_mean(x, 1), x)
+
+
+def test_flight_relative_divides_by_lagged_median():
+    x = np.array([1.0, 1, 1, 1, 4, 4, 4, 4])
+    rel = flight_relative(x, baseline_rows=3, lag_rows=1)
+    # row 4 is judged against rows 1-3 (median 1); by row 6 the baseline has caught up (median 4)
+    np.testing.assert_allclose(rel, [1, 1, 1, 1, 4, 4, 1, 1])
+    np.testing.assert_allclose(flight_relative(x, 0, 1), x)
+
+
+def test_flight_relative_is_causal_and_neutral_without_baseline():
+    rng = np.random.default_rng(0)
+    x = rng.random(50)
+    y = x.copy()
+    y[30:] *= 100
+    np.testing.assert_array_equal(flight_relative(x, 10, 2)[:30], flight_relative(y, 10, 2)[:30])
+    zeros_first = np.array([0.0, 0, 0, 2, 2])
+    np.testing.assert_allclose(flight_relative(zeros_first, 2, 1), [1, 1, 1, 1, 2 / 1])
