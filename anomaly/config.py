@@ -58,6 +58,10 @@ class DetectConfig:
     warmup_s: float = (
         0.0  # no alarm in a flight's first seconds (start-up transients); still scored
     )
+    # > 0: divide each row score by the median of the flight's own scores over this many
+    # seconds ending baseline_lag_s earlier (causal), so a fault is judged against its flight
+    baseline_s: float = 0.0
+    baseline_lag_s: float = 1.0
 
 
 @dataclass
@@ -90,13 +94,26 @@ class RunConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "synthetic": {},
     "alfa": {
-        # chosen with experiments/alfa_tuning.py on training and validation flights only
-        # (best validation flight-level F1; table in docs/results/alfa/tuning_validation.txt)
+        # chosen with experiments/alfa_tuning.py by grouped cross-validation over the training and
+        # validation flights only (best mean flight-level F1 of the LSTM-AE and Transformer-AE;
+        # table in docs/results/alfa/tuning_cv.txt). The channels are what an engine failure
+        # disturbs first: sink rate against the commanded one, thrust, pitch and altitude error.
+        "data": {
+            "channels": [
+                "delta_z",
+                "field.twist.linear.z",
+                "field.linear_acceleration.x",
+                "delta_pitch",
+                "field.alt_error",
+            ],
+        },  # fmt: skip
         "window": {"window_len": 40, "stride": 4, "score_stride": 4, "scaler": "robust"},
         "detect": {
-            "threshold": "quantile:0.9",
-            "smooth_s": 0.0,
-            "min_event_s": 2.0,
+            "threshold": "quantile:0.995",
+            "baseline_s": 60.0,
+            "baseline_lag_s": 1.0,
+            "smooth_s": 1.0,
+            "min_event_s": 0.5,
             "warmup_s": 10.0,
         },
     },

@@ -143,13 +143,10 @@ def execute(
     cfg: RunConfig,
     dataset: Dataset | None = None,
     progress: bool = False,
-    evaluate_on: str = "test",
 ) -> RunOutput:
-    """Train and evaluate one configuration; deterministic for a seed on CPU.
-
-    `evaluate_on="validation"` scores the validation flights instead of the test flights: that is
-    how settings are chosen without looking at test flights (see experiments/alfa_tuning.py).
-    """
+    """Train and evaluate one configuration; deterministic for a seed on CPU. Settings are chosen
+    without test flights by handing it a dataset whose 'test' side is held-out training flights
+    (experiments/alfa_tuning.py)."""
     ds = dataset or load_dataset(cfg.data.data, log_format(cfg))
     if cfg.data.channels:
         ds = ds.select(cfg.data.channels)
@@ -182,6 +179,8 @@ def execute(
         min_event_rows=max(1, int(round(d.min_event_s * rate))),
         merge_gap_rows=int(round(d.merge_gap_s * rate)),
         warmup_rows=int(round(d.warmup_s * rate)),
+        baseline_rows=int(round(d.baseline_s * rate)),
+        baseline_lag_rows=int(round(d.baseline_lag_s * rate)),
     )  # fmt: skip
     val_scores = [
         pipe.score_rows(f.normal_prefix(), f.flight_id).score[pipe.warmup_rows :]
@@ -195,7 +194,7 @@ def execute(
     pipe.threshold = Threshold(d.threshold).fit(np.concatenate(val_scores))
     t1 = time.perf_counter()
     results = []
-    for f in split.validation if evaluate_on == "validation" else split.test:
+    for f in split.test:
         rows = pipe.score_rows(f.values, f.flight_id)
         results.append(FlightResult(f, rows, pipe.flag(rows.score)))
     score_seconds = time.perf_counter() - t1

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from anomaly.cli import main
+from anomaly.config import PRESETS
 from anomaly.detect.pipeline import Pipeline
 from anomaly.detect.scoring import score_frame
 from anomaly.experiments.run import execute
@@ -72,6 +73,7 @@ def test_train_logs_everything_and_model_reloads(
     cfg = tmp_path / "exp.yaml"
     cfg.write_text(
         "window: {window_len: 16, stride: 8, score_stride: 8}\nmodel_params: {hidden_size: 16, latent_size: 8}\n"
+        "detect: {baseline_s: 2.0, baseline_lag_s: 0.5}\n"
     )
     args = ["train", "--data", str(easy_dir), "--model", "lstm", "--config", str(cfg), "--max-epochs", "2",
             "--experiment", "smoke-train", "--register", "smoke_lstm"]  # fmt: skip
@@ -103,6 +105,9 @@ def test_train_logs_everything_and_model_reloads(
     pred = model.predict(frame)
     assert len(pred) == len(frame) and list(pred.columns) == ["score", "is_anomaly"]
     pipe = Pipeline.load(resolve_model_folder(uri))
+    assert (
+        pipe.baseline_rows > 0 and pipe.baseline_lag_rows > 0
+    )  # flight-relative scores survive the round trip
     np.testing.assert_allclose(pred["score"], score_frame(pipe, frame)["score"], rtol=1e-6)
     # and the registered alias resolves to the same model
     alias = mlflow.pyfunc.load_model("models:/smoke_lstm@champion")
@@ -161,4 +166,5 @@ def test_alfa_preset_trains_one_epoch():
     out = execute(cfg)
     assert out.metrics["epochs"] == 1
     assert len(out.results) == 20 and 0 < out.metrics["auc_roc"] <= 1
-    assert len(out.pipeline.channels) == 24
+    assert out.pipeline.channels == PRESETS["alfa"]["data"]["channels"]
+    assert out.pipeline.baseline_rows == 60 * 20  # flight-relative scores, 60 s at 20 Hz

@@ -48,3 +48,16 @@ def test_missing_alfa_says_where_it_comes_from(tmp_path, monkeypatch):
     monkeypatch.setenv("ALFA_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(LogError, match="ALFA_DIR.*doi:10.1184/R1/12707963"):
         load_dataset("alfa")
+
+
+def test_tuning_folds_hold_whole_recordings_and_no_test_flight(alfa):
+    from experiments.alfa_tuning import recording_folds
+
+    folds = recording_folds(alfa)
+    split = pd.read_csv(alfa_dir() / "split.csv")
+    split["flight_id"] = split["file"].str.removesuffix(".csv")
+    tuning = split[split["split"] != "test"]
+    assert set(folds) == set(tuning["flight_id"])  # 25 flights; the 20 test flights never appear
+    assert len(folds) == 25 and set(folds.values()) == set(range(5))
+    for _, g in tuning.groupby("recording"):
+        assert len({folds[f] for f in g["flight_id"]}) == 1
