@@ -27,7 +27,6 @@ import pandas as pd
 from anomaly.config import PRESETS, build_config
 from anomaly.data.datasets import Dataset, alfa_dir, load_dataset
 from anomaly.data.schema import Flight
-from anomaly.detect.events import postprocess
 from anomaly.detect.pipeline import Pipeline
 from anomaly.detect.thresholds import Threshold
 from anomaly.evaluate import metrics as M
@@ -91,13 +90,12 @@ def evaluate_post(pipe: Pipeline, errors: dict, baseline_s: float, smooth_s: flo
         pipe.threshold = Threshold(rule).fit(
             np.concatenate([normal[g] for g in errors if g != fid])
         )
-        flagged = postprocess(pipe.raw_flags(scores[fid], 0), pipe.min_event_rows, 0)
+        flagged = pipe.flag(scores[fid])
         confirm_s = (pipe.min_event_rows - 1) / rate
-        lab = f.labels if f.labels is not None else np.zeros(f.n_rows, dtype=bool)
         outcomes.append(
-            M.flight_outcome(fid, f.fault_type or "none", f.time, lab, flagged, confirm_s=confirm_s)
+            M.flight_outcome(fid, f.fault_type, f.time, f.labels, flagged, confirm_s=confirm_s)
         )
-        labels.append(lab)
+        labels.append(f.labels)
         all_scores.append(scores[fid])
     fm = M.flight_metrics(outcomes)
     p, r = fm["flight_precision"], fm["flight_recall"]
