@@ -6,7 +6,7 @@ STAMP   := .venv/.stamp-setup
 TORCH   := torch==2.13.0
 export PYTHONHASHSEED := 0
 
-.PHONY: setup test test-fast lint data demo reproduce reproduce-alfa results score ui bench bench-train bench-score bench-synth clean
+.PHONY: setup test test-fast lint data demo reproduce reproduce-alfa results score ui bench bench-startup bench-train bench-score bench-synth clean
 
 setup: $(STAMP)
 
@@ -26,14 +26,14 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)
-	$(PY) -m ruff check anomaly tests experiments
-	$(PY) -m ruff format --check anomaly tests experiments
+	$(PY) -m ruff check anomaly tests scripts
+	$(PY) -m ruff format --check anomaly tests scripts
 
 data: $(STAMP)
 	$(ANOMALY) synth --out data/synthetic --flights 64 --seed 0
 
 clean:
-	rm -rf .venv data/synthetic data/study data/bench reports scored mlflow.db mlartifacts lightning_logs
+	rm -rf .venv data/synthetic data/study data/smoke data/bench reports scored mlflow.db mlartifacts lightning_logs
 
 demo: $(STAMP)
 	$(ANOMALY) synth --out data/synthetic --flights 64 --seed 0 >/dev/null
@@ -43,15 +43,18 @@ ui: $(STAMP)
 	.venv/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} --host 127.0.0.1 --port $${PORT:-5000}
 
 bench-train: $(STAMP)
-	$(PY) experiments/bench_train.py
+	$(PY) scripts/bench_train.py
 
 bench-score: $(STAMP)
-	$(PY) experiments/bench_score.py --big
+	$(PY) scripts/bench_score.py --big
 
 bench-synth: $(STAMP)
-	$(PY) experiments/bench_synth.py
+	$(PY) scripts/bench_synth.py
 
-bench: bench-synth bench-train bench-score
+bench-startup: $(STAMP)
+	$(PY) scripts/bench_startup.py
+
+bench: bench-startup bench-synth bench-train bench-score
 
 STUDY_REPORT := reports/small_data
 ALFA_REPORT  := reports/alfa

@@ -21,8 +21,18 @@ class DataConfig:
     time_col: str | None = None
     label_col: str | None = None
     channels: list[str] | None = None
-    max_gap_rows: int = 10
+    max_gap_rows: int | None = None  # None: the format's own (10 rows)
     train_flights: int | None = None  # None: every training flight
+
+    def format_options(self) -> dict[str, Any]:
+        """How to read the logs (`LogFormat.with_options` keywords); None means not given.
+        Channels are chosen after reading (`Dataset.select`), so presets read all of theirs."""
+        return {
+            "sep": self.sep,
+            "time_col": self.time_col,
+            "label_col": self.label_col,
+            "max_gap_rows": self.max_gap_rows,
+        }
 
 
 @dataclass
@@ -42,22 +52,21 @@ class TrainConfig:
     grad_clip: float = 1.0
     limit_train_batches: int | None = None  # batches per epoch cap; bounds time on big sets
     horizon: int = 0  # deep models: 0 reconstructs windows, h > 0 forecasts their last h steps
+    accelerator: str = "cpu"  # Lightning's: 'cpu', 'gpu' or 'auto' (scoring always runs on CPU)
 
 
 @dataclass
 class DetectConfig:
-    threshold: str = (
-        "quantile:0.995"  # fitted on validation normal-row scores, never on test labels
-    )
+    # fitted on validation normal-row scores, never on test labels
+    threshold: str = "quantile:0.995"
     smooth_s: float = 0.0  # trailing mean of row scores (causal)
     # drop alarm runs shorter than this: on synthetic validation flights 1 s removed every
     # false-alarm flight for about 0.01 of row F1; the confirmation time counts in detection delay
     min_event_s: float = 1.0
     merge_gap_s: float = 0.0  # join alarm runs closer than this
     timeout_s: float = 5.0  # ALFA protocol: first alarm after onset must come within this
-    warmup_s: float = (
-        0.0  # no alarm in a flight's first seconds (start-up transients); still scored
-    )
+    # no alarm in a flight's first seconds (start-up transients); rows are still scored
+    warmup_s: float = 0.0
     # > 0: divide each row score by the median of the flight's own scores over this many
     # seconds ending baseline_lag_s earlier (causal), so a fault is judged against its flight
     baseline_s: float = 0.0
@@ -94,7 +103,7 @@ class RunConfig:
 PRESETS: dict[str, dict[str, Any]] = {
     "synthetic": {},
     "alfa": {
-        # chosen with experiments/alfa_tuning.py by grouped cross-validation over the training and
+        # chosen with scripts/alfa_tuning.py by grouped cross-validation over the training and
         # validation flights only (best mean flight-level F1 of the LSTM-AE and Transformer-AE;
         # table in docs/results/alfa/tuning_cv.txt). The channels are what an engine failure
         # disturbs first: sink rate against the commanded one, thrust, pitch and altitude error.
@@ -106,7 +115,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "delta_pitch",
                 "field.alt_error",
             ],
-        },  # fmt: skip
+        },
         "window": {"window_len": 40, "stride": 4, "score_stride": 4, "scaler": "robust"},
         "detect": {
             "threshold": "quantile:0.995",

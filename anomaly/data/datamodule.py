@@ -1,67 +1,11 @@
-"""Split -> scaled training and validation windows, and the LightningDataModule that serves them.
-
-Only normal rows of training flights reach the scaler and the training windows: a flight's rows
-from its first anomaly on are cut off before windowing, so no window holds an anomalous row.
-"""
+"""The LightningDataModule that serves prepared windows to the Trainer (training only)."""
 
 from __future__ import annotations
-
-import logging
-from dataclasses import dataclass
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
-
-from anomaly.data.scaling import ChannelScaler
-from anomaly.data.schema import Flight
-from anomaly.data.splits import Split
-from anomaly.data.windows import make_windows
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainingData:
-    """Scaled windows (n_windows, window_len, n_features) and the scaler fitted to make them."""
-
-    scaler: ChannelScaler
-    train_windows: np.ndarray
-    val_windows: np.ndarray
-    channels: list[str]
-
-
-def normal_windows(
-    flights: list[Flight], scaler: ChannelScaler, window_len: int, stride: int
-) -> np.ndarray:
-    """Windows from the normal prefix of each flight; pieces shorter than a window are skipped."""
-    out = []
-    for f in flights:
-        rows = f.normal_prefix()
-        if len(rows) < window_len:
-            log.warning(
-                "%s: %d normal rows, fewer than one window; not used", f.flight_id, len(rows)
-            )
-            continue
-        out.append(make_windows(scaler.transform(rows), window_len, stride, f.flight_id))
-    if not out:
-        return np.zeros((0, window_len, len(scaler.center_)), dtype=np.float32)
-    return np.concatenate(out)
-
-
-def training_windows(
-    split: Split, window_len: int, stride: int, scaler: str = "standard"
-) -> TrainingData:
-    rows = np.concatenate([f.normal_prefix() for f in split.train])
-    fitted = ChannelScaler(scaler).fit(rows)
-    train = normal_windows(split.train, fitted, window_len, stride)
-    if len(train) == 0:
-        raise ValueError(
-            f"no training window: every training flight is shorter than {window_len} normal rows"
-        )
-    val = normal_windows(split.validation, fitted, window_len, stride)
-    return TrainingData(fitted, train, val, split.train[0].channels)
 
 
 class WindowDataModule(pl.LightningDataModule):

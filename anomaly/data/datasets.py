@@ -27,14 +27,31 @@ SYNTHETIC_DIR = REPO_ROOT / "data" / "synthetic"
 # with 51 duplicated columns reads like the others; delta_roll_airspeed is dropped as a campaign
 # artefact (constant after July 2018); delta_yaw is wrapped to [-180, 180).
 ALFA_CHANNELS = (
-    "field.orientation.x", "field.orientation.y", "field.orientation.z",
-    "field.angular_velocity.x", "field.angular_velocity.y", "field.angular_velocity.z",
-    "field.linear_acceleration.x", "field.linear_acceleration.y", "field.linear_acceleration.z",
-    "field.twist.linear.x", "field.twist.linear.y", "field.twist.linear.z",
-    "field.twist.angular.x", "field.twist.angular.y", "field.twist.angular.z",
-    "field.alt_error", "field.aspd_error", "field.xtrack_error",
-    "delta_yaw", "delta_pitch", "delta_roll", "delta_x", "delta_y", "delta_z",
-)  # fmt: skip
+    "field.orientation.x",
+    "field.orientation.y",
+    "field.orientation.z",
+    "field.angular_velocity.x",
+    "field.angular_velocity.y",
+    "field.angular_velocity.z",
+    "field.linear_acceleration.x",
+    "field.linear_acceleration.y",
+    "field.linear_acceleration.z",
+    "field.twist.linear.x",
+    "field.twist.linear.y",
+    "field.twist.linear.z",
+    "field.twist.angular.x",
+    "field.twist.angular.y",
+    "field.twist.angular.z",
+    "field.alt_error",
+    "field.aspd_error",
+    "field.xtrack_error",
+    "delta_yaw",
+    "delta_pitch",
+    "delta_roll",
+    "delta_x",
+    "delta_y",
+    "delta_z",
+)
 ALFA_FORMAT = LogFormat(
     sep=",",
     time_col="%time",
@@ -43,6 +60,7 @@ ALFA_FORMAT = LogFormat(
     label_onset_to_end=True,
 )
 ALFA_WRAP_DEGREES = ("delta_yaw",)
+SYNTH_FORMAT = LogFormat(sep=",", time_col="time", label_col="label")
 
 
 @dataclass
@@ -53,6 +71,8 @@ class Dataset:
     ----------
     fixed_split : flight_id -> 'train' | 'validation' | 'test' when the dataset fixes its split.
     content_hash : sha256 over file names and bytes, logged so a run names its exact data.
+    recordings : flight_id -> recording (split.csv's optional `recording` column): flights cut
+        from one sortie, kept on one side of any grouped split.
     """
 
     name: str
@@ -61,6 +81,7 @@ class Dataset:
     fixed_split: dict[str, str] | None = None
     content_hash: str = ""
     fmt: LogFormat = field(default_factory=LogFormat)
+    recordings: dict[str, str] | None = None
 
     @property
     def channels(self) -> list[str]:
@@ -127,14 +148,19 @@ def load_folder(folder: Path, fmt: LogFormat, name: str | None = None) -> Datase
             # a fault-free flight logged without a label column (ALFA's no-failure files): all normal
             flight.labels = np.zeros(flight.n_rows, dtype=np.int8)
         flights.append(flight)
-    split = None
+    split, recordings = None, None
     if (folder / "split.csv").exists():
         s = pd.read_csv(folder / "split.csv")
-        split = {flight_id_of(Path(f)): str(v) for f, v in zip(s["file"], s["split"])}
-    return Dataset(name or folder.name, str(folder), flights, split, content_hash(paths), fmt)
+        ids = [flight_id_of(Path(f)) for f in s["file"]]
+        split = dict(zip(ids, s["split"].astype(str)))
+        if "recording" in s.columns:
+            recordings = dict(zip(ids, s["recording"].astype(str)))
+    return Dataset(
+        name or folder.name, str(folder), flights, split, content_hash(paths), fmt, recordings
+    )
 
 
-def load_alfa(fmt: LogFormat | None = None) -> Dataset:
+def load_alfa(fmt: LogFormat = ALFA_FORMAT) -> Dataset:
     folder = alfa_dir()
     if not (folder / "flights").is_dir():
         raise LogError(
@@ -142,33 +168,39 @@ def load_alfa(fmt: LogFormat | None = None) -> Dataset:
             "ALFA flights not found; set ALFA_DIR to a folder with flights/, manifest.csv and split.csv "
             "(the public CMU AirLab ALFA dataset, doi:10.1184/R1/12707963, as CSVs per flight)",
         )
-    ds = load_folder(folder, fmt or ALFA_FORMAT, "alfa")
+    ds = load_folder(folder, fmt, "alfa")
     for f in ds.flights:
         wrap_degrees(f, ALFA_WRAP_DEGREES)
     return ds
 
 
-def load_synthetic(folder: Path = SYNTHETIC_DIR, cfg: SynthConfig | None = None) -> Dataset:
+def load_synthetic(
+    folder: Path = SYNTHETIC_DIR, cfg: SynthConfig | None = None, fmt: LogFormat = SYNTH_FORMAT
+) -> Dataset:
     """The built-in synthetic flights, generated on first use (deterministic for a seed)."""
     if not (folder / "manifest.csv").exists():
         write_dataset(folder, cfg or SynthConfig())
-    return load_folder(folder, LogFormat(sep=",", time_col="time", label_col="label"), "synthetic")
+    return load_folder(folder, fmt, "synthetic")
 
 
-def load_dataset(spec: str | list[str], fmt: LogFormat | None = None) -> Dataset:
-    """Resolve a preset name ('synthetic', 'alfa'), a dataset folder, or files / globs of logs."""
+def load_dataset(spec: str | list[str], options: dict | None = None) -> Dataset:
+    """Resolve a preset name ('synthetic', 'alfa'), a dataset folder, or files / globs of logs.
+
+    `options` are `LogFormat.with_options` keywords (from flags or a config's `data` section);
+    each preset applies them over its own format.
+    """
+    options = options or {}
     specs = [spec] if isinstance(spec, str) else list(spec)
     if len(specs) == 1 and specs[0] == "alfa":
-        return load_alfa(fmt)
+        return load_alfa(ALFA_FORMAT.with_options(**options))
     if len(specs) == 1 and specs[0] == "synthetic":
-        return load_synthetic()
+        return load_synthetic(fmt=SYNTH_FORMAT.with_options(**options))
+    fmt = LogFormat.from_options(**options)
     if len(specs) == 1 and Path(specs[0]).is_dir():
         folder = Path(specs[0])
-        if (folder / "manifest.csv").exists() and (folder / "flights").is_dir() and fmt is None:
-            fmt = LogFormat(label_col=None)
-        return load_folder(folder, fmt or LogFormat(), folder.name)
+        return load_folder(folder, fmt, folder.name)
     paths = expand_inputs(specs)
     if not paths:
         raise LogError(", ".join(specs), "no .csv or .csv.gz logs found")
-    flights = [read_flight_log(p, fmt or LogFormat()) for p in paths]
-    return Dataset("logs", ", ".join(specs), flights, None, content_hash(paths), fmt or LogFormat())
+    flights = [read_flight_log(p, fmt) for p in paths]
+    return Dataset("logs", ", ".join(specs), flights, None, content_hash(paths), fmt)

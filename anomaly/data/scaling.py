@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.preprocessing import RobustScaler, StandardScaler
 
 
 class ChannelScaler:
@@ -18,6 +17,8 @@ class ChannelScaler:
         self.kind = kind
 
     def fit(self, rows: np.ndarray) -> ChannelScaler:
+        from sklearn.preprocessing import RobustScaler, StandardScaler  # scoring needs no sklearn
+
         if self.kind == "standard":
             sk = StandardScaler().fit(rows)
             center, scale = sk.mean_, sk.scale_

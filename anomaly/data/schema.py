@@ -5,6 +5,7 @@ A log is validated once, here, at the boundary; everything downstream trusts a `
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +52,38 @@ class LogFormat:
     channels: tuple[str, ...] | None = None
     max_gap_rows: int = 10
     label_onset_to_end: bool = False
+
+    def with_options(
+        self,
+        sep: str | None = None,
+        time_col: str | None = None,
+        label_col: str | None = None,
+        channels: str | list[str] | tuple[str, ...] | None = None,
+        max_gap_rows: int | None = None,
+    ) -> LogFormat:
+        """This format with each given option in place of its field; None means "not given".
+
+        Flags and config files both come through here: `sep` may be 'tab', `channels` a
+        comma-separated string or a list.
+        """
+        given: dict = {}
+        if sep is not None:
+            given["sep"] = {"tab": "\t", "\\t": "\t"}.get(sep, sep)
+        if time_col is not None:
+            given["time_col"] = time_col
+        if label_col is not None:
+            given["label_col"] = label_col
+        if channels is not None:
+            names = channels.split(",") if isinstance(channels, str) else channels
+            given["channels"] = tuple(c.strip() for c in names if c.strip())
+        if max_gap_rows is not None:
+            given["max_gap_rows"] = int(max_gap_rows)
+        return dataclasses.replace(self, **given)
+
+    @classmethod
+    def from_options(cls, **options) -> LogFormat:
+        """The default format with the given options (see `with_options`)."""
+        return cls().with_options(**options)
 
 
 @dataclass

@@ -41,9 +41,14 @@ def _tail(flight: Flight, share: float) -> tuple[Flight, Flight]:
         None if flight.labels is None else flight.labels[:cut],
         flight.fault_type,
     )
-    tail = Flight(f"{flight.flight_id}:tail", flight.time[cut:normal], flight.values[cut:normal],
-                  flight.channels, None if flight.labels is None else flight.labels[cut:normal],
-                  flight.fault_type)  # fmt: skip
+    tail = Flight(
+        f"{flight.flight_id}:tail",
+        flight.time[cut:normal],
+        flight.values[cut:normal],
+        flight.channels,
+        None if flight.labels is None else flight.labels[cut:normal],
+        flight.fault_type,
+    )
     return head, tail
 
 
@@ -92,3 +97,19 @@ def split_flights(
         pieces = [_tail(f, VAL_TAIL_SHARE) for f in train]
         train, val = [h for h, _ in pieces], [t for _, t in pieces]
     return Split(train, val, test, from_tail)
+
+
+def recording_folds(ds: Dataset, k: int = 5, seed: int = 0) -> dict[str, int]:
+    """Training and validation flights -> one of `k` folds, whole recordings per fold, seeded.
+
+    For choosing settings by cross-validation without test flights: flights cut from one sortie
+    share a fold (the dataset's `recordings`; otherwise each flight is its own group), and a
+    fixed split's test flights never appear.
+    """
+    side = ds.fixed_split or {}
+    pool = [f.flight_id for f in ds.flights if side.get(f.flight_id, "train") != "test"]
+    group = {f: (ds.recordings or {}).get(f, f) for f in pool}
+    groups = sorted(set(group.values()))
+    order = np.random.default_rng(seed).permutation(len(groups))
+    fold_of = {groups[j]: i % k for i, j in enumerate(order)}
+    return {f: fold_of[group[f]] for f in pool}

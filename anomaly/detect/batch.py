@@ -84,8 +84,16 @@ class _Events:
         top = ""
         if self.attribution and np.ptp(o["blame"]) > 0:
             top = ";".join(self.channels[j] for j in np.argsort(-o["blame"])[:3])
-        self.rows.append({"flight_id": self.file, "start": o["start"], "end": o["end"], "duration_s": o["end"] - o["start"],
-                          "peak_score": o["peak"], "top_channels": top})  # fmt: skip
+        self.rows.append(
+            {
+                "flight_id": self.file,
+                "start": o["start"],
+                "end": o["end"],
+                "duration_s": o["end"] - o["start"],
+                "peak_score": o["peak"],
+                "top_channels": top,
+            }
+        )
 
     def finish(self) -> list[dict]:
         if self.open is not None:
@@ -182,9 +190,15 @@ class _Output:
 
 
 def score_file(
-    pipeline: Pipeline, path: Path, out: Path, fmt: LogFormat, chunk_rows: int, out_format: str, with_contrib: bool,
+    pipeline: Pipeline,
+    path: Path,
+    out: Path,
+    fmt: LogFormat,
+    chunk_rows: int,
+    out_format: str,
+    with_contrib: bool,
     bar: tqdm | None = None,
-) -> tuple[int, int, list[dict]]:  # fmt: skip
+) -> tuple[int, int, list[dict]]:
     """Score one log into `out` (written under a temporary name, renamed at the end).
 
     Returns (rows, anomalous rows, events).
@@ -221,15 +235,27 @@ def _check_rate(pipeline: Pipeline, path: Path, time_col: str, t: np.ndarray) ->
         return
     rate = 1.0 / float(np.median(np.diff(t)))
     if abs(rate / pipeline.sample_rate_hz - 1) > RATE_TOLERANCE:
-        raise LogError(str(path), f"sample rate {rate:.1f} Hz is far from the model's {pipeline.sample_rate_hz:.1f} Hz; "
-                       "resample the log first", time_col, 2)  # fmt: skip
+        raise LogError(
+            str(path),
+            f"sample rate {rate:.1f} Hz is far from the model's {pipeline.sample_rate_hz:.1f} Hz; "
+            "resample the log first",
+            time_col,
+            2,
+        )
 
 
 def score_batch(
-    pipeline: Pipeline, paths: list[Path], out_dir: Path, fmt: LogFormat, chunk_rows: int = 200_000,
-    out_format: str = "csv", overwrite: bool = False, with_contrib: bool = False, progress: bool = False,
+    pipeline: Pipeline,
+    paths: list[Path],
+    out_dir: Path,
+    fmt: LogFormat,
+    chunk_rows: int = 200_000,
+    out_format: str = "csv",
+    overwrite: bool = False,
+    with_contrib: bool = False,
+    progress: bool = False,
     model_uri: str = "",
-) -> BatchSummary:  # fmt: skip
+) -> BatchSummary:
     """Score every log; failures are collected, never fatal to the batch."""
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = BatchSummary(files=len(paths))
@@ -264,13 +290,20 @@ def score_batch(
     summary.events = len(all_events)
     _atomic_text(out_dir / "events.csv", _events_csv(all_events))
     doc = {
-        "model_uri": model_uri, "threshold": pipeline.threshold.threshold_, "threshold_rule": pipeline.threshold.rule,
-        "files": summary.files, "scored_files": len(summary.scored), "failed_files": summary.failed,
-        "rows": summary.rows, "anomalous_rows": summary.anomalous_rows, "events": summary.events,
-        "elapsed_seconds": round(elapsed, 3), "rows_per_second": round(summary.rows / elapsed, 1) if elapsed > 0 else None,
+        "model_uri": model_uri,
+        "threshold": pipeline.threshold.threshold_,
+        "threshold_rule": pipeline.threshold.rule,
+        "files": summary.files,
+        "scored_files": len(summary.scored),
+        "failed_files": summary.failed,
+        "rows": summary.rows,
+        "anomalous_rows": summary.anomalous_rows,
+        "events": summary.events,
+        "elapsed_seconds": round(elapsed, 3),
+        "rows_per_second": round(summary.rows / elapsed, 1) if elapsed > 0 else None,
         "input_bytes": total,
         "peak_rss_mb": peak_rss_mb(),
-    }  # fmt: skip
+    }
     _atomic_text(out_dir / "summary.json", json.dumps(doc, indent=2))
     return summary
 

@@ -179,6 +179,7 @@ class Pipeline:
 
     @classmethod
     def load(cls, folder: str | Path) -> Pipeline:
+        """Rebuild a saved pipeline (the folder `save` wrote)."""
         folder = Path(folder)
         if not (folder / PIPELINE_FILE).exists():
             raise FileNotFoundError(f"{folder}: no {PIPELINE_FILE}; not a saved anomaly pipeline")
@@ -186,8 +187,30 @@ class Pipeline:
         det = load_detector(spec["model"], folder, spec["model_params"])
         thr = None if spec["threshold"] is None else Threshold.from_dict(spec["threshold"])
         return cls(
-            spec["model"], det, ChannelScaler.from_dict(spec["scaler"]), spec["channels"], spec["window_len"],
-            spec["score_stride"], thr, spec["sample_rate_hz"], spec["smooth_rows"], spec["min_event_rows"],
+            spec["model"],
+            det,
+            ChannelScaler.from_dict(spec["scaler"]),
+            spec["channels"],
+            spec["window_len"],
+            spec["score_stride"],
+            thr,
+            spec["sample_rate_hz"],
+            spec["smooth_rows"],
+            spec["min_event_rows"],
             spec["merge_gap_rows"],
-            spec.get("warmup_rows", 0), spec.get("baseline_rows", 0), spec.get("baseline_lag_rows", 0),
-        )  # fmt: skip
+            spec.get("warmup_rows", 0),
+            spec.get("baseline_rows", 0),
+            spec.get("baseline_lag_rows", 0),
+        )
+
+
+def find_pipeline_folder(path: str | Path) -> Path | None:
+    """The saved pipeline in a local folder (itself, or a downloaded MLflow model's
+    artifacts/pipeline); None when `path` is no local folder, e.g. an MLflow URI."""
+    local = Path(path)
+    if not local.is_dir():
+        return None
+    for cand in (local, local / "artifacts" / "pipeline"):
+        if (cand / PIPELINE_FILE).exists():
+            return cand
+    raise FileNotFoundError(f"{path}: no {PIPELINE_FILE} in this folder or its artifacts/pipeline")

@@ -124,9 +124,11 @@ class StreamScorer:
         self.rows_posted += len(score)
         h = self.hold
         h = ScoredBlock(
-            np.concatenate([h.time, times]), np.concatenate([h.score, score]),
-            np.concatenate([h.is_anomaly, flags]), np.concatenate([h.contributions, contrib]),
-        )  # fmt: skip
+            np.concatenate([h.time, times]),
+            np.concatenate([h.score, score]),
+            np.concatenate([h.is_anomaly, flags]),
+            np.concatenate([h.contributions, contrib]),
+        )
         ctx = self.ctx_flags
         processed = postprocess(
             np.concatenate([ctx, h.is_anomaly]), self.p.min_event_rows, self.p.merge_gap_rows

@@ -68,8 +68,13 @@ def delay_figure(outcomes: list, timeout_s: float = 5.0):
     ax1.set_xticks(range(len(faults)), faults, rotation=30, ha="right")
     ax1.set_ylabel("detection delay (s); bar = mean")
     ax1.legend(fontsize=8)
-    counts = {k: [sum(o.fault_type == f and o.outcome == k and o.onset_s is not None for o in outcomes) for f in faults]
-              for k in ("TP", "FN", "FP")}  # fmt: skip
+    counts = {
+        k: [
+            sum(o.fault_type == f and o.outcome == k and o.onset_s is not None for o in outcomes)
+            for f in faults
+        ]
+        for k in ("TP", "FN", "FP")
+    }
     bottom = np.zeros(len(faults))
     for key, label, color in (
         ("TP", "detected", "tab:green"),

@@ -7,6 +7,7 @@ reduces that to one number per window.
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -18,10 +19,31 @@ class NotFittedError(RuntimeError):
 
 
 class Detector(ABC):
-    name: str = "detector"
+    """Base class. `__init__` stores its keyword arguments unchanged (as scikit-learn estimators
+    do), so `get_params` and `set_params` need no per-model code."""
+
     #: False where the model has no per-channel errors (its error map is the window score spread
     #: evenly), so reports do not pretend to know which sensor is to blame.
     has_attribution: bool = True
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values() if p.name != "self"]
+
+    def get_params(self) -> dict:
+        """Constructor arguments, as given."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params) -> Detector:
+        known = self._param_names()
+        for name, value in params.items():
+            if name not in known:
+                raise ValueError(
+                    f"{type(self).__name__} has no parameter {name!r}; expected one of {known}"
+                )
+            setattr(self, name, value)
+        return self
 
     @abstractmethod
     def fit(self, windows: np.ndarray, val_windows: np.ndarray | None = None) -> Detector:
@@ -52,7 +74,8 @@ class Detector(ABC):
             )
         if hasattr(self, "n_features_in_") and windows.shape[2] != self.n_features_in_:
             raise ValueError(
-                f"windows have {windows.shape[2]} features, the detector was fitted on {self.n_features_in_}"
+                f"windows have {windows.shape[2]} features, the detector was fitted on "
+                f"{self.n_features_in_}"
             )
         return windows
 
@@ -64,10 +87,6 @@ class Detector(ABC):
     @abstractmethod
     def load(cls, folder: Path, params: dict) -> Detector:
         """Rebuild from `save`'s files and the constructor params recorded beside them."""
-
-    @abstractmethod
-    def get_params(self) -> dict:
-        """Constructor arguments, as given."""
 
     def training_history(self) -> list[dict]:
         """Per-epoch losses, for models trained by epochs."""

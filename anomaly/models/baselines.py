@@ -6,8 +6,6 @@ import pickle
 from pathlib import Path
 
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.ensemble import IsolationForest
 
 from anomaly.models.base import Detector
 
@@ -24,16 +22,13 @@ class PCADetector(Detector):
     n_components : int, or float in (0, 1) for the share of variance kept.
     """
 
-    name = "pca"
-
     def __init__(self, n_components: float | int = 0.95, random_state: int = 0):
         self.n_components = n_components
         self.random_state = random_state
 
-    def get_params(self) -> dict:
-        return {"n_components": self.n_components, "random_state": self.random_state}
-
     def fit(self, windows: np.ndarray, val_windows: np.ndarray | None = None) -> PCADetector:
+        from sklearn.decomposition import PCA  # here, not at import: scoring needs no sklearn
+
         windows = self._check_windows(windows)
         n_comp = self.n_components
         if isinstance(n_comp, int):
@@ -73,7 +68,6 @@ class PCADetector(Detector):
 class IsolationForestDetector(Detector):
     """IsolationForest on flattened windows; it gives one score per window, no per-channel blame."""
 
-    name = "iforest"
     has_attribution = False
 
     def __init__(
@@ -83,16 +77,11 @@ class IsolationForestDetector(Detector):
         self.max_samples = max_samples
         self.random_state = random_state
 
-    def get_params(self) -> dict:
-        return {
-            "n_estimators": self.n_estimators,
-            "max_samples": self.max_samples,
-            "random_state": self.random_state,
-        }
-
     def fit(
         self, windows: np.ndarray, val_windows: np.ndarray | None = None
     ) -> IsolationForestDetector:
+        from sklearn.ensemble import IsolationForest
+
         windows = self._check_windows(windows)
         self.forest_ = IsolationForest(
             n_estimators=self.n_estimators,

@@ -1,4 +1,8 @@
-"""DeepDetector: the Detector contract around ReconstructionSystem and a Lightning Trainer."""
+"""DeepDetector: the Detector contract around a plain network, trained by ReconstructionSystem.
+
+Lightning is imported inside `fit` only: loading and scoring a trained model runs the network as a
+plain `nn.Module`, so batch scoring starts without Lightning's import cost.
+"""
 
 from __future__ import annotations
 
@@ -9,39 +13,31 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
-from anomaly.data.datamodule import WindowDataModule
 from anomaly.models.base import Detector
-from anomaly.models.system import ReconstructionSystem
+from anomaly.models.registry import build_network
 
 log = logging.getLogger(__name__)
 INFER_BATCH = 2048
 
 
-class _History(Callback):
-    """Collects per-epoch train and validation loss for tracking."""
-
-    def __init__(self):
-        self.rows: list[dict] = []
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        m = trainer.callback_metrics
-        row = {"epoch": trainer.current_epoch}
-        for key in ("train/loss", "val/loss"):
-            if key in m:
-                row[key.replace("/", "_")] = float(m[key])
-        self.rows.append(row)
+def network_input(x: torch.Tensor, horizon: int) -> torch.Tensor:
+    """(B, T, F) -> what the network sees: with a horizon h the last h steps are hidden (zeroed),
+    so its output there is a forecast from the T - h steps before."""
+    if not horizon:
+        return x
+    x = x.clone()
+    x[:, -horizon:] = 0.0
+    return x
 
 
 class DeepDetector(Detector):
-    """An autoencoder trained with Lightning: early stopping on validation loss, best weights kept.
+    """A network trained with Lightning: early stopping on validation loss, best weights kept.
 
     Parameters
     ----------
-    arch : 'lstm' or 'transformer'.
+    arch : registry name of the network ('lstm', 'transformer', ...).
     net : network config overrides (hidden_size, d_model, positional, ...).
     max_epochs, patience : epoch cap and early-stopping patience on val/loss.
     batch_size, lr, grad_clip : optimisation.
@@ -50,6 +46,7 @@ class DeepDetector(Detector):
     progress : show Lightning's progress bar.
     horizon : 0 reconstructs the window; h > 0 forecasts its last h steps from the steps before,
         and only those steps get an error (the rest of the error map is NaN).
+    accelerator : Lightning's accelerator for training ('cpu', 'gpu', 'auto'); scoring runs on CPU.
     """
 
     def __init__(
@@ -65,6 +62,7 @@ class DeepDetector(Detector):
         random_state: int = 0,
         progress: bool = False,
         horizon: int = 0,
+        accelerator: str = "cpu",
     ):
         self.arch = arch
         self.net = net
@@ -77,32 +75,33 @@ class DeepDetector(Detector):
         self.random_state = random_state
         self.progress = progress
         self.horizon = horizon
-        self.name = arch
-
-    def get_params(self) -> dict:
-        keys = ("arch", "net", "max_epochs", "patience", "batch_size", "lr", "grad_clip", "limit_train_batches",
-                "random_state", "horizon")  # fmt: skip
-        return {k: getattr(self, k) for k in keys}
+        self.accelerator = accelerator
 
     def _net_config(self, n_features: int) -> dict:
         return {**(self.net or {}), "n_features": n_features}
 
     def fit(self, windows: np.ndarray, val_windows: np.ndarray | None = None) -> DeepDetector:
+        import pytorch_lightning as pl
+        from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+
+        from anomaly.data.datamodule import WindowDataModule
+        from anomaly.models.system import History, ReconstructionSystem
+
         windows = self._check_windows(windows)
         val = windows[:0] if val_windows is None else self._check_windows(val_windows)
         pl.seed_everything(self.random_state, workers=True, verbose=False)
-        self.system_ = ReconstructionSystem(
+        system = ReconstructionSystem(
             self.arch, self._net_config(windows.shape[2]), lr=self.lr, horizon=self.horizon
         )
         dm = WindowDataModule(windows, val, self.batch_size, self.random_state)
-        history = _History()
+        history = History()
         with tempfile.TemporaryDirectory() as ckpt_dir:
             best = ModelCheckpoint(
                 dirpath=ckpt_dir, monitor="val/loss", mode="min", save_weights_only=True
             )
             trainer = pl.Trainer(
                 max_epochs=self.max_epochs,
-                accelerator="cpu",
+                accelerator=self.accelerator,
                 devices=1,
                 deterministic=True,
                 gradient_clip_val=self.grad_clip,
@@ -123,17 +122,15 @@ class DeepDetector(Detector):
                 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
                 # raised inside Lightning itself against newer torch; nothing a user can change
                 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
-                trainer.fit(self.system_, datamodule=dm)
+                trainer.fit(system, datamodule=dm)
             if best.best_model_path:
-                state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)[
-                    "state_dict"
-                ]
-                self.system_.load_state_dict(state)
-        self.system_.eval()
+                ckpt = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
+                system.load_state_dict(ckpt["state_dict"])
+        self.network_ = system.net.cpu().eval()
         self.history_ = history.rows
         self.epochs_ = len(history.rows)
         self.n_features_in_ = windows.shape[2]
-        self.n_params_ = self.system_.net.n_params()
+        self.n_params_ = self.network_.n_params()
         return self
 
     @torch.inference_mode()
@@ -143,7 +140,9 @@ class DeepDetector(Detector):
         out = np.empty_like(windows)
         for i in range(0, len(windows), INFER_BATCH):
             x = torch.from_numpy(windows[i : i + INFER_BATCH])
-            out[i : i + INFER_BATCH] = ((self.system_(x) - x) ** 2).numpy()
+            out[i : i + INFER_BATCH] = (
+                (self.network_(network_input(x, self.horizon)) - x) ** 2
+            ).numpy()
         if self.horizon:
             out[:, : -self.horizon] = np.nan  # steps the network saw: no forecast, no error
         return out
@@ -153,7 +152,7 @@ class DeepDetector(Detector):
 
     def save(self, folder: Path) -> None:
         self._check_fitted()
-        torch.save(self.system_.net.state_dict(), Path(folder) / "weights.pt")
+        torch.save(self.network_.state_dict(), Path(folder) / "weights.pt")
         meta = {
             "n_features_in": self.n_features_in_,
             "epochs": self.epochs_,
@@ -165,14 +164,12 @@ class DeepDetector(Detector):
     def load(cls, folder: Path, params: dict) -> DeepDetector:
         det = cls(**params)
         meta = json.loads((Path(folder) / "deep.json").read_text())
-        det.system_ = ReconstructionSystem(
-            det.arch, det._net_config(meta["n_features_in"]), lr=det.lr, horizon=det.horizon
-        )
+        det.network_ = build_network(det.arch, det._net_config(meta["n_features_in"]))
         # weights only: a state_dict of tensors, nothing else is unpickled
         state = torch.load(Path(folder) / "weights.pt", map_location="cpu", weights_only=True)
-        det.system_.net.load_state_dict(state)
-        det.system_.eval()
+        det.network_.load_state_dict(state)
+        det.network_.eval()
         det.n_features_in_ = meta["n_features_in"]
-        det.n_params_ = det.system_.net.n_params()
+        det.n_params_ = det.network_.n_params()
         det.epochs_, det.history_ = meta["epochs"], meta["history"]
         return det

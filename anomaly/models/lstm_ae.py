@@ -22,6 +22,8 @@ class LSTMAutoencoder(nn.Module):
     The decoder is told nothing about position; recurrence alone orders the reconstruction.
     """
 
+    config_class = LSTMAEConfig
+
     def __init__(self, cfg: LSTMAEConfig):
         super().__init__()
         self.cfg = cfg

@@ -1,64 +1,131 @@
-"""Model name -> Detector, used by config, CLI, sweeps and loading."""
+"""Model name -> `ModelSpec`: the one table that config, CLI, sweeps, loading and tests read.
+
+Classes are named as "module:Class" strings and imported on first use, so listing the models (the
+CLI's `--help`, config validation) costs no torch or scikit-learn import. Adding a model is one
+entry here plus its file; the contract suite in tests/contract runs over every entry.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from anomaly.models.base import Detector
-from anomaly.models.baselines import IsolationForestDetector, PCADetector
-from anomaly.models.deep import DeepDetector
-from anomaly.models.lstm_ae import LSTMAEConfig, LSTMAutoencoder
-from anomaly.models.transformer_ae import TransformerAEConfig, TransformerAutoencoder
+if TYPE_CHECKING:
+    from pathlib import Path
 
-MODELS = ("lstm", "transformer", "iforest", "pca")
+    from anomaly.config import RunConfig
+    from anomaly.models.base import Detector
+
+DEEP = "anomaly.models.deep:DeepDetector"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model.
+
+    Parameters
+    ----------
+    name : registry key, also the `model` of a config and of a saved pipeline.
+    detector : "module:Class" of its `Detector`.
+    network : deep models only: "module:Class" of its `nn.Module`, whose `config_class` attribute
+        is the dataclass of its settings (`model_params`).
+    summary : one line for `--help` and README.
+    """
+
+    name: str
+    detector: str
+    network: str | None = None
+    summary: str = ""
+
+    @property
+    def deep(self) -> bool:
+        """Trained by Lightning on windows; takes the `train` section of a config."""
+        return self.network is not None
+
+    def detector_class(self) -> type[Detector]:
+        return _resolve(self.detector)
+
+    def network_class(self) -> type:
+        if self.network is None:
+            raise ValueError(f"model {self.name!r} has no network")
+        return _resolve(self.network)
+
+    def params(self, cfg: RunConfig) -> dict[str, Any]:
+        """Constructor arguments from a run config: `model_params` is a deep model's network
+        config and the other models' own keyword arguments."""
+        if not self.deep:
+            return dict(cfg.model_params)
+        t = cfg.train
+        return {
+            "arch": self.name,
+            "net": dict(cfg.model_params),
+            "max_epochs": t.max_epochs,
+            "patience": t.patience,
+            "batch_size": t.batch_size,
+            "lr": t.lr,
+            "grad_clip": t.grad_clip,
+            "limit_train_batches": t.limit_train_batches,
+            "horizon": t.horizon,
+            "accelerator": t.accelerator,
+        }
+
+
+def _resolve(path: str) -> type:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("lstm", DEEP, "anomaly.models.lstm_ae:LSTMAutoencoder", "LSTM autoencoder"),
+        ModelSpec(
+            "transformer",
+            DEEP,
+            "anomaly.models.transformer_ae:TransformerAutoencoder",
+            "Transformer autoencoder",
+        ),
+        ModelSpec(
+            "iforest",
+            "anomaly.models.baselines:IsolationForestDetector",
+            summary="IsolationForest on flattened windows",
+        ),
+        ModelSpec(
+            "pca",
+            "anomaly.models.baselines:PCADetector",
+            summary="PCA reconstruction of flattened windows",
+        ),
+    )
+}
+MODELS = tuple(REGISTRY)
+
+
+def get(name: str) -> ModelSpec:
+    if name not in REGISTRY:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+    return REGISTRY[name]
 
 
 def make_detector(name: str, params: dict | None = None, random_state: int = 0) -> Detector:
-    """Build an unfitted detector; `params` are the constructor's keyword arguments."""
+    """An unfitted detector; `params` are its constructor's keyword arguments."""
+    spec = get(name)
     params = dict(params or {})
-    params["random_state"] = random_state
-    if name in ("lstm", "transformer"):
-        return DeepDetector(arch=name, **params)
-    if name == "iforest":
-        return IsolationForestDetector(**params)
-    if name == "pca":
-        return PCADetector(**params)
-    raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+    if spec.deep:
+        params.setdefault("arch", name)
+    return spec.detector_class()(**params, random_state=random_state)
 
 
 def load_detector(name: str, folder: Path, params: dict) -> Detector:
-    cls = {
-        "lstm": DeepDetector,
-        "transformer": DeepDetector,
-        "iforest": IsolationForestDetector,
-        "pca": PCADetector,
-    }
-    if name not in cls:
-        raise ValueError(f"unknown model {name!r} in saved pipeline")
-    return cls[name].load(folder, params)
+    return get(name).detector_class().load(folder, params)
+
+
+def build_network(name: str, net_config: dict):
+    """The plain `nn.Module` of a deep model from its config dict (including n_features)."""
+    cls = get(name).network_class()
+    return cls(cls.config_class(**net_config))
 
 
 def count_params(name: str, net: dict, n_features: int) -> int:
-    """Parameter count of a network config without training it."""
-    if name == "lstm":
-        return LSTMAutoencoder(LSTMAEConfig(**{**net, "n_features": n_features})).n_params()
-    return TransformerAutoencoder(
-        TransformerAEConfig(**{**net, "n_features": n_features})
-    ).n_params()
-
-
-def transformer_for_params(target: int, n_features: int, base: dict | None = None) -> dict:
-    """Transformer config whose parameter count is closest to `target`, varying d_model.
-
-    Used by the parameter-scaling arm: Transformers at about 1x, 4x and 16x the LSTM's size.
-    """
-    base = dict(base or {})
-    heads = base.get("n_heads", 4)
-    best, best_gap = None, None
-    for d in range(heads, 513, heads):
-        cfg = {**base, "d_model": d, "dim_feedforward": base.get("ff_mult", 2) * d}
-        cfg.pop("ff_mult", None)
-        gap = abs(count_params("transformer", cfg, n_features) - target)
-        if best_gap is None or gap < best_gap:
-            best, best_gap = cfg, gap
-    return best
+    """Parameter count of a deep model's network config without training it."""
+    return build_network(name, {**net, "n_features": n_features}).n_params()

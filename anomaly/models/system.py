@@ -1,25 +1,14 @@
-"""ReconstructionSystem: the one LightningModule that trains any reconstruction network."""
+"""ReconstructionSystem: the one LightningModule that trains any network of the registry."""
 
 from __future__ import annotations
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import Callback
 from torch import nn
 
-from anomaly.models.lstm_ae import LSTMAEConfig, LSTMAutoencoder
-from anomaly.models.transformer_ae import TransformerAEConfig, TransformerAutoencoder
-
-NETWORKS: dict[str, tuple[type, type]] = {
-    "lstm": (LSTMAEConfig, LSTMAutoencoder),
-    "transformer": (TransformerAEConfig, TransformerAutoencoder),
-}
-
-
-def build_network(arch: str, net_config: dict) -> nn.Module:
-    if arch not in NETWORKS:
-        raise ValueError(f"unknown network {arch!r}; choose from {sorted(NETWORKS)}")
-    cfg_cls, net_cls = NETWORKS[arch]
-    return net_cls(cfg_cls(**net_config))
+from anomaly.models.deep import network_input
+from anomaly.models.registry import build_network
 
 
 class ReconstructionSystem(pl.LightningModule):
@@ -44,12 +33,8 @@ class ReconstructionSystem(pl.LightningModule):
         self.horizon = horizon
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, F) -> (B, T, F). With a horizon h, the last h steps are hidden from the network
-        (zeroed), so its output there is a forecast from the T - h steps before."""
-        if self.horizon:
-            x = x.clone()
-            x[:, -self.horizon :] = 0.0
-        return self.net(x)
+        """(B, T, F) -> (B, T, F)."""
+        return self.net(network_input(x, self.horizon))
 
     def _step(self, batch, stage: str) -> torch.Tensor:
         (x,) = batch
@@ -80,3 +65,18 @@ class ReconstructionSystem(pl.LightningModule):
         return torch.optim.Adam(
             self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
         )
+
+
+class History(Callback):
+    """Collects per-epoch train and validation loss for tracking."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        m = trainer.callback_metrics
+        row = {"epoch": trainer.current_epoch}
+        for key in ("train/loss", "val/loss"):
+            if key in m:
+                row[key.replace("/", "_")] = float(m[key])
+        self.rows.append(row)

@@ -52,6 +52,8 @@ class TransformerAutoencoder(nn.Module):
     """Input projection + PE -> encoder layers -> mean pool -> latent -> broadcast + PE -> decoder
     layers -> reconstruction head."""
 
+    config_class = TransformerAEConfig
+
     def __init__(self, cfg: TransformerAEConfig):
         super().__init__()
         if cfg.d_model % cfg.n_heads:

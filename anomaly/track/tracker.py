@@ -20,14 +20,13 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 import anomaly
+from anomaly.detect.pipeline import find_pipeline_folder
+from anomaly.track import model_cache
+from anomaly.track.model_cache import tracking_uri
 
 log = logging.getLogger(__name__)
 PYFUNC_SCRIPT = Path(__file__).with_name("pyfunc_model.py")
 PACKAGE_DIR = Path(anomaly.__file__).parent
-
-
-def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
 def git_commit() -> str:
@@ -40,21 +39,26 @@ def git_commit() -> str:
         return "unknown"
 
 
+def artifact_location(uri: str) -> str | None:
+    """Artifacts of a SQLite store live beside its file (`mlartifacts/`), not in whatever folder
+    the command ran from; a server decides for itself (None)."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri[len("sqlite:///") :]).parent / "mlartifacts").as_uri()
+    return None
+
+
 class Tracker:
     """Opens the store and an experiment; one object per process is enough."""
 
     def __init__(self, experiment: str = "anomaly", uri: str | None = None):
-        # decided before set_tracking_uri, which exports MLFLOW_TRACKING_URI itself
-        default_store = uri is None and "MLFLOW_TRACKING_URI" not in os.environ
         self.uri = uri or tracking_uri()
         mlflow.set_tracking_uri(self.uri)
         self.client = MlflowClient(self.uri)
         exp = self.client.get_experiment_by_name(experiment)
         if exp is None:
-            location = None
-            if default_store:
-                location = (Path.cwd() / "mlartifacts").as_uri()
-            exp_id = self.client.create_experiment(experiment, artifact_location=location)
+            exp_id = self.client.create_experiment(
+                experiment, artifact_location=artifact_location(self.uri)
+            )
         else:
             exp_id = exp.experiment_id
         self.experiment_id = exp_id
@@ -186,23 +190,26 @@ def _requirements() -> list[str]:
     return pins
 
 
-def resolve_model_folder(uri: str) -> Path:
-    """A local pipeline folder, or any MLflow model URI -> the saved pipeline folder on disk."""
-    local = Path(uri)
-    if local.is_dir():
-        for cand in (local, local / "artifacts" / "pipeline"):
-            if (cand / "pipeline.json").exists():
-                return cand
-        raise FileNotFoundError(f"{uri}: no pipeline.json in this folder or its artifacts/pipeline")
+def download_model(uri: str) -> Path:
+    """An MLflow model URI (runs:/, models:/NAME@ALIAS, models:/NAME/VERSION) -> its saved
+    pipeline folder, downloaded from the tracking store."""
     mlflow.set_tracking_uri(tracking_uri())
     try:
         path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
     except Exception as exc:
         raise FileNotFoundError(f"model {uri}: {str(exc).splitlines()[0]}") from None
-    for cand in (path / "artifacts" / "pipeline", path):
-        if (cand / "pipeline.json").exists():
-            return cand
-    raise FileNotFoundError(f"model {uri}: no anomaly pipeline inside")
+    folder = find_pipeline_folder(model_cache.store(uri, path))
+    if folder is None:
+        raise FileNotFoundError(f"model {uri}: no anomaly pipeline inside")
+    return folder
+
+
+def resolve_model_folder(uri: str) -> Path:
+    """A local pipeline folder or any MLflow model URI -> the saved pipeline folder on disk."""
+    folder = find_pipeline_folder(uri)
+    if folder is None and (hit := model_cache.cached(uri)) is not None:
+        folder = find_pipeline_folder(hit)
+    return folder or download_model(uri)
 
 
 def runs_frame(experiment: str | None = None, parent_run_id: str | None = None) -> pd.DataFrame:

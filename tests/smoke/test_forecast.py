@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from anomaly.detect.streaming import StreamScorer
-from anomaly.experiments.run import execute
 from anomaly.models.registry import make_detector
-from tests.conftest import quick_config
+from anomaly.study.trial import run_trial
+from tests.helpers import quick_config
 
 
 def test_only_forecast_steps_get_errors():
@@ -29,7 +29,7 @@ def test_only_forecast_steps_get_errors():
 
 def test_forecast_pipeline_streams_like_one_pass(easy_dir):
     cfg = quick_config(str(easy_dir), "lstm", train={"max_epochs": 2, "horizon": 8})
-    out = execute(cfg)
+    out = run_trial(cfg)
     pipe = out.pipeline
     assert out.metrics["auc_pr"] > 0
     frame = pd.read_csv(sorted((easy_dir / "flights").glob("*.csv"))[0])
@@ -50,4 +50,4 @@ def test_forecast_pipeline_streams_like_one_pass(easy_dir):
 
 def test_stride_beyond_horizon_is_refused(easy_dir):
     with pytest.raises(ValueError, match="score_stride 8 > train.horizon 4"):
-        execute(quick_config(str(easy_dir), "lstm", train={"horizon": 4}))
+        run_trial(quick_config(str(easy_dir), "lstm", train={"horizon": 4}))

@@ -17,13 +17,13 @@ from anomaly.detect.pipeline import Pipeline
 from anomaly.detect.scoring import score_frame
 from anomaly.detect.streaming import StreamScorer
 from anomaly.detect.thresholds import Threshold
-from anomaly.experiments.run import execute
-from tests.conftest import quick_config
+from anomaly.study.trial import run_trial
+from tests.helpers import quick_config
 
 
 @pytest.fixture(scope="module")
 def pipeline(easy_dir, tmp_path_factory) -> tuple[Pipeline, Path]:
-    out = execute(
+    out = run_trial(
         quick_config(
             str(easy_dir),
             "lstm",

@@ -9,8 +9,8 @@ import mlflow
 import pytest
 
 from anomaly.cli import main
-from anomaly.experiments import runner
-from anomaly.experiments.spec import SweepSpec, expand
+from anomaly.study import sweep as runner
+from anomaly.study.spec import SweepSpec, expand
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -16,19 +16,41 @@ from anomaly.cli import main
 from anomaly.config import PRESETS
 from anomaly.detect.pipeline import Pipeline
 from anomaly.detect.scoring import score_frame
-from anomaly.experiments.run import execute
 from anomaly.models.registry import make_detector
+from anomaly.study.trial import run_trial
 from anomaly.track.tracker import resolve_model_folder
-from tests.conftest import quick_config
+from tests.helpers import quick_config
 
 REQUIRED_PARAMS = {
-    "model", "seed", "window.window_len", "window.stride", "data.data", "data.content_hash",
-    "train_flights", "test_flights", "detect.threshold", "package_version", "git_commit", "model_params.hidden_size",
-}  # fmt: skip
+    "model",
+    "seed",
+    "window.window_len",
+    "window.stride",
+    "data.data",
+    "data.content_hash",
+    "train_flights",
+    "test_flights",
+    "detect.threshold",
+    "package_version",
+    "git_commit",
+    "model_params.hidden_size",
+}
 REQUIRED_METRICS = {
-    "f1_point", "precision_point", "recall_point", "auc_pr", "auc_roc", "vus_pr", "f1_event", "flight_recall",
-    "flight_precision", "false_alarms_per_hour", "f1_point_adjusted", "train_seconds", "n_params", "epochs",
-}  # fmt: skip
+    "f1_point",
+    "precision_point",
+    "recall_point",
+    "auc_pr",
+    "auc_roc",
+    "vus_pr",
+    "f1_event",
+    "flight_recall",
+    "flight_precision",
+    "false_alarms_per_hour",
+    "f1_point_adjusted",
+    "train_seconds",
+    "n_params",
+    "epochs",
+}
 
 
 @pytest.mark.slow
@@ -50,7 +72,7 @@ def test_each_model_overfits_one_tiny_batch(arch):
 
 @pytest.mark.parametrize("model", ["lstm", "transformer", "iforest", "pca"])
 def test_easy_faults_beat_a_random_score(easy_dir, model):
-    out = execute(quick_config(str(easy_dir), model))
+    out = run_trial(quick_config(str(easy_dir), model))
     labels = np.concatenate([r.flight.labels for r in out.results])
     assert 0 < labels.mean() < 1
     assert (
@@ -60,8 +82,8 @@ def test_easy_faults_beat_a_random_score(easy_dir, model):
 
 @pytest.mark.slow
 def test_same_seed_same_metrics(easy_dir):
-    a = execute(quick_config(str(easy_dir), "lstm", seed=3))
-    b = execute(quick_config(str(easy_dir), "lstm", seed=3))
+    a = run_trial(quick_config(str(easy_dir), "lstm", seed=3))
+    b = run_trial(quick_config(str(easy_dir), "lstm", seed=3))
     for k in ("f1_point", "auc_pr", "vus_pr", "threshold"):
         assert abs(a.metrics[k] - b.metrics[k]) <= 1e-6
 
@@ -75,8 +97,21 @@ def test_train_logs_everything_and_model_reloads(
         "window: {window_len: 16, stride: 8, score_stride: 8}\nmodel_params: {hidden_size: 16, latent_size: 8}\n"
         "detect: {baseline_s: 2.0, baseline_lag_s: 0.5}\n"
     )
-    args = ["train", "--data", str(easy_dir), "--model", "lstm", "--config", str(cfg), "--max-epochs", "2",
-            "--experiment", "smoke-train", "--register", "smoke_lstm"]  # fmt: skip
+    args = [
+        "train",
+        "--data",
+        str(easy_dir),
+        "--model",
+        "lstm",
+        "--config",
+        str(cfg),
+        "--max-epochs",
+        "2",
+        "--experiment",
+        "smoke-train",
+        "--register",
+        "smoke_lstm",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out.strip().splitlines()
     uri = out[-1]
@@ -124,11 +159,25 @@ def _free_port() -> int:
 def test_train_logs_to_a_real_mlflow_server(easy_dir, tmp_path, monkeypatch, capsys):
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination",
-         str(tmp_path / "artifacts"), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         uri = f"http://127.0.0.1:{port}"
         deadline = time.time() + 90
@@ -163,7 +212,7 @@ def test_alfa_preset_trains_one_epoch():
         train={"max_epochs": 1},
         window={"window_len": 40, "stride": 8, "score_stride": 8},
     )
-    out = execute(cfg)
+    out = run_trial(cfg)
     assert out.metrics["epochs"] == 1
     assert len(out.results) == 20 and 0 < out.metrics["auc_roc"] <= 1
     assert out.pipeline.channels == PRESETS["alfa"]["data"]["channels"]

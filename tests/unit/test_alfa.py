@@ -51,7 +51,7 @@ def test_missing_alfa_says_where_it_comes_from(tmp_path, monkeypatch):
 
 
 def test_tuning_folds_hold_whole_recordings_and_no_test_flight(alfa):
-    from experiments.alfa_tuning import recording_folds
+    from anomaly.data.splits import recording_folds
 
     folds = recording_folds(alfa)
     split = pd.read_csv(alfa_dir() / "split.csv")

@@ -12,7 +12,7 @@ import pytest
 from anomaly.cli import main
 from anomaly.data.logs import LogReader, expand_inputs, read_flight_log
 from anomaly.data.schema import LogError, LogFormat
-from tests.conftest import write_log
+from tests.helpers import write_log
 
 
 def _write(path, text):

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from anomaly.evaluate.statistics import mean_ci, paired, size_verdict, wilcoxon_p
-from anomaly.experiments.report import build
+from anomaly.study.report import build
 
 
 def test_mean_ci_matches_t_interval():
@@ -60,11 +60,25 @@ def _records(lstm_edge_below: int) -> pd.DataFrame:
             base = 0.5 + 0.02 * seed
             edge = 0.2 if size < lstm_edge_below else 0.0
             noise = rng.normal(0, 0.005)
-            for arm, f1, t, n in (("lstm", base + edge, 1.0, 1000), ("transformer", base + noise, 3.0 + noise, 1100),
-                                  ("pca", 0.4, 0.01, 500)):  # fmt: skip
-                rows.append({"arm": arm, "train_flights": size, "seed": seed, "model": arm, "f1_point": f1,
-                             "auc_pr": f1, "train_seconds": t + 0.01 * seed, "n_params": n, "epochs": 5,
-                             "fault/engine/f1_point": f1})  # fmt: skip
+            for arm, f1, t, n in (
+                ("lstm", base + edge, 1.0, 1000),
+                ("transformer", base + noise, 3.0 + noise, 1100),
+                ("pca", 0.4, 0.01, 500),
+            ):
+                rows.append(
+                    {
+                        "arm": arm,
+                        "train_flights": size,
+                        "seed": seed,
+                        "model": arm,
+                        "f1_point": f1,
+                        "auc_pr": f1,
+                        "train_seconds": t + 0.01 * seed,
+                        "n_params": n,
+                        "epochs": 5,
+                        "fault/engine/f1_point": f1,
+                    }
+                )
     return pd.DataFrame(rows)
 
 

@@ -72,7 +72,7 @@ def test_train_subset_depends_on_seed_and_size_only(synth_dir):
 
 
 def test_too_few_flights_validation_from_tail(tmp_path):
-    from tests.conftest import write_log
+    from tests.helpers import write_log
 
     write_log(tmp_path / "only.csv", n=500)
     s = split_flights(load_dataset(str(tmp_path)), seed=0)
@@ -82,7 +82,7 @@ def test_too_few_flights_validation_from_tail(tmp_path):
 
 
 def test_training_windows_hold_no_anomaly_or_test_rows(synth_dir):
-    from anomaly.data.datamodule import training_windows
+    from anomaly.data.training import training_windows
 
     ds = load_dataset(str(synth_dir))
     split = split_flights(ds, seed=0)

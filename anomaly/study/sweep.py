@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from anomaly.data.datasets import Dataset, load_dataset
 from anomaly.data.synthetic import SynthConfig, write_dataset
-from anomaly.experiments.spec import Cell, SweepSpec, expand
+from anomaly.models import registry
+from anomaly.study.spec import Cell, SweepSpec, expand
 
 log = logging.getLogger(__name__)
 _DATASET: Dataset | None = None  # per worker process: read once, used by every cell
@@ -56,14 +57,16 @@ def _worker_init(data_spec: str, threads: int) -> None:
 
 
 def _run_cell(cell: Cell) -> CellResult:
-    from anomaly.experiments.run import execute, run_params
+    from anomaly.study.trial import run_trial
+    from anomaly.track.trials import trial_params
 
     t0 = time.perf_counter()
     try:
-        out = execute(cell.config, _DATASET)
-        params = run_params(cell.config, out)
-        return CellResult(cell, out.metrics, params, out.per_fault.to_dict("records"), out.history, None,
-                          time.perf_counter() - t0)  # fmt: skip
+        trial = run_trial(cell.config, _DATASET)
+        params = trial_params(cell.config, trial)
+        per_fault = trial.per_fault.to_dict("records")
+        elapsed = time.perf_counter() - t0
+        return CellResult(cell, trial.metrics, params, per_fault, trial.history, None, elapsed)
     except Exception as exc:  # recorded on the cell's run; the sweep goes on
         msg = f"{type(exc).__name__}: {exc}"
         log.debug("cell %s failed: %s", cell.key, traceback.format_exc())
@@ -104,11 +107,16 @@ def finished_keys(tracker, parent_id: str) -> set[str]:
 
 
 def log_cell(tracker, parent_id: str, res: CellResult) -> None:
-    from anomaly.experiments.run import fault_metrics, run_name
+    from anomaly.track.trials import fault_metrics, run_name
 
     cell = res.cell
-    tags = {"anomaly.cell": cell.key, "anomaly.arm": cell.arm, "anomaly.role": "cell",
-            "anomaly.train_flights": str(cell.train_flights), "anomaly.seed": str(cell.seed)}  # fmt: skip
+    tags = {
+        "anomaly.cell": cell.key,
+        "anomaly.arm": cell.arm,
+        "anomaly.role": "cell",
+        "anomaly.train_flights": str(cell.train_flights),
+        "anomaly.seed": str(cell.seed),
+    }
     n_params = int(res.metrics["n_params"]) if res.metrics else None
     name = f"{cell.arm}-{run_name(cell.config, n_params).split('-', 1)[-1]}"
     try:
@@ -139,10 +147,17 @@ def run_sweep(
             f"sweep-{spec.name}",
             tags={"anomaly.sweep": spec.name, "anomaly.role": "parent", "anomaly.grid": grid},
         ) as parent_id:
-            tracker.log_params(parent_id, {"spec": Path(spec.source).name, "data.content_hash": ds.content_hash,
-                                           "cells": len(cells), "train_sizes": spec.train_sizes, "seeds": spec.seeds,
-                                           "compare": ",".join(spec.compare), "scaling_arms": ",".join(spec.scaling_arms),
-                                           "positional_arms": ",".join(spec.positional_arms)})  # fmt: skip
+            params = {
+                "spec": Path(spec.source).name,
+                "data.content_hash": ds.content_hash,
+                "cells": len(cells),
+                "train_sizes": spec.train_sizes,
+                "seeds": spec.seeds,
+                "compare": ",".join(spec.compare),
+                "scaling_arms": ",".join(spec.scaling_arms),
+                "positional_arms": ",".join(spec.positional_arms),
+            }
+            tracker.log_params(parent_id, params)
     done = finished_keys(tracker, parent_id)
     todo = [c for c in cells if c.key not in done]
     counts = {"cells": len(cells), "skipped": len(cells) - len(todo), "finished": 0, "failed": 0}
@@ -156,7 +171,7 @@ def run_sweep(
     workers = max(1, min(workers or spec.workers, len(todo) or 1))
     show = sys.stderr.isatty() if progress is None else progress
     # the slowest cells first, so the tail of the sweep is not one long cell
-    todo.sort(key=lambda c: (c.config.model not in ("transformer", "lstm"), -c.train_flights))
+    todo.sort(key=lambda c: (not registry.get(c.config.model).deep, -c.train_flights))
     bar = tqdm(total=len(todo), desc=f"sweep {spec.name}", unit="cell", disable=not show)
     t0 = time.perf_counter()
     try:

@@ -17,8 +17,10 @@ def main() -> None:
         t0 = time.perf_counter()
         man = write_dataset(tmp, cfg)
         total = time.perf_counter() - t0
-    print(f"100 flights, {int(man['rows'].sum()):,} rows: simulate {simulate:.2f} s, simulate + write {total:.2f} s "
-          f"({total / 10:.0%} of the 10 s target)")  # fmt: skip
+    print(
+        f"100 flights, {int(man['rows'].sum()):,} rows: simulate {simulate:.2f} s, simulate + write {total:.2f} s "
+        f"({total / 10:.0%} of the 10 s target)"
+    )
 
 
 if __name__ == "__main__":

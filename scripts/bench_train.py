@@ -44,9 +44,15 @@ def lightning_loop(arch: str, windows: np.ndarray, val: np.ndarray) -> float:
     pl.seed_everything(0, verbose=False)
     system = ReconstructionSystem(arch, {"n_features": F})
     trainer = pl.Trainer(
-        max_epochs=EPOCHS, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, gradient_clip_val=1.0, num_sanity_val_steps=0,
-    )  # fmt: skip
+        max_epochs=EPOCHS,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        gradient_clip_val=1.0,
+        num_sanity_val_steps=0,
+    )
     t0 = time.perf_counter()
     trainer.fit(system, datamodule=WindowDataModule(windows, val, BATCH, 0))
     return time.perf_counter() - t0

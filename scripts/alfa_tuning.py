@@ -11,8 +11,8 @@ loaded here. Prints a ranked table; the chosen settings go into anomaly/config.p
 (PRESETS["alfa"]) and experiments/alfa.yaml by hand, with this output in
 docs/results/alfa/tuning_cv.txt.
 
-    .venv/bin/python experiments/alfa_tuning.py --model lstm [--channel-sets all,vertical] [--save lstm.csv]
-    .venv/bin/python experiments/alfa_tuning.py --joint lstm.csv,transformer.csv   # the preset's pick
+    .venv/bin/python scripts/alfa_tuning.py --model lstm [--channel-sets all,vertical] [--save lstm.csv]
+    .venv/bin/python scripts/alfa_tuning.py --joint lstm.csv,transformer.csv   # the preset's pick
 """
 
 from __future__ import annotations
@@ -25,37 +25,36 @@ import numpy as np
 import pandas as pd
 
 from anomaly.config import PRESETS, build_config
-from anomaly.data.datasets import Dataset, alfa_dir, load_dataset
+from anomaly.data.datasets import Dataset, load_dataset
 from anomaly.data.schema import Flight
+from anomaly.data.splits import recording_folds
 from anomaly.detect.pipeline import Pipeline
 from anomaly.detect.thresholds import Threshold
 from anomaly.evaluate import metrics as M
-from anomaly.experiments.run import execute
+from anomaly.study.trial import run_trial
 
-ERRORS = ["field.alt_error", "field.aspd_error", "field.xtrack_error", "delta_yaw", "delta_pitch", "delta_roll",
-          "delta_x", "delta_y", "delta_z"]  # fmt: skip
+ERRORS = [
+    "field.alt_error",
+    "field.aspd_error",
+    "field.xtrack_error",
+    "delta_yaw",
+    "delta_pitch",
+    "delta_roll",
+    "delta_x",
+    "delta_y",
+    "delta_z",
+]
 # what an engine failure disturbs first: sink rate against the commanded one, thrust, pitch (the
 # set the preset carries now; it was picked from the per-channel onset jumps of training flights)
 VERTICAL = PRESETS["alfa"]["data"]["channels"]
 CHANNEL_SETS = {"all": None, "errors": ERRORS, "vertical": VERTICAL}
 WINDOWS = [20, 40]
-FOLDS = 5
 BASELINE_S = [0.0, 30.0, 60.0]
 SMOOTH_S = [0.0, 1.0]
 THRESHOLDS = ["quantile:0.9", "quantile:0.95", "quantile:0.99", "quantile:0.995", "quantile:0.999"]
 MIN_EVENT_S = [0.5, 1.0, 2.0]
 WARMUP_S = 10.0  # segment starts carry waypoint transients (chosen earlier on validation flights)
 BASELINE_LAG_S = 1.0
-
-
-def recording_folds(ds: Dataset, k: int = FOLDS, seed: int = 0) -> dict[str, int]:
-    """Training and validation flights -> fold, whole recordings per fold, seeded."""
-    split = pd.read_csv(alfa_dir() / "split.csv")
-    recording = {r.file.removesuffix(".csv"): r.recording for r in split.itertuples()}
-    recs = sorted({recording[f] for f, side in ds.fixed_split.items() if side != "test"})
-    order = np.random.default_rng(seed).permutation(len(recs))
-    fold_of = {recs[j]: i % k for i, j in enumerate(order)}
-    return {f: fold_of[recording[f]] for f, side in ds.fixed_split.items() if side != "test"}
 
 
 def held_out_errors(cfg, ds: Dataset, folds: dict[str, int]) -> tuple[Pipeline, dict]:
@@ -66,14 +65,15 @@ def held_out_errors(cfg, ds: Dataset, folds: dict[str, int]) -> tuple[Pipeline, 
         fold_ds = dataclasses.replace(
             ds, flights=[f for f in ds.flights if f.flight_id in side], fixed_split=side
         )
-        out = execute(cfg, fold_ds)  # no validation flights: early stopping on training tails
-        for f in out.split.test:
-            errors[f.flight_id] = (f, out.pipeline.row_errors(f.values, f.flight_id))
-    return out.pipeline, errors
+        trial = run_trial(cfg, fold_ds)  # no validation flights: early stopping on training tails
+        for f in trial.split.test:
+            errors[f.flight_id] = (f, trial.pipeline.row_errors(f.values, f.flight_id))
+    return trial.pipeline, errors
 
 
-def evaluate_post(pipe: Pipeline, errors: dict, baseline_s: float, smooth_s: float, rule: str,
-                  min_event_s: float) -> dict:  # fmt: skip
+def evaluate_post(
+    pipe: Pipeline, errors: dict, baseline_s: float, smooth_s: float, rule: str, min_event_s: float
+) -> dict:
     rate = pipe.sample_rate_hz
     pipe.baseline_rows = int(round(baseline_s * rate))
     pipe.baseline_lag_rows = int(round(BASELINE_LAG_S * rate))
@@ -148,21 +148,49 @@ def main() -> None:
         stride = max(1, window // 10)
         if args.horizon:
             stride = min(stride, args.horizon)
-        over = {"data": {"data": "alfa", "channels": channels}, "model": args.model, "seed": args.seed,
-                "window": {"window_len": window, "stride": stride, "score_stride": stride},
-                "train": {"horizon": args.horizon}}  # fmt: skip
-        pipe, errors = held_out_errors(build_config({}, over), full, recording_folds(full))
+        over = {
+            "data": {"data": "alfa", "channels": channels},
+            "model": args.model,
+            "seed": args.seed,
+            "window": {"window_len": window, "stride": stride, "score_stride": stride},
+            "train": {"horizon": args.horizon},
+        }
+        pipe, errors = held_out_errors(build_config({}, over), full, recording_folds(full, k=5))
         for baseline, smooth, rule, min_ev in itertools.product(
             BASELINE_S, SMOOTH_S, THRESHOLDS, MIN_EVENT_S
         ):
             m = evaluate_post(pipe, errors, baseline, smooth, rule, min_ev)
-            rows.append({"model": args.model, "channels": set_name, "window": window, "baseline_s": baseline,
-                         "smooth_s": smooth, "threshold": rule, "min_event_s": min_ev, **m})  # fmt: skip
+            rows.append(
+                {
+                    "model": args.model,
+                    "channels": set_name,
+                    "window": window,
+                    "baseline_s": baseline,
+                    "smooth_s": smooth,
+                    "threshold": rule,
+                    "min_event_s": min_ev,
+                    **m,
+                }
+            )
     df = pd.DataFrame(rows).sort_values(["flight_f1", "auc_roc"], ascending=False)
     if args.save:
         df.to_csv(args.save, index=False)
-    cols = ["model", "channels", "window", "baseline_s", "smooth_s", "threshold", "min_event_s", "flight_f1",
-            "flight_precision", "flight_recall", "detection_delay_seconds", "auc_roc", "auc_pr", "outcomes"]  # fmt: skip
+    cols = [
+        "model",
+        "channels",
+        "window",
+        "baseline_s",
+        "smooth_s",
+        "threshold",
+        "min_event_s",
+        "flight_f1",
+        "flight_precision",
+        "flight_recall",
+        "detection_delay_seconds",
+        "auc_roc",
+        "auc_pr",
+        "outcomes",
+    ]
     with pd.option_context("display.width", 250, "display.max_columns", 20):
         print(df[cols].head(args.top).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         best = df.groupby(SETTINGS[:3])[["flight_f1", "auc_roc"]].max()

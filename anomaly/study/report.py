@@ -190,12 +190,25 @@ def build(df: pd.DataFrame, params: dict, out: Path, title: str) -> tuple[str, l
     for arm in df["arm"].unique():
         sub = df[df["arm"] == arm]
         ci = mean_ci(sub["train_seconds"])
-        cost_rows.append({"arm": arm, "train_seconds": ci.mean, "train_seconds_err": ci.high - ci.mean,
-                          "n_params": float(sub["n_params"].mean()), "epochs": float(sub["epochs"].mean())})  # fmt: skip
+        cost_rows.append(
+            {
+                "arm": arm,
+                "train_seconds": ci.mean,
+                "train_seconds_err": ci.high - ci.mean,
+                "n_params": float(sub["n_params"].mean()),
+                "epochs": float(sub["epochs"].mean()),
+            }
+        )
     cost = pd.DataFrame(cost_rows)
     fig_cost(cost, out / "cost.png")
-    md += ["## Training time and parameters", "", "![cost](cost.png)", "",
-           "| arm | parameters | train seconds (mean [95 % CI], all cells) | epochs (mean) |", "|---|---|---|---|"]  # fmt: skip
+    md += [
+        "## Training time and parameters",
+        "",
+        "![cost](cost.png)",
+        "",
+        "| arm | parameters | train seconds (mean [95 % CI], all cells) | epochs (mean) |",
+        "|---|---|---|---|",
+    ]
     for r in cost_rows:
         md.append(
             f"| {r['arm']} | {int(r['n_params']):,} | {fmt_ci(df.loc[df['arm'] == r['arm'], 'train_seconds'])} | {r['epochs']:.1f} |"
@@ -220,22 +233,35 @@ def build(df: pd.DataFrame, params: dict, out: Path, title: str) -> tuple[str, l
             }
         )
         f1_calls[s], time_calls[s] = pf.call, pt.call
-        pooled += [by_seed(df, a, s, "f1_point")[k] - by_seed(df, b, s, "f1_point")[k]
-                   for k in set(by_seed(df, a, s, "f1_point")) & set(by_seed(df, b, s, "f1_point"))]  # fmt: skip
+        pooled += [
+            by_seed(df, a, s, "f1_point")[k] - by_seed(df, b, s, "f1_point")[k]
+            for k in set(by_seed(df, a, s, "f1_point")) & set(by_seed(df, b, s, "f1_point"))
+        ]
     if prow:
         fig_paired(prow, a, b, out / "paired_f1.png")
-        md += [f"## Paired comparison: {a} minus {b}", "", "![paired](paired_f1.png)", "",
-               f"| training flights | F1 {a} - {b} (95 % CI) | Wilcoxon p | pairs | call | train s {b} - {a} (95 % CI) |",
-               "|---|---|---|---|---|---|"]  # fmt: skip
+        md += [
+            f"## Paired comparison: {a} minus {b}",
+            "",
+            "![paired](paired_f1.png)",
+            "",
+            f"| training flights | F1 {a} - {b} (95 % CI) | Wilcoxon p | pairs | call | train s {b} - {a} (95 % CI) |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in prow:
             d, t = r["diff"], r["time"].diff
             call = {"a": f"{a} better", "b": f"{b} better", "tie": "no significant difference"}[
                 r["call"]
             ]
-            md.append(f"| {r['train_flights']} | {d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}] | {r['p']:.3f} | {r['n']} | {call} | "
-                      f"{t.mean:+.2f} [{t.low:+.2f}, {t.high:+.2f}] |")  # fmt: skip
-        md += ["", f"Pooled over all sizes: mean F1 difference {np.mean(pooled):+.3f}, Wilcoxon p = {wilcoxon_p(pooled):.4f} "
-               f"({len(pooled)} pairs).", ""]  # fmt: skip
+            md.append(
+                f"| {r['train_flights']} | {d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}] | {r['p']:.3f} | {r['n']} | {call} | "
+                f"{t.mean:+.2f} [{t.low:+.2f}, {t.high:+.2f}] |"
+            )
+        md += [
+            "",
+            f"Pooled over all sizes: mean F1 difference {np.mean(pooled):+.3f}, Wilcoxon p = {wilcoxon_p(pooled):.4f} "
+            f"({len(pooled)} pairs).",
+            "",
+        ]
 
     # (d) per fault type
     # fault-free flights have no positives, so an F1 for them says nothing
@@ -243,8 +269,12 @@ def build(df: pd.DataFrame, params: dict, out: Path, title: str) -> tuple[str, l
         {m.group("fault") for c in df.columns if (m := FAULT_RE.match("metrics." + c))} - {"none"}
     )
     if faults:
-        md += ["## Results per fault type (F1 point, mean over all cells of the arm)", "",
-               "| arm | " + " | ".join(faults) + " |", "|---|" + "---|" * len(faults)]  # fmt: skip
+        md += [
+            "## Results per fault type (F1 point, mean over all cells of the arm)",
+            "",
+            "| arm | " + " | ".join(faults) + " |",
+            "|---|" + "---|" * len(faults),
+        ]
         for arm in df["arm"].unique():
             sub = df[df["arm"] == arm]
             cells = [
@@ -259,11 +289,15 @@ def build(df: pd.DataFrame, params: dict, out: Path, title: str) -> tuple[str, l
     md += ["## Verdict", "", "| claim | verdict | evidence |", "|---|---|---|"]
     for v in verdicts:
         md.append(f"| {v['claim']} | **{v['verdict']}** | {v['evidence']} |")
-    md += ["", "Rules: a claim holds at a training size when the 95 % interval of the paired difference over seeds "
-           "excludes zero in its favour; *reproduced* means it holds at every size, *reproduced only below N flights* "
-           "that it holds at every size below N and at none from N on, *reproduced only from N flights on* the mirror "
-           "case, *not reproduced* anything else. Failed cells "
-           "are left out, never counted as zeros.", ""]  # fmt: skip
+    md += [
+        "",
+        "Rules: a claim holds at a training size when the 95 % interval of the paired difference over seeds "
+        "excludes zero in its favour; *reproduced* means it holds at every size, *reproduced only below N flights* "
+        "that it holds at every size below N and at none from N on, *reproduced only from N flights on* the mirror "
+        "case, *not reproduced* anything else. Failed cells "
+        "are left out, never counted as zeros.",
+        "",
+    ]
     text = "\n".join(md)
     tmp = out / ".report.md.tmp"
     tmp.write_text(text)
@@ -281,15 +315,24 @@ ALFA_PUBLISHED = {
 
 def per_flight_table(df: pd.DataFrame, arms: list[str], size: int, params: dict) -> list[str]:
     """The ALFA evaluator's per-flight protocol at the largest training size, with AUC-ROC."""
-    cols = [("flight_precision", "flight precision"), ("flight_recall", "flight recall"),
-            ("detection_delay_seconds", "delay s (mean)"), ("false_alarms_per_hour", "false alarms / h"),
-            ("auc_roc", "AUC-ROC (rows)")]  # fmt: skip
+    cols = [
+        ("flight_precision", "flight precision"),
+        ("flight_recall", "flight recall"),
+        ("detection_delay_seconds", "delay s (mean)"),
+        ("false_alarms_per_hour", "false alarms / h"),
+        ("auc_roc", "AUC-ROC (rows)"),
+    ]
     if "flight_precision" not in df:
         return []
-    md = [f"## Per-flight protocol at {size} training flights", "",
-          "A fault counts as detected when the first alarm after onset comes within 5 s; an alarm before onset or "
-          "in a fault-free flight makes the flight a false positive.", "",
-          "| arm | " + " | ".join(label for _, label in cols) + " |", "|---|" + "---|" * len(cols)]  # fmt: skip
+    md = [
+        f"## Per-flight protocol at {size} training flights",
+        "",
+        "A fault counts as detected when the first alarm after onset comes within 5 s; an alarm before onset or "
+        "in a fault-free flight makes the flight a false positive.",
+        "",
+        "| arm | " + " | ".join(label for _, label in cols) + " |",
+        "|---|" + "---|" * len(cols),
+    ]
     for arm in arms:
         md.append(
             f"| {arm} | "
@@ -307,25 +350,47 @@ def per_flight_table(df: pd.DataFrame, arms: list[str], size: int, params: dict)
 def verdict_rows(df, params, a, b, f1_calls, time_calls, md: list[str]) -> list[dict]:
     rows = []
     v, _ = size_verdict(f1_calls)
-    rows.append({"claim": f"{a} reaches higher F1 than {b}", "verdict": v,
-                 "evidence": ", ".join(f"{s}: {c.replace('a', a).replace('b', b) if c != 'tie' else 'tie'}" for s, c in f1_calls.items())})  # fmt: skip
+    rows.append(
+        {
+            "claim": f"{a} reaches higher F1 than {b}",
+            "verdict": v,
+            "evidence": ", ".join(
+                f"{s}: {c.replace('a', a).replace('b', b) if c != 'tie' else 'tie'}"
+                for s, c in f1_calls.items()
+            ),
+        }
+    )
     v, _ = size_verdict(time_calls)
-    rows.append({"claim": f"{a} trains faster than {b}", "verdict": v,
-                 "evidence": ", ".join(f"{s}: {'faster' if c == 'a' else 'slower' if c == 'b' else 'tie'}" for s, c in time_calls.items())})  # fmt: skip
+    rows.append(
+        {
+            "claim": f"{a} trains faster than {b}",
+            "verdict": v,
+            "evidence": ", ".join(
+                f"{s}: {'faster' if c == 'a' else 'slower' if c == 'b' else 'tie'}"
+                for s, c in time_calls.items()
+            ),
+        }
+    )
 
     scaling = [x.split(":") for x in split_list(params.get("scaling_arms"))]
     if scaling:
         size = int(df.loc[df["arm"] == scaling[-1][0], "train_flights"].min())
-        md += [f"## Parameter scaling at {size} training flights", "",
-               f"| arm | parameters | F1 (point) | F1 {a} - arm (95 % CI) | call |", "|---|---|---|---|---|"]  # fmt: skip
+        md += [
+            f"## Parameter scaling at {size} training flights",
+            "",
+            f"| arm | parameters | F1 (point) | F1 {a} - arm (95 % CI) | call |",
+            "|---|---|---|---|---|",
+        ]
         matched = None
         for name, mult in sorted(scaling, key=lambda x: float(x[1])):
             p = paired(by_seed(df, a, size, "f1_point"), by_seed(df, name, size, "f1_point"))
             n_params = df.loc[
                 (df["arm"] == name) & (df["train_flights"] == size), "n_params"
             ].mean()
-            md.append(f"| {name} ({mult}x) | {int(n_params):,} | {fmt_ci(list(by_seed(df, name, size, 'f1_point').values()))} | "
-                      f"{p.diff.mean:+.3f} [{p.diff.low:+.3f}, {p.diff.high:+.3f}] | {'worse than ' + a if p.call == 'a' else 'matches or beats ' + a} |")  # fmt: skip
+            md.append(
+                f"| {name} ({mult}x) | {int(n_params):,} | {fmt_ci(list(by_seed(df, name, size, 'f1_point').values()))} | "
+                f"{p.diff.mean:+.3f} [{p.diff.low:+.3f}, {p.diff.high:+.3f}] | {'worse than ' + a if p.call == 'a' else 'matches or beats ' + a} |"
+            )
             if matched is None and p.call != "a" and p.n_pairs:
                 matched = float(mult)
         md.append("")
@@ -356,10 +421,15 @@ def verdict_rows(df, params, a, b, f1_calls, time_calls, md: list[str]) -> list[
     metric = "fault/temporal_order/auc_pr"
     if pe_arms and metric in df:
         size = int(df.loc[df["arm"] == pe_arms[-1], "train_flights"].min())
-        md += [f"## Positional encoding and temporal-order faults at {size} training flights", "",
-               "Temporal-order faults replay a segment in reverse or swap two segments: every value stays in range; "
-               "only the dynamics give them away. AUC-PR on those flights only.", "",
-               "| arm | AUC-PR temporal order | F1 all faults | AUC-PR " + a + " - arm (95 % CI) |", "|---|---|---|---|"]  # fmt: skip
+        md += [
+            f"## Positional encoding and temporal-order faults at {size} training flights",
+            "",
+            "Temporal-order faults replay a segment in reverse or swap two segments: every value stays in range; "
+            "only the dynamics give them away. AUC-PR on those flights only.",
+            "",
+            "| arm | AUC-PR temporal order | F1 all faults | AUC-PR " + a + " - arm (95 % CI) |",
+            "|---|---|---|---|",
+        ]
         calls = []
         md.append(
             f"| {a} | {fmt_ci(list(by_seed(df, a, size, metric).values()))} | {fmt_ci(list(by_seed(df, a, size, 'f1_point').values()))} | |"
@@ -367,8 +437,10 @@ def verdict_rows(df, params, a, b, f1_calls, time_calls, md: list[str]) -> list[
         for arm in pe_arms:
             p = paired(by_seed(df, a, size, metric), by_seed(df, arm, size, metric))
             calls.append(p.call)
-            md.append(f"| {arm} | {fmt_ci(list(by_seed(df, arm, size, metric).values()))} | "
-                      f"{fmt_ci(list(by_seed(df, arm, size, 'f1_point').values()))} | {p.diff.mean:+.3f} [{p.diff.low:+.3f}, {p.diff.high:+.3f}] |")  # fmt: skip
+            md.append(
+                f"| {arm} | {fmt_ci(list(by_seed(df, arm, size, metric).values()))} | "
+                f"{fmt_ci(list(by_seed(df, arm, size, 'f1_point').values()))} | {p.diff.mean:+.3f} [{p.diff.low:+.3f}, {p.diff.high:+.3f}] |"
+            )
         md.append("")
         if calls and all(c == "a" for c in calls):
             verdict = "reproduced"
@@ -380,11 +452,21 @@ def verdict_rows(df, params, a, b, f1_calls, time_calls, md: list[str]) -> list[
             f"{arm}: {'worse' if c == 'a' else 'better' if c == 'b' else 'tie'}"
             for arm, c in zip(pe_arms, calls)
         )
-        rows.append({"claim": "positional encoding captures strict temporal order worse than recurrence", "verdict": verdict,
-                     "evidence": f"AUC-PR on temporal-order faults vs {a}: {ev}"})  # fmt: skip
+        rows.append(
+            {
+                "claim": "positional encoding captures strict temporal order worse than recurrence",
+                "verdict": verdict,
+                "evidence": f"AUC-PR on temporal-order faults vs {a}: {ev}",
+            }
+        )
     elif pe_arms:
-        rows.append({"claim": "positional encoding captures strict temporal order worse than recurrence",
-                     "verdict": "not tested", "evidence": "no temporal-order fault among the test flights"})  # fmt: skip
+        rows.append(
+            {
+                "claim": "positional encoding captures strict temporal order worse than recurrence",
+                "verdict": "not tested",
+                "evidence": "no temporal-order fault among the test flights",
+            }
+        )
     return rows
 
 

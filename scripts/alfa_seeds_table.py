@@ -1,7 +1,7 @@
 """Table over seeds of `anomaly compare --data alfa --seed S --experiment alfa-5seeds` runs.
 
     for s in 0 1 2 3 4; do .venv/bin/anomaly compare --data alfa --seed $s --experiment alfa-5seeds; done
-    .venv/bin/python experiments/alfa_seeds_table.py [--experiment alfa-5seeds]
+    .venv/bin/python scripts/alfa_seeds_table.py [--experiment alfa-5seeds]
 
 Prints, per model, mean and standard deviation over seeds of the per-flight protocol and row
 metrics on the 20 test flights, then detected / early-alarm / missed flights per fault type.
@@ -16,10 +16,18 @@ import os
 import mlflow
 import pandas as pd
 
-from anomaly.track.tracker import tracking_uri
+from anomaly.track.model_cache import tracking_uri
 
-METRICS = ["flight_precision", "flight_recall", "detection_delay_seconds", "auc_roc", "auc_pr", "f1_point",
-           "false_alarms_per_hour", "train_seconds"]  # fmt: skip
+METRICS = [
+    "flight_precision",
+    "flight_recall",
+    "detection_delay_seconds",
+    "auc_roc",
+    "auc_pr",
+    "f1_point",
+    "false_alarms_per_hour",
+    "train_seconds",
+]
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from anomaly.config import RunConfig, build_config, load_yaml, merge
-from anomaly.models.registry import count_params, transformer_for_params
+from anomaly.models.registry import count_params
 
 
 @dataclass
@@ -70,6 +70,23 @@ def cell_key(sweep_name: str, cfg: RunConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def transformer_for_params(target: int, n_features: int, base: dict | None = None) -> dict:
+    """Transformer config whose parameter count is closest to `target`, varying d_model.
+
+    Used by the parameter-scaling arm: Transformers at about 1x, 4x and 16x the LSTM's size.
+    """
+    base = dict(base or {})
+    heads = base.get("n_heads", 4)
+    best, best_gap = None, None
+    for d in range(heads, 513, heads):
+        cfg = {**base, "d_model": d, "dim_feedforward": base.get("ff_mult", 2) * d}
+        cfg.pop("ff_mult", None)
+        gap = abs(count_params("transformer", cfg, n_features) - target)
+        if best_gap is None or gap < best_gap:
+            best, best_gap = cfg, gap
+    return best
+
+
 def resolve_params(spec: SweepSpec, arm: Arm, n_features: int) -> dict:
     """Arm params with `params_x` turned into a concrete Transformer size."""
     if arm.params_x is None:
@@ -86,8 +103,13 @@ def expand(spec: SweepSpec, n_features: int) -> list[Cell]:
         params = resolve_params(spec, arm, n_features)
         for size in arm.sizes or spec.train_sizes:
             for seed in arm.seeds or spec.seeds:
-                over = {"model": arm.model, "model_params": params, "seed": seed, "experiment": spec.experiment,
-                        "data": {"train_flights": size}}  # fmt: skip
+                over = {
+                    "model": arm.model,
+                    "model_params": params,
+                    "seed": seed,
+                    "experiment": spec.experiment,
+                    "data": {"train_flights": size},
+                }
                 cfg = build_config(merge(spec.base, over))
                 cells.append(Cell(arm.name, size, seed, cfg, cell_key(spec.name, cfg)))
     return cells

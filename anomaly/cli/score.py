@@ -1,0 +1,94 @@
+"""`anomaly score`: score folders of CSV logs with a trained model.
+
+A model given as a local folder is loaded without importing MLflow; the networks run as plain
+`nn.Module`s, so scoring never imports Lightning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from anomaly.cli.common import EXIT_FAILED, format_options, log_format_flags
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "score",
+        parents=[log_format_flags()],
+        help="score CSV logs with a trained model; writes scored files, events.csv, summary.json",
+    )
+    p.add_argument("inputs", nargs="+", help="files, folders or globs of .csv / .csv.gz logs")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="runs:/ID/model, models:/NAME@ALIAS, models:/NAME/VERSION or a folder",
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--threshold", type=float, help="fixed threshold instead of the model's fitted one"
+    )
+    p.add_argument(
+        "--chunk-rows", type=int, default=200_000, help="rows read at a time; bounds memory"
+    )
+    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument(
+        "--contributions", action="store_true", help="add one contribution column per channel"
+    )
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)
+
+
+def load_pipeline(uri: str):
+    """A local pipeline folder or any MLflow model URI; MLflow is imported only for a URI that
+    is not in the local cache of immutable models."""
+    from anomaly.detect.pipeline import Pipeline, find_pipeline_folder
+    from anomaly.track.model_cache import cached
+
+    folder = find_pipeline_folder(uri)
+    if folder is None and (hit := cached(uri)) is not None:
+        folder = find_pipeline_folder(hit)
+    if folder is None:
+        from anomaly.track.tracker import download_model
+
+        folder = download_model(uri)
+    return Pipeline.load(folder)
+
+
+def run(args: argparse.Namespace) -> int:
+    from anomaly.data.logs import expand_inputs
+    from anomaly.data.schema import LogFormat
+    from anomaly.detect.batch import score_batch
+    from anomaly.detect.thresholds import Threshold
+
+    pipe = load_pipeline(args.model)
+    if args.threshold is not None:
+        pipe.threshold = Threshold.fixed(args.threshold)
+    paths = expand_inputs(args.inputs)
+    if not paths:
+        raise ValueError(f"no .csv or .csv.gz logs in {' '.join(args.inputs)}")
+    if args.chunk_rows < 10 * pipe.window_len:
+        raise ValueError(f"--chunk-rows must be at least {10 * pipe.window_len} (ten windows)")
+    fmt = LogFormat.from_options(**format_options(args, channels=False))
+    summary = score_batch(
+        pipe,
+        paths,
+        Path(args.out),
+        fmt,
+        args.chunk_rows,
+        args.format,
+        args.overwrite,
+        args.contributions,
+        progress=not args.quiet and sys.stderr.isatty(),
+        model_uri=args.model,
+    )
+    for f in summary.failed:
+        print(f"FAILED {f['reason']}", file=sys.stderr)
+    if not args.quiet:
+        print(
+            f"scored {len(summary.scored)}/{summary.files} files, {summary.rows} rows, "
+            f"{summary.anomalous_rows} anomalous rows, {summary.events} events -> {args.out}"
+        )
+    return EXIT_FAILED if summary.failed else 0

@@ -1,0 +1,30 @@
+"""`anomaly sweep`: run a study's grid of trials, resumably."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "sweep", help="run a study's grid (models x training sizes x seeds), resumably"
+    )
+    p.add_argument("spec", help="study spec YAML, e.g. experiments/small_data.yaml")
+    p.add_argument("--workers", type=int, help="parallel cells (default: the spec's)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from anomaly.study.spec import SweepSpec
+    from anomaly.study.sweep import run_sweep
+
+    spec = SweepSpec.from_yaml(args.spec)
+    progress = False if args.quiet else None
+    parent_id, counts = run_sweep(spec, workers=args.workers, progress=progress)
+    print(
+        f"sweep {spec.name}: {counts['cells']} cells, {counts['skipped']} already done, "
+        f"{counts['finished']} finished, {counts['failed']} failed"
+    )
+    print(f"parent run {parent_id} in experiment '{spec.experiment}'")
+    return 0

@@ -1,0 +1,47 @@
+"""`anomaly validate`: check logs and print what each holds."""
+
+from __future__ import annotations
+
+import argparse
+
+from anomaly.cli.common import EXIT_USAGE, format_options, log_format_flags
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "validate", parents=[log_format_flags()], help="check CSV logs and print what they hold"
+    )
+    p.add_argument(
+        "inputs", nargs="+", help="files, folders or globs of .csv / .csv.gz logs, or 'alfa'"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from anomaly.data.logs import expand_inputs, read_flight_log
+    from anomaly.data.schema import LogError, LogFormat
+
+    base, inputs = LogFormat(), list(args.inputs)
+    if inputs == ["alfa"]:  # the preset: its own columns, labels and clean-up
+        from anomaly.data.datasets import ALFA_FORMAT, alfa_dir
+
+        base, inputs = ALFA_FORMAT, [str(alfa_dir())]
+    fmt = base.with_options(**format_options(args))
+    paths = expand_inputs(inputs)
+    if not paths:
+        raise LogError(" ".join(inputs), "no .csv or .csv.gz logs")
+    bad = 0
+    for p in paths:
+        try:
+            f = read_flight_log(p, fmt)
+        except LogError as exc:
+            bad += 1
+            print(f"INVALID {exc}")
+            continue
+        lab = "no labels" if f.labels is None else f"{f.labels.mean():.1%} labelled anomalous"
+        print(
+            f"ok {p}: {f.n_rows} rows, {f.duration_s:.1f} s, {f.sample_rate_hz:.1f} Hz, "
+            f"{len(f.channels)} channels, longest NaN gap {f.longest_gap_rows} rows, {lab}"
+        )
+    print(f"{len(paths) - bad} valid, {bad} invalid")
+    return EXIT_USAGE if bad else 0

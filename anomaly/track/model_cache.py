@@ -1,0 +1,55 @@
+"""Local copies of immutable MLflow models, found without importing MLflow.
+
+`runs:/<run_id>/<path>` and `models:/<name>/<version>` never change once logged, so a model
+downloaded once is read from this cache afterwards: a daily `anomaly score` with such a URI then
+starts as fast as with a local folder. Aliases (`models:/NAME@champion`) can move and are always
+resolved by MLflow. The cache is keyed by tracking store, so two stores never share an entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from pathlib import Path
+
+IMMUTABLE = re.compile(r"^(runs:/[0-9a-f]{32}/.+|models:/[^/@]+/\d+)$")
+
+
+def tracking_uri() -> str:
+    """The tracking store: `MLFLOW_TRACKING_URI`, else `mlflow.db` in the working directory."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def cache_root() -> Path:
+    base = os.environ.get("ANOMALY_CACHE") or Path.home() / ".cache" / "anomaly"
+    return Path(base) / "models"
+
+
+def cache_path(uri: str) -> Path | None:
+    """Where an immutable model URI is kept; None for URIs that may change."""
+    if not IMMUTABLE.match(uri):
+        return None
+    key = hashlib.sha256(f"{tracking_uri()}|{uri}".encode()).hexdigest()[:24]
+    return cache_root() / key
+
+
+def cached(uri: str) -> Path | None:
+    path = cache_path(uri)
+    return path if path is not None and path.is_dir() else None
+
+
+def store(uri: str, folder: Path) -> Path:
+    """Copy a downloaded model folder into the cache (atomically: copy, then rename)."""
+    path = cache_path(uri)
+    if path is None:
+        return folder
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    shutil.copytree(folder, tmp, dirs_exist_ok=True)
+    try:
+        tmp.rename(path)
+    except OSError:  # another process cached it first: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path

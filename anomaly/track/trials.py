@@ -1,0 +1,131 @@
+"""A trial into MLflow: its params, metrics, loss curves, figures, tables and the scoring model.
+
+Names of params and metrics are the project's record: old runs compare with new ones only while
+these names stay as they are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from anomaly import __version__
+from anomaly.config import RunConfig
+from anomaly.detect.events import events_table
+from anomaly.study.trial import Trial
+from anomaly.track.tracker import Tracker, git_commit
+
+MAX_FLIGHT_FIGURES = 30  # one figure per test flight up to this many (ALFA has 20)
+FAULT_METRICS = ("f1_point", "auc_pr", "recall_point")
+
+
+def run_name(cfg: RunConfig, n_params: int | None = None) -> str:
+    """'lstm-15.5k-n8-s0': model (and positional encoding), size, training flights, seed."""
+    size = f"{n_params / 1000:.1f}k" if n_params else ""
+    pe = cfg.model_params.get("positional")
+    parts = [
+        cfg.model + (f"-{pe}" if pe else ""),
+        size,
+        f"n{cfg.data.train_flights or 'all'}",
+        f"s{cfg.seed}",
+    ]
+    return "-".join(p for p in parts if p)
+
+
+def trial_params(cfg: RunConfig, trial: Trial) -> dict:
+    """The config, flattened, plus what identifies the data, the split and the code."""
+    p = cfg.flat()
+    p.update(trial.split.describe())
+    p.update(
+        {
+            "data.content_hash": trial.dataset.content_hash,
+            "data.source": trial.dataset.source,
+            "data.n_flights": len(trial.dataset.flights),
+            "channels": ",".join(trial.pipeline.channels),
+            "package_version": __version__,
+            "git_commit": git_commit(),
+            "split.val_from_tail": trial.split.val_from_tail,
+        }
+    )
+    return p
+
+
+def fault_metrics(per_fault: list[dict]) -> dict[str, float]:
+    """Per-fault-type rows -> MLflow metrics named fault/<type>/<metric>."""
+    return {f"fault/{row['fault_type']}/{k}": row[k] for row in per_fault for k in FAULT_METRICS}
+
+
+def log_figures(tracker: Tracker, run_id: str, trial: Trial, name: str) -> None:
+    """A figure per test flight (channels, score, threshold, onset, first alarm) under flights/,
+    the first faulty one also as test_flight.png, and detection delay per fault type."""
+    import matplotlib.pyplot as plt
+
+    from anomaly.evaluate.plots import delay_figure, flight_figure
+
+    thr = trial.pipeline.threshold.threshold_
+    first = next(
+        (r for r in trial.results if r.flight.onset_index is not None),
+        trial.results[0] if trial.results else None,
+    )
+    for r in trial.results[:MAX_FLIGHT_FIGURES]:
+        fig = flight_figure(r.flight, r.score, thr, r.flagged, f"{name}: {r.flight.flight_id}")
+        tracker.log_figure(run_id, fig, f"flights/{r.flight.flight_id}.png")
+        if r is first:
+            tracker.log_figure(run_id, fig, "test_flight.png")
+        plt.close(fig)
+    if trial.outcomes:
+        fig = delay_figure(trial.outcomes)
+        tracker.log_figure(run_id, fig, "detection_delay_by_fault.png")
+        plt.close(fig)
+
+
+def log_trial(
+    trial: Trial,
+    tracker: Tracker,
+    parent_run_id: str | None = None,
+    tags: dict | None = None,
+    register: str | None = None,
+) -> tuple[str, str]:
+    """Log one finished trial as an MLflow run; returns (run_id, model_uri)."""
+    cfg = trial.cfg
+    name = run_name(cfg, int(trial.metrics["n_params"]))
+    with tracker.run(name, parent_run_id, tags) as run_id:
+        tracker.log_params(run_id, trial_params(cfg, trial))
+        per_fault = trial.per_fault.to_dict("records")
+        tracker.log_metrics(run_id, {**trial.metrics, **fault_metrics(per_fault)})
+        tracker.log_history(run_id, trial.history)
+        threshold = {"threshold": trial.pipeline.threshold.to_dict()}
+        tracker.log_dict(run_id, threshold, "threshold.json")
+        if len(trial.per_fault):
+            tracker.log_text(run_id, trial.per_fault.to_csv(index=False), "per_fault_type.csv")
+        if trial.outcomes:
+            per_flight = pd.DataFrame([o.__dict__ for o in trial.outcomes])
+            tracker.log_text(run_id, per_flight.to_csv(index=False), "per_flight.csv")
+        log_figures(tracker, run_id, trial, name)
+        if trial.results:
+            channels = trial.pipeline.channels
+            events = pd.concat(
+                [
+                    events_table(
+                        r.flight.flight_id,
+                        r.flight.time,
+                        r.flagged,
+                        r.score,
+                        r.contributions,
+                        channels,
+                    )
+                    for r in trial.results
+                ]
+            )
+            tracker.log_text(run_id, events.to_csv(index=False), "events.csv")
+        example_flight = (trial.split.test or trial.split.validation)[0]
+        n = min(example_flight.n_rows, max(trial.pipeline.window_len * 2, 64))
+        example = pd.DataFrame(
+            example_flight.values[:n].astype(np.float64), columns=trial.pipeline.channels
+        )
+        model_uri = tracker.log_pipeline(trial.pipeline, example)
+        if register:
+            version = tracker.register(model_uri, register)
+            tracker.set_tags(run_id, {"registered_model": f"{register}/{version}"})
+    tracker.terminate(run_id)
+    return run_id, model_uri
