@@ -65,6 +65,8 @@ class DetectConfig:
     min_event_s: float = 1.0
     merge_gap_s: float = 0.0  # join alarm runs closer than this
     timeout_s: float = 5.0  # ALFA protocol: first alarm after onset must come within this
+    # VUS buffer, in seconds (README, "Metrics"): about the published real-time detector's delay
+    vus_window_s: float = 2.0
     # no alarm in a flight's first seconds (start-up transients); rows are still scored
     warmup_s: float = 0.0
     # > 0: divide each row score by the median of the flight's own scores over this many

@@ -2,8 +2,11 @@
 
 One module per subcommand, each with `add_parser(sub)` and its `run`; heavy libraries are
 imported inside `run`, so `anomaly --help` starts in a fraction of a second. Logging is configured
-here once; library modules only use `logging.getLogger(__name__)`. Bad input ends with one line on
-stderr and exit code 2; no traceback.
+here once; library modules only use `logging.getLogger(__name__)`.
+
+Exit codes: 0 done; 1 a failure inside the tool (or, in a batch, some files failed), with the
+traceback kept in a file the message names (`--debug` prints it); 2 a mistake the user can fix
+(bad flag, config, path or input file), reported in one line; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ SUBCOMMANDS = (validate, synth, train, sweep, report, score)
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="anomaly", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--debug", action="store_true", help="print the traceback of a failure inside the tool"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for module in SUBCOMMANDS:
         module.add_parser(sub)
@@ -39,11 +45,5 @@ def main(argv: list[str] | None = None) -> int:
     # Lightning's banner (GPU/TPU availability, tips) is noise on a CPU tool; warnings still show
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as exc:  # LogError is a ValueError
-        print(f"error: {exc}", file=sys.stderr)
-        return common.EXIT_USAGE
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    with common.terminate_as_interrupt():
+        return common.run_command(args)

@@ -1,4 +1,4 @@
-"""What several subcommands share: the log-format flags, the training flags, errors and exit codes.
+"""What subcommands share: the log-format and training flags, the error policy and exit codes.
 
 Nothing heavy is imported here: building the parser must stay fast (`anomaly --help`).
 """
@@ -6,8 +6,17 @@ Nothing heavy is imported here: building the parser must stay fast (`anomaly --h
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from anomaly import user_dir
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def log_format_flags() -> argparse.ArgumentParser:
@@ -55,3 +64,57 @@ def training_flags() -> argparse.ArgumentParser:
         "--threshold", help="rule fitted on validation normal rows, e.g. quantile:0.99, zscore:4"
     )
     return p
+
+
+def save_traceback(exc: BaseException) -> Path:
+    """Write the traceback of a failure inside the tool to a file; returns its path."""
+    folder = user_dir("tracebacks")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"anomaly-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    path.write_text(f"anomaly {' '.join(sys.argv[1:])}\n\n{text}")
+    return path
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run a subcommand under the error policy (see anomaly.cli's docstring)."""
+    from anomaly.data.schema import LogError
+    from anomaly.errors import UserError
+
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, LogError, FileNotFoundError, NotADirectoryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        path = save_traceback(exc)
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(
+            f"error: internal failure ({type(exc).__name__}: {first}); traceback in {path}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM (what `timeout`, systemd and `docker stop` send) ends a command the way Ctrl-C
+    does: temporary outputs are removed and the run is marked as killed."""
+
+    def raise_interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    except ValueError:  # not the main thread (a test runner's worker): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

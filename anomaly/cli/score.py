@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from anomaly.cli.common import EXIT_FAILED, format_options, log_format_flags
+from anomaly.errors import UserError
 
 
 def add_parser(sub) -> None:
@@ -68,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
         pipe.threshold = Threshold.fixed(args.threshold)
     paths = expand_inputs(args.inputs)
     if not paths:
-        raise ValueError(f"no .csv or .csv.gz logs in {' '.join(args.inputs)}")
+        raise UserError(f"no .csv or .csv.gz logs in {' '.join(args.inputs)}")
     if args.chunk_rows < 10 * pipe.window_len:
-        raise ValueError(f"--chunk-rows must be at least {10 * pipe.window_len} (ten windows)")
+        raise UserError(f"--chunk-rows must be at least {10 * pipe.window_len} (ten windows)")
     fmt = LogFormat.from_options(**format_options(args, channels=False))
     summary = score_batch(
         pipe,

@@ -7,6 +7,7 @@ import logging
 import sys
 
 from anomaly.cli.common import log_format_flags, training_flags
+from anomaly.errors import UserError
 from anomaly.models.registry import MODELS
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ def run_compare(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",")]
     for m in models:
         if m not in MODELS:
-            raise ValueError(f"--models: unknown model {m!r}; choose from {', '.join(MODELS)}")
+            raise UserError(f"--models: unknown model {m!r}; choose from {', '.join(MODELS)}")
     cfg0 = build_config(base, over)
     # read once, shared by every model
     dataset = load_dataset(cfg0.data.data, cfg0.data.format_options())

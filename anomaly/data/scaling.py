@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from anomaly.errors import UserError
+
 
 class ChannelScaler:
     """Standard (mean / std) or robust (median / IQR) scaling per channel.
@@ -29,7 +31,7 @@ class ChannelScaler:
             std = rows.std(axis=0)
             scale = np.where(scale > 1e-8, scale, np.where(std > 1e-8, std, 1.0))
         else:
-            raise ValueError(f"scaler must be 'standard' or 'robust', got {self.kind!r}")
+            raise UserError(f"scaler must be 'standard' or 'robust', got {self.kind!r}")
         self.center_ = np.asarray(center, dtype=np.float32)
         self.scale_ = np.asarray(scale, dtype=np.float32)
         return self

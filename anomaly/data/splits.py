@@ -8,6 +8,7 @@ import numpy as np
 
 from anomaly.data.datasets import Dataset
 from anomaly.data.schema import Flight
+from anomaly.errors import UserError
 
 VAL_TAIL_SHARE = 0.2
 
@@ -85,13 +86,13 @@ def split_flights(
         )
     if n_train is not None:
         if n_train < 1 or n_train > len(train):
-            raise ValueError(
+            raise UserError(
                 f"--train-flights {n_train}: the training pool has {len(train)} flights"
             )
         pick = np.random.default_rng(10_000 + seed).permutation(len(train))[:n_train]
         train = [train[i] for i in sorted(pick)]
     if not train:
-        raise ValueError(f"dataset '{ds.name}' has no training flight")
+        raise UserError(f"dataset '{ds.name}' has no training flight")
     from_tail = not val
     if from_tail:
         pieces = [_tail(f, VAL_TAIL_SHARE) for f in train]

@@ -15,6 +15,7 @@ from anomaly.data.scaling import ChannelScaler
 from anomaly.data.schema import Flight
 from anomaly.data.splits import Split
 from anomaly.data.windows import make_windows
+from anomaly.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def training_windows(
     fitted = ChannelScaler(scaler).fit(rows)
     train = normal_windows(split.train, fitted, window_len, stride)
     if len(train) == 0:
-        raise ValueError(
+        raise UserError(
             f"no training window: every training flight is shorter than {window_len} normal rows"
         )
     val = normal_windows(split.validation, fitted, window_len, stride)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from anomaly.errors import UserError
+
 
 def window_starts(n_rows: int, window_len: int, stride: int, name: str = "flight") -> np.ndarray:
     """Start rows of the windows of one flight.
@@ -18,7 +20,7 @@ def window_starts(n_rows: int, window_len: int, stride: int, name: str = "flight
     if window_len < 1 or stride < 1:
         raise ValueError(f"window_len and stride must be >= 1, got {window_len} and {stride}")
     if n_rows < window_len:
-        raise ValueError(f"{name}: {n_rows} rows, shorter than one window ({window_len} rows)")
+        raise UserError(f"{name}: {n_rows} rows, shorter than one window ({window_len} rows)")
     starts = np.arange(0, n_rows - window_len + 1, stride)
     if starts[-1] != n_rows - window_len:
         starts = np.append(starts, n_rows - window_len)

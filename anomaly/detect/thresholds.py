@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from anomaly.errors import UserError
+
 KINDS = ("quantile", "zscore", "max", "fixed")
 
 
@@ -28,22 +30,22 @@ class Threshold:
     def __post_init__(self):
         kind, _, value = self.rule.partition(":")
         if kind not in KINDS or not value:
-            raise ValueError(
+            raise UserError(
                 f"threshold rule {self.rule!r}: expected one of {', '.join(k + ':VALUE' for k in KINDS)}"
             )
         try:
             self._value = float(value)
         except ValueError:
-            raise ValueError(f"threshold rule {self.rule!r}: {value!r} is not a number") from None
+            raise UserError(f"threshold rule {self.rule!r}: {value!r} is not a number") from None
         self._kind = kind
         if kind == "quantile" and not 0 < self._value <= 1:
-            raise ValueError(f"threshold rule {self.rule!r}: quantile must be in (0, 1]")
+            raise UserError(f"threshold rule {self.rule!r}: quantile must be in (0, 1]")
 
     def fit(self, scores: np.ndarray) -> Threshold:
         """scores: (n,) validation scores of normal rows."""
         scores = np.asarray(scores, dtype=np.float64)
         if self._kind != "fixed" and scores.size == 0:
-            raise ValueError("cannot fit a threshold on no validation scores")
+            raise UserError("cannot fit a threshold on no validation scores")
         if self._kind == "quantile":
             self.threshold_ = float(np.quantile(scores, self._value))
         elif self._kind == "zscore":

@@ -63,41 +63,6 @@ def event_metrics(labels: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
     return {"precision_event": precision, "recall_event": recall, "f1_event": f1}
 
 
-def vus_pr(
-    labels: np.ndarray, scores: np.ndarray, max_buffer: int = 40, n_buffers: int = 11
-) -> float:
-    """Volume under the PR surface (Paparrizos et al., VLDB 2022; recommended by TSB-AD).
-
-    For each buffer length l in [0, max_buffer] the labels are widened by a ramp of l rows on each
-    side of every segment (soft labels in [0, 1]); precision and recall are computed with those
-    soft labels over all thresholds, and the areas are averaged over l. It rewards alarms that
-    land just before or after a segment, without the inflation of point adjustment.
-    """
-    labels = np.asarray(labels) > 0
-    scores = np.asarray(scores, dtype=np.float64)
-    if labels.all() or not labels.any():
-        return float("nan")
-    order = np.argsort(-scores, kind="stable")
-    segs = runs(labels)
-    areas = []
-    for ell in np.linspace(0, max_buffer, n_buffers).astype(int):
-        soft = labels.astype(np.float64)
-        if ell > 0:
-            ramp = np.sqrt(1 - np.arange(1, ell + 1) / (ell + 1))
-            for s, e in segs:
-                lo = max(0, s - ell)
-                soft[lo:s] = np.maximum(soft[lo:s], ramp[: s - lo][::-1])
-                hi = min(len(soft), e + 1 + ell)
-                soft[e + 1 : hi] = np.maximum(soft[e + 1 : hi], ramp[: hi - e - 1])
-        tp = np.cumsum(soft[order])
-        k = np.arange(1, len(order) + 1)
-        # evaluate only at the last index of each run of tied scores
-        last = np.r_[scores[order][1:] != scores[order][:-1], True]
-        precision, recall = tp[last] / k[last], tp[last] / soft.sum()
-        areas.append(float(np.sum(np.diff(np.r_[0.0, recall]) * precision)))
-    return float(np.mean(areas))
-
-
 @dataclass
 class FlightOutcome:
     """Per-flight verdict of the ALFA protocol: 'TP', 'FP', 'FN' or 'TN', with delay if detected."""

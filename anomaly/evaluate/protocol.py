@@ -10,6 +10,7 @@ import pandas as pd
 
 from anomaly.data.schema import Flight
 from anomaly.evaluate import metrics as M
+from anomaly.evaluate.vus import vus
 
 UNKNOWN_FAULT = "?"
 
@@ -32,8 +33,26 @@ def _concat(arrays: list[np.ndarray], fill) -> np.ndarray:
     return np.concatenate(parts[:-1]) if parts else np.zeros(0)
 
 
+def flight_vus(results: list[FlightResult], window_rows: int) -> tuple[float, float]:
+    """VUS-PR and VUS-ROC computed per flight and averaged over the flights holding a fault
+    (macro): the buffer around an event must never spill into another flight."""
+    per_flight = [
+        vus(r.flight.labels, r.score, window_rows)
+        for r in results
+        if r.flight.labels is not None and 0 < r.flight.labels.mean() < 1
+    ]
+    if not per_flight:
+        return float("nan"), float("nan")
+    pr, roc = np.array(per_flight).T
+    return float(pr.mean()), float(roc.mean())
+
+
 def evaluate_flights(
-    results: list[FlightResult], rate_hz: float, timeout_s: float, confirm_s: float = 0.0
+    results: list[FlightResult],
+    rate_hz: float,
+    timeout_s: float,
+    confirm_s: float = 0.0,
+    vus_window_s: float = 2.0,
 ) -> tuple[dict, list[M.FlightOutcome], pd.DataFrame]:
     """Metrics over the labelled flights among `results`.
 
@@ -54,7 +73,8 @@ def evaluate_flights(
         **M.point_metrics(labels[~sep], flagged[~sep]),
         **M.ranking_metrics(labels[~sep], scores[~sep]),
     }
-    out["vus_pr"] = M.vus_pr(labels[~sep], scores[~sep])
+    vus_window = max(1, int(round(vus_window_s * rate_hz)))
+    out["vus_pr"], out["vus_roc"] = flight_vus(labelled, vus_window)
     out.update(M.event_metrics(labels, flagged))
     adjusted = M.point_adjust(labels, flagged)[~sep]
     out["f1_point_adjusted"] = M.point_metrics(labels[~sep], adjusted)["f1_point"]
@@ -74,10 +94,12 @@ def evaluate_flights(
     out["false_alarms_per_hour"] = M.false_alarms_per_hour(
         [r.flight.labels for r in labelled], [r.flagged for r in labelled], rate_hz
     )
-    return out, outcomes, per_fault_table(labelled, outcomes)
+    return out, outcomes, per_fault_table(labelled, outcomes, vus_window)
 
 
-def per_fault_table(labelled: list[FlightResult], outcomes: list[M.FlightOutcome]) -> pd.DataFrame:
+def per_fault_table(
+    labelled: list[FlightResult], outcomes: list[M.FlightOutcome], vus_window: int
+) -> pd.DataFrame:
     """Point and ranking metrics and per-flight outcomes, one row per fault type."""
     rows = []
     for fault in sorted({r.flight.fault_type or UNKNOWN_FAULT for r in labelled}):
@@ -93,6 +115,7 @@ def per_fault_table(labelled: list[FlightResult], outcomes: list[M.FlightOutcome
                 "flights": len(sub),
                 **M.point_metrics(lab, flg),
                 **M.ranking_metrics(lab, sc),
+                "vus_pr": flight_vus(sub, vus_window)[0],
                 "detected": sum(o.outcome == "TP" for o in oc),
                 "early_alarm": sum(o.outcome == "FP" for o in oc),
                 "delay_s": float(np.mean(delays)) if delays else float("nan"),

@@ -94,19 +94,3 @@ def vus(
     roc = (np.diff(x, axis=1) * (y[:, 1:] + y[:, :-1]) / 2).sum(axis=1)
     pr = (np.diff(y[:, :-1], axis=1) * precision).sum(axis=1)
     return float(pr.mean()), float(roc.mean())
-
-
-def vus_pr(labels: np.ndarray, scores: np.ndarray, window: int, n_thresholds: int = 250) -> float:
-    """VUS-PR of one flight: range-aware average precision averaged over buffers 0..window.
-
-    Parameters and NaN rule as in :func:`vus`.
-    """
-    return vus(labels, scores, window, n_thresholds)[0]
-
-
-def vus_roc(labels: np.ndarray, scores: np.ndarray, window: int, n_thresholds: int = 250) -> float:
-    """VUS-ROC of one flight: range-aware ROC AUC averaged over buffers 0..window.
-
-    Parameters and NaN rule as in :func:`vus`.
-    """
-    return vus(labels, scores, window, n_thresholds)[1]

@@ -91,3 +91,8 @@ class Detector(ABC):
     def training_history(self) -> list[dict]:
         """Per-epoch losses, for models trained by epochs."""
         return []
+
+    def training_summary(self) -> dict[str, float]:
+        """How training went (time in optimizer steps and in validation, epochs, steps, ...),
+        for models trained by epochs; the caller times the others."""
+        return {}

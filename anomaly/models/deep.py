@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from anomaly.models.base import Detector
-from anomaly.models.registry import build_network
+from anomaly.models.registry import build_network, network_config
 
 log = logging.getLogger(__name__)
 INFER_BATCH = 2048
@@ -77,9 +77,6 @@ class DeepDetector(Detector):
         self.horizon = horizon
         self.accelerator = accelerator
 
-    def _net_config(self, n_features: int) -> dict:
-        return {**(self.net or {}), "n_features": n_features}
-
     def fit(self, windows: np.ndarray, val_windows: np.ndarray | None = None) -> DeepDetector:
         import pytorch_lightning as pl
         from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
@@ -90,8 +87,12 @@ class DeepDetector(Detector):
         windows = self._check_windows(windows)
         val = windows[:0] if val_windows is None else self._check_windows(val_windows)
         pl.seed_everything(self.random_state, workers=True, verbose=False)
+        _, window_len, n_features = windows.shape
         system = ReconstructionSystem(
-            self.arch, self._net_config(windows.shape[2]), lr=self.lr, horizon=self.horizon
+            self.arch,
+            network_config(self.arch, self.net, n_features, window_len),
+            lr=self.lr,
+            horizon=self.horizon,
         )
         dm = WindowDataModule(windows, val, self.batch_size, self.random_state)
         history = History()
@@ -129,7 +130,17 @@ class DeepDetector(Detector):
         self.network_ = system.net.cpu().eval()
         self.history_ = history.rows
         self.epochs_ = len(history.rows)
-        self.n_features_in_ = windows.shape[2]
+        val_losses = [r.get("val_loss", np.inf) for r in history.rows]
+        self.summary_ = {
+            "fit_seconds": history.fit_seconds,
+            "validate_seconds": history.validate_seconds,
+            "epochs": float(self.epochs_),
+            "steps": float(trainer.global_step),
+            "best_epoch": float(np.argmin(val_losses)) if val_losses else float("nan"),
+            # early stopping never fired: the model may still have been improving
+            "hit_max_epochs": float(self.epochs_ >= self.max_epochs),
+        }
+        self.n_features_in_, self.window_len_ = n_features, window_len
         self.n_params_ = self.network_.n_params()
         return self
 
@@ -150,13 +161,18 @@ class DeepDetector(Detector):
     def training_history(self) -> list[dict]:
         return list(getattr(self, "history_", []))
 
+    def training_summary(self) -> dict[str, float]:
+        return dict(getattr(self, "summary_", {}))
+
     def save(self, folder: Path) -> None:
         self._check_fitted()
         torch.save(self.network_.state_dict(), Path(folder) / "weights.pt")
         meta = {
             "n_features_in": self.n_features_in_,
+            "window_len": self.window_len_,
             "epochs": self.epochs_,
             "history": self.history_,
+            "summary": self.summary_,
         }
         (Path(folder) / "deep.json").write_text(json.dumps(meta))
 
@@ -164,12 +180,14 @@ class DeepDetector(Detector):
     def load(cls, folder: Path, params: dict) -> DeepDetector:
         det = cls(**params)
         meta = json.loads((Path(folder) / "deep.json").read_text())
-        det.network_ = build_network(det.arch, det._net_config(meta["n_features_in"]))
+        det.n_features_in_, det.window_len_ = meta["n_features_in"], meta["window_len"]
+        det.network_ = build_network(
+            det.arch, network_config(det.arch, det.net, det.n_features_in_, det.window_len_)
+        )
         # weights only: a state_dict of tensors, nothing else is unpickled
         state = torch.load(Path(folder) / "weights.pt", map_location="cpu", weights_only=True)
         det.network_.load_state_dict(state)
         det.network_.eval()
-        det.n_features_in_ = meta["n_features_in"]
         det.n_params_ = det.network_.n_params()
-        det.epochs_, det.history_ = meta["epochs"], meta["history"]
+        det.epochs_, det.history_, det.summary_ = meta["epochs"], meta["history"], meta["summary"]
         return det

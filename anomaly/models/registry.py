@@ -11,6 +11,8 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from anomaly.errors import UserError
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -103,7 +105,7 @@ MODELS = tuple(REGISTRY)
 
 def get(name: str) -> ModelSpec:
     if name not in REGISTRY:
-        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+        raise UserError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
     return REGISTRY[name]
 
 
@@ -120,12 +122,20 @@ def load_detector(name: str, folder: Path, params: dict) -> Detector:
     return get(name).detector_class().load(folder, params)
 
 
+def network_config(name: str, net: dict | None, n_features: int, window_len: int) -> dict:
+    """A deep model's network config for data of this shape: `n_features` always, `window_len`
+    for networks that size something by it (a learned position table)."""
+    fields = get(name).network_class().config_class.__dataclass_fields__
+    shape = {"n_features": n_features, "window_len": window_len}
+    return {**(net or {}), **{k: v for k, v in shape.items() if k in fields}}
+
+
 def build_network(name: str, net_config: dict):
-    """The plain `nn.Module` of a deep model from its config dict (including n_features)."""
+    """The plain `nn.Module` of a deep model from its full config dict (`network_config`)."""
     cls = get(name).network_class()
     return cls(cls.config_class(**net_config))
 
 
-def count_params(name: str, net: dict, n_features: int) -> int:
+def count_params(name: str, net: dict, n_features: int, window_len: int) -> int:
     """Parameter count of a deep model's network config without training it."""
-    return build_network(name, {**net, "n_features": n_features}).n_params()
+    return build_network(name, network_config(name, net, n_features, window_len)).n_params()

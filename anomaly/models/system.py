@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
@@ -68,10 +70,27 @@ class ReconstructionSystem(pl.LightningModule):
 
 
 class History(Callback):
-    """Collects per-epoch train and validation loss for tracking."""
+    """Per-epoch train and validation loss, and where the time went: optimizer steps (forward,
+    backward, update) apart from validation passes, so a model's cost is not inflated by how
+    often it is validated or checkpointed."""
 
     def __init__(self):
         self.rows: list[dict] = []
+        self.fit_seconds = 0.0
+        self.validate_seconds = 0.0
+        self._t0 = 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self._t0 = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.fit_seconds += time.perf_counter() - self._t0
+
+    def on_validation_start(self, trainer, pl_module):
+        self._t0 = time.perf_counter()
+
+    def on_validation_end(self, trainer, pl_module):
+        self.validate_seconds += time.perf_counter() - self._t0
 
     def on_train_epoch_end(self, trainer, pl_module):
         m = trainer.callback_metrics

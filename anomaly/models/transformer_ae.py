@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from anomaly.errors import UserError
+
 
 @dataclass
 class TransformerAEConfig:
@@ -23,21 +25,21 @@ class TransformerAEConfig:
     latent_size: int = 16
     dropout: float = 0.0  # small data, short training: dropout only slows convergence here
     positional: str = "sinusoidal"  # "sinusoidal" | "learned" | "none"
-    max_len: int = 1024
+    window_len: int = 32  # rows of the position table: exactly the window, so every row is used
 
 
 class PositionalEncoding(nn.Module):
-    def __init__(self, kind: str, d_model: int, max_len: int):
+    def __init__(self, kind: str, d_model: int, window_len: int):
         super().__init__()
         if kind not in ("sinusoidal", "learned", "none"):
-            raise ValueError(f"positional must be sinusoidal, learned or none, got {kind!r}")
+            raise UserError(f"positional must be sinusoidal, learned or none, got {kind!r}")
         self.kind = kind
         if kind == "learned":
-            self.table = nn.Parameter(torch.randn(max_len, d_model) * 0.02)
+            self.table = nn.Parameter(torch.randn(window_len, d_model) * 0.02)
         elif kind == "sinusoidal":
-            pos = torch.arange(max_len).unsqueeze(1)
+            pos = torch.arange(window_len).unsqueeze(1)
             div = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
-            pe = torch.zeros(max_len, d_model)
+            pe = torch.zeros(window_len, d_model)
             pe[:, 0::2] = torch.sin(pos * div)
             pe[:, 1::2] = torch.cos(pos * div)[:, : d_model // 2]
             self.register_buffer("table", pe, persistent=False)
@@ -57,11 +59,11 @@ class TransformerAutoencoder(nn.Module):
     def __init__(self, cfg: TransformerAEConfig):
         super().__init__()
         if cfg.d_model % cfg.n_heads:
-            raise ValueError(f"d_model {cfg.d_model} must be divisible by n_heads {cfg.n_heads}")
+            raise UserError(f"d_model {cfg.d_model} must be divisible by n_heads {cfg.n_heads}")
         self.cfg = cfg
         self.in_proj = nn.Linear(cfg.n_features, cfg.d_model)
-        self.pos_enc = PositionalEncoding(cfg.positional, cfg.d_model, cfg.max_len)
-        self.pos_dec = PositionalEncoding(cfg.positional, cfg.d_model, cfg.max_len)
+        self.pos_enc = PositionalEncoding(cfg.positional, cfg.d_model, cfg.window_len)
+        self.pos_dec = PositionalEncoding(cfg.positional, cfg.d_model, cfg.window_len)
 
         def layers() -> nn.TransformerEncoder:
             layer = nn.TransformerEncoderLayer(

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from anomaly.errors import UserError
 from anomaly.evaluate.statistics import mean_ci, paired, size_verdict, wilcoxon_p  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def load_records(sweep: str) -> tuple[str, dict, pd.DataFrame]:
     parent_id, params = parent_run(sweep)
     runs = runs_frame(parent_run_id=parent_id)
     if runs.empty:
-        raise ValueError(f"sweep {sweep}: the parent run {parent_id} has no child runs")
+        raise UserError(f"sweep {sweep}: the parent run {parent_id} has no child runs")
     return parent_id, params, tidy(runs)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from anomaly.config import RunConfig, build_config, load_yaml, merge
+from anomaly.errors import UserError
 from anomaly.models.registry import count_params
 
 
@@ -44,13 +45,21 @@ class SweepSpec:
         d = load_yaml(path)
         missing = [k for k in ("name", "base", "train_sizes", "seeds", "arms") if k not in d]
         if missing:
-            raise ValueError(f"{path}: sweep spec lacks {', '.join(missing)}")
+            raise UserError(f"{path}: sweep spec lacks {', '.join(missing)}")
         arms = [Arm(**a) for a in d.pop("arms")]
         names = [a.name for a in arms]
         if len(set(names)) != len(names):
-            raise ValueError(f"{path}: arm names must be unique, got {names}")
+            raise UserError(f"{path}: arm names must be unique, got {names}")
         d.setdefault("experiment", f"study-{d['name']}")
         return cls(arms=arms, source=str(path), **d)
+
+    def describe(self) -> str:
+        """The MLflow experiment's description."""
+        return (
+            f"Study '{self.name}' (spec {Path(self.source).name}): one parent run per version of "
+            f"the grid, with a child run per cell (arm x training flights x seed). "
+            f"`anomaly report --sweep {self.experiment} --out DIR` rebuilds its report."
+        )
 
     def data_spec(self) -> str:
         return str((self.base.get("data") or {}).get("data", "synthetic"))
@@ -70,7 +79,9 @@ def cell_key(sweep_name: str, cfg: RunConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def transformer_for_params(target: int, n_features: int, base: dict | None = None) -> dict:
+def transformer_for_params(
+    target: int, n_features: int, window_len: int, base: dict | None = None
+) -> dict:
     """Transformer config whose parameter count is closest to `target`, varying d_model.
 
     Used by the parameter-scaling arm: Transformers at about 1x, 4x and 16x the LSTM's size.
@@ -81,26 +92,35 @@ def transformer_for_params(target: int, n_features: int, base: dict | None = Non
     for d in range(heads, 513, heads):
         cfg = {**base, "d_model": d, "dim_feedforward": base.get("ff_mult", 2) * d}
         cfg.pop("ff_mult", None)
-        gap = abs(count_params("transformer", cfg, n_features) - target)
+        gap = abs(count_params("transformer", cfg, n_features, window_len) - target)
         if best_gap is None or gap < best_gap:
             best, best_gap = cfg, gap
     return best
 
 
-def resolve_params(spec: SweepSpec, arm: Arm, n_features: int) -> dict:
-    """Arm params with `params_x` turned into a concrete Transformer size."""
+def resolve_params(spec: SweepSpec, arm: Arm, n_features: int, window_len: int) -> dict:
+    """Arm params with `params_x` turned into a concrete Transformer size, counted on the
+    channels and window the cells really use."""
     if arm.params_x is None:
         return dict(arm.model_params)
     lstm = next((a for a in spec.arms if a.model == "lstm"), None)
-    target = arm.params_x * count_params("lstm", lstm.model_params if lstm else {}, n_features)
-    return transformer_for_params(int(target), n_features, arm.model_params)
+    lstm_params = count_params("lstm", lstm.model_params if lstm else {}, n_features, window_len)
+    return transformer_for_params(
+        int(arm.params_x * lstm_params), n_features, window_len, arm.model_params
+    )
 
 
 def expand(spec: SweepSpec, n_features: int) -> list[Cell]:
-    """Every cell, with the same flight subsets for every arm at a given size and seed."""
+    """Every cell, with the same flight subsets for every arm at a given size and seed.
+
+    `n_features` is the dataset's channel count; a spec (or its preset) that picks channels
+    sizes its arms on those.
+    """
+    base = build_config(spec.base)
+    n_features = len(base.data.channels) if base.data.channels else n_features
     cells = []
     for arm in spec.arms:
-        params = resolve_params(spec, arm, n_features)
+        params = resolve_params(spec, arm, n_features, base.window.window_len)
         for size in arm.sizes or spec.train_sizes:
             for seed in arm.seeds or spec.seeds:
                 over = {

@@ -42,6 +42,7 @@ class CellResult:
     history: list[dict] | None
     error: str | None
     elapsed_s: float
+    traceback: str = ""  # the failure's full traceback, kept as the cell's error.txt artifact
 
 
 def _worker_init(data_spec: str, threads: int) -> None:
@@ -69,8 +70,8 @@ def _run_cell(cell: Cell) -> CellResult:
         return CellResult(cell, trial.metrics, params, per_fault, trial.history, None, elapsed)
     except Exception as exc:  # recorded on the cell's run; the sweep goes on
         msg = f"{type(exc).__name__}: {exc}"
-        log.debug("cell %s failed: %s", cell.key, traceback.format_exc())
-        return CellResult(cell, None, None, None, None, msg, time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        return CellResult(cell, None, None, None, None, msg, elapsed, traceback.format_exc())
 
 
 def prepare_data(spec: SweepSpec) -> Dataset:
@@ -123,6 +124,7 @@ def log_cell(tracker, parent_id: str, res: CellResult) -> None:
         with tracker.run(name, parent_id, tags) as run_id:
             tracker.log_params(run_id, res.params or cell.config.flat())
             if res.error:
+                tracker.log_text(run_id, res.traceback or res.error, "error.txt")
                 raise CellFailed(res.error)
             per_fault = fault_metrics(res.per_fault or [])
             tracker.log_metrics(run_id, {**res.metrics, **per_fault, "cell_seconds": res.elapsed_s})
@@ -138,7 +140,7 @@ def run_sweep(
     from anomaly.track.tracker import Tracker
 
     ds = prepare_data(spec)
-    tracker = Tracker(spec.experiment)
+    tracker = Tracker(spec.experiment, description=spec.describe())
     cells = expand(spec, len(ds.channels))
     grid = grid_hash(cells)
     parent_id = find_parent(tracker, spec, grid)
@@ -200,7 +202,7 @@ def _consume(results, tracker, parent_id: str, counts: dict, bar) -> None:
         counts["failed" if res.error else "finished"] += 1
         if res.error:
             log.warning(
-                "cell %s/%d flights/seed %d failed: %s",
+                "cell %s/%d flights/seed %d failed: %s (traceback: error.txt of its MLflow run)",
                 res.cell.arm,
                 res.cell.train_flights,
                 res.cell.seed,

@@ -14,6 +14,8 @@ import re
 import shutil
 from pathlib import Path
 
+from anomaly import user_dir
+
 IMMUTABLE = re.compile(r"^(runs:/[0-9a-f]{32}/.+|models:/[^/@]+/\d+)$")
 
 
@@ -22,17 +24,12 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
-def cache_root() -> Path:
-    base = os.environ.get("ANOMALY_CACHE") or Path.home() / ".cache" / "anomaly"
-    return Path(base) / "models"
-
-
 def cache_path(uri: str) -> Path | None:
     """Where an immutable model URI is kept; None for URIs that may change."""
     if not IMMUTABLE.match(uri):
         return None
     key = hashlib.sha256(f"{tracking_uri()}|{uri}".encode()).hexdigest()[:24]
-    return cache_root() / key
+    return user_dir("models") / key
 
 
 def cached(uri: str) -> Path | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from mlflow.tracking import MlflowClient
 
 import anomaly
 from anomaly.detect.pipeline import find_pipeline_folder
+from anomaly.errors import UserError
 from anomaly.track import model_cache
 from anomaly.track.model_cache import tracking_uri
 
@@ -47,10 +47,23 @@ def artifact_location(uri: str) -> str | None:
     return None
 
 
-class Tracker:
-    """Opens the store and an experiment; one object per process is enough."""
+EXPERIMENT_KIND = "custom_model_development"  # the UI then opens on the runs table
+DEFAULT_DESCRIPTION = (
+    "Runs of `anomaly train` and `anomaly compare`: one run per trained detector, with its config, "
+    "test-flight metrics, figures and the scoring model."
+)
 
-    def __init__(self, experiment: str = "anomaly", uri: str | None = None):
+
+class Tracker:
+    """Opens the store and an experiment; one object per process is enough.
+
+    Every experiment it touches carries MLflow's experiment-kind tag (without it, MLflow 3's UI
+    opens an experiment as a GenAI trace overview) and a description of what it holds.
+    """
+
+    def __init__(
+        self, experiment: str = "anomaly", uri: str | None = None, description: str | None = None
+    ):
         self.uri = uri or tracking_uri()
         mlflow.set_tracking_uri(self.uri)
         self.client = MlflowClient(self.uri)
@@ -59,8 +72,18 @@ class Tracker:
             exp_id = self.client.create_experiment(
                 experiment, artifact_location=artifact_location(self.uri)
             )
+            tags = {}
         else:
-            exp_id = exp.experiment_id
+            exp_id, tags = exp.experiment_id, exp.tags
+        wanted = {
+            "mlflow.experimentKind": EXPERIMENT_KIND,
+            "mlflow.note.content": description
+            or tags.get("mlflow.note.content")
+            or DEFAULT_DESCRIPTION,
+        }
+        for key, value in wanted.items():
+            if tags.get(key) != value:
+                self.client.set_experiment_tag(exp_id, key, value)
         self.experiment_id = exp_id
         self.experiment = experiment
 
@@ -92,18 +115,26 @@ class Tracker:
             self.client.log_batch(run_id, params=items[i : i + 100])
 
     def log_metrics(self, run_id: str, metrics: dict, step: int = 0) -> None:
+        """Log finite metrics; an undefined one (NaN: e.g. recall on flights without a fault) is
+        named in the run's `anomaly.missing_metrics` tag, so a missing value is never silent."""
         import time
 
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [
-            Metric(k, float(v), now, step)
-            for k, v in metrics.items()
-            if v is not None and not math.isnan(float(v))
-        ]
+        items, missing = [], []
+        for k, v in metrics.items():
+            if v is None or math.isnan(float(v)):
+                missing.append(k)
+            else:
+                items.append(Metric(k, float(v), now, step))
         for i in range(0, len(items), 500):
             self.client.log_batch(run_id, metrics=items[i : i + 500])
+        if missing:
+            tag = "anomaly.missing_metrics"
+            known = self.client.get_run(run_id).data.tags.get(tag, "")
+            names = sorted(set(filter(None, known.split(","))) | set(missing))
+            self.client.set_tag(run_id, tag, ",".join(names)[:5000])
 
     def log_history(self, run_id: str, history: list[dict]) -> None:
         """Per-epoch losses as metric steps: the loss curves in the UI."""
@@ -223,7 +254,7 @@ def runs_frame(experiment: str | None = None, parent_run_id: str | None = None) 
     else:
         exp = client.get_experiment_by_name(experiment)
         if exp is None:
-            raise ValueError(f"no MLflow experiment named {experiment!r} in {tracking_uri()}")
+            raise UserError(f"no MLflow experiment named {experiment!r} in {tracking_uri()}")
         ids, flt = [exp.experiment_id], ""
     return mlflow.search_runs(experiment_ids=ids, filter_string=flt, max_results=50000)
 
@@ -237,7 +268,7 @@ def parent_run(sweep: str) -> tuple[str, dict]:
     else:
         exp = client.get_experiment_by_name(sweep)
         if exp is None:
-            raise ValueError(f"no MLflow experiment or run named {sweep!r} in {tracking_uri()}")
+            raise UserError(f"no MLflow experiment or run named {sweep!r} in {tracking_uri()}")
         runs = client.search_runs(
             [exp.experiment_id],
             "tags.`anomaly.role` = 'parent'",
@@ -245,7 +276,7 @@ def parent_run(sweep: str) -> tuple[str, dict]:
             max_results=1,
         )
         if not runs:
-            raise ValueError(f"experiment {sweep!r} has no sweep parent run")
+            raise UserError(f"experiment {sweep!r} has no sweep parent run")
         run = runs[0]
     params = dict(run.data.params)
     params["experiment"] = client.get_experiment(run.info.experiment_id).name

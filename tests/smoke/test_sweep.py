@@ -9,7 +9,11 @@ import mlflow
 import pytest
 
 from anomaly.cli import main
+from anomaly.data.datasets import load_dataset
+from anomaly.data.splits import split_flights
+from anomaly.models.registry import count_params
 from anomaly.study import sweep as runner
+from anomaly.study import trial as trial_module
 from anomaly.study.spec import SweepSpec, expand
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,21 +32,39 @@ def _children(parent: str):
     )
 
 
-def test_cells_share_flight_subsets_across_models():
+def _training_ids(ds, cell) -> tuple[str, ...]:
+    """The training flights a cell's trial draws (what run_trial calls)."""
+    split = split_flights(ds, cell.config.seed, cell.config.data.train_flights)
+    return tuple(f.flight_id for f in split.train)
+
+
+def test_cells_share_flight_subsets_across_models(synth_dir):
     spec = SweepSpec.from_yaml(REPO / "experiments" / "smoke.yaml")
     cells = expand(spec, n_features=10)
     assert len(cells) == len(spec.arms) * len(spec.train_sizes) * len(spec.seeds)
     assert len({c.key for c in cells}) == len(cells)
-    by_pair = {}
+    ds = load_dataset(str(synth_dir / "flights"))  # plain logs: subsets drawn by seed
+    by_pair: dict[tuple[int, int], set] = {}
     for c in cells:
-        by_pair.setdefault((c.train_flights, c.seed), set()).add(c.config.data.train_flights)
-    assert all(len(v) == 1 for v in by_pair.values())
-    # the param-matched transformer is within 25 % of the LSTM's size
-    from anomaly.models.registry import count_params
+        by_pair.setdefault((c.train_flights, c.seed), set()).add(_training_ids(ds, c))
+    # every arm trains on the very same flights at a given size and seed ...
+    assert all(len(ids) == 1 for ids in by_pair.values())
+    # ... of the right number, and another seed draws another subset
+    for (size, _seed), ids in by_pair.items():
+        assert len(next(iter(ids))) == size
+    for size in spec.train_sizes:
+        assert len({next(iter(by_pair[(size, s)])) for s in spec.seeds}) > 1
 
-    t = next(c for c in cells if c.arm == "transformer").config.model_params
-    lstm = count_params("lstm", spec.arms[0].model_params, 10)
-    assert abs(count_params("transformer", t, 10) / lstm - 1) < 0.25
+
+def test_transformer_arm_is_sized_on_the_channels_it_uses():
+    spec = SweepSpec.from_yaml(REPO / "experiments" / "smoke.yaml")
+    t = next(c for c in expand(spec, n_features=10) if c.arm == "transformer").config.model_params
+    lstm = count_params("lstm", spec.arms[0].model_params, 10, 16)
+    assert abs(count_params("transformer", t, 10, 16) / lstm - 1) < 0.25
+    spec.base = {**spec.base, "data": {**spec.base["data"], "channels": ["a", "b", "c"]}}
+    t3 = next(c for c in expand(spec, n_features=10) if c.arm == "transformer").config.model_params
+    lstm3 = count_params("lstm", spec.arms[0].model_params, 3, 16)
+    assert abs(count_params("transformer", t3, 3, 16) / lstm3 - 1) < 0.25
 
 
 @pytest.mark.slow
@@ -69,6 +91,13 @@ def test_smoke_sweep_resumes_and_reports(smoke_spec, mlflow_store, tmp_path, mon
     assert {"metrics.f1_point", "metrics.train_seconds", "metrics.n_params"} <= set(
         children.columns
     )
+    # paired cells: every arm trained on the same flights (by id) at a given size and seed
+    pairs = children.groupby(["tags.anomaly.train_flights", "tags.anomaly.seed"])
+    assert all(g["params.train_flights"].nunique() == 1 for _, g in pairs)
+    assert children["params.train_flights"].nunique() > 1
+    exp = mlflow.MlflowClient().get_experiment_by_name(spec.experiment)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "smoke" in exp.tags["mlflow.note.content"]
     # a second run adds no child
     _, again = runner.run_sweep(spec, workers=1, progress=False)
     assert again["skipped"] == counts["cells"] and len(_children(parent)) == counts["cells"]
@@ -86,21 +115,24 @@ def test_failed_cell_is_recorded_and_redone(smoke_spec, mlflow_store, monkeypatc
     spec = SweepSpec.from_yaml(smoke_spec)
     spec.experiment = "study-smoke-fail"
     spec.arms = spec.arms[-1:]  # pca only: fast
-    real = runner._run_cell
+    real = trial_module.run_trial
 
-    def flaky(cell):
-        if cell.seed == 1:
-            return runner.CellResult(cell, None, None, None, None, "ValueError: boom", 0.0)
-        return real(cell)
+    def flaky_trial(cfg, dataset=None, progress=False):
+        if cfg.seed == 1:
+            raise ValueError("boom")
+        return real(cfg, dataset, progress)
 
-    monkeypatch.setattr(runner, "_run_cell", flaky)
+    monkeypatch.setattr(trial_module, "run_trial", flaky_trial)
     parent, counts = runner.run_sweep(spec, workers=1, progress=False)
     assert counts["failed"] == 2 and counts["finished"] == 2
     kids = _children(parent)
     failed = kids[kids["status"] == "FAILED"]
     assert len(failed) == 2 and failed["tags.error"].str.contains("boom").all()
     assert "metrics.f1_point" not in failed.columns or failed["metrics.f1_point"].isna().all()
-    monkeypatch.setattr(runner, "_run_cell", real)
+    for run_id in failed["run_id"]:  # the whole traceback, not just the message
+        text = mlflow.artifacts.load_text(f"runs:/{run_id}/error.txt")
+        assert "Traceback" in text and "flaky_trial" in text and "boom" in text
+    monkeypatch.setattr(trial_module, "run_trial", real)
     _, counts = runner.run_sweep(spec, workers=1, progress=False)
     assert counts["skipped"] == 2 and counts["finished"] == 2 and counts["failed"] == 0
 

@@ -36,6 +36,13 @@ REQUIRED_PARAMS = {
     "model_params.hidden_size",
 }
 REQUIRED_METRICS = {
+    "fit_seconds",
+    "validate_seconds",
+    "total_seconds",
+    "steps",
+    "best_epoch",
+    "hit_max_epochs",
+    "vus_roc",
     "f1_point",
     "precision_point",
     "recall_point",
@@ -121,6 +128,14 @@ def test_train_logs_everything_and_model_reloads(
     run = mlflow.MlflowClient().get_run(run_id)
     assert REQUIRED_PARAMS <= set(run.data.params)
     assert REQUIRED_METRICS <= set(run.data.metrics)
+    m = run.data.metrics
+    # fit time is optimizer steps only: validation and set-up are counted apart
+    assert 0 < m["fit_seconds"] < m["total_seconds"] and m["validate_seconds"] > 0
+    assert m["fit_seconds"] + m["validate_seconds"] < m["total_seconds"]
+    assert m["train_seconds"] == m["fit_seconds"]
+    exp = mlflow.MlflowClient().get_experiment(run.info.experiment_id)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert exp.tags["mlflow.note.content"]
     assert run.data.params["window.window_len"] == "16"
     assert run.info.run_name.startswith("lstm-")
     history = mlflow.MlflowClient().get_metric_history(run_id, "val_loss")

@@ -64,11 +64,19 @@ def test_split_by_flight_is_disjoint_and_seeded(synth_dir):
 
 
 def test_train_subset_depends_on_seed_and_size_only(synth_dir):
-    ds = load_dataset(str(synth_dir / "flights"))
-    s1 = split_flights(ds, seed=3, n_train=2)
-    s2 = split_flights(ds, seed=3, n_train=2)
-    assert [f.flight_id for f in s1.train] == [f.flight_id for f in s2.train]
-    assert len(s1.train) == 2
+    ds = load_dataset(str(synth_dir))  # fixed split: the training pool is the same for all seeds
+    ids = lambda s: [f.flight_id for f in s.train]  # noqa: E731
+    pool = ids(split_flights(ds, seed=0))
+    subsets = {}
+    for seed in range(6):
+        a, b = split_flights(ds, seed=seed, n_train=2), split_flights(ds, seed=seed, n_train=2)
+        assert ids(a) == ids(b) and len(ids(a)) == 2 and set(ids(a)) <= set(pool)
+        subsets[seed] = tuple(ids(a))
+    assert len(set(subsets.values())) > 1  # the seed, not chance, picks the subset
+    # test flights never depend on the seed or the size
+    assert {tuple(f.flight_id for f in split_flights(ds, s, 1).test) for s in range(6)} == {
+        tuple(f.flight_id for f in split_flights(ds, 0).test)
+    }
 
 
 def test_too_few_flights_validation_from_tail(tmp_path):

@@ -1,0 +1,28 @@
+"""What the tracker records beyond plain values: undefined metrics and the experiment's kind."""
+
+from __future__ import annotations
+
+import mlflow
+
+from anomaly.track.tracker import Tracker
+
+
+def test_an_undefined_metric_is_named_not_dropped(mlflow_store):
+    tracker = Tracker("tracking-missing", description="holds one test run")
+    with tracker.run("r") as run_id:
+        tracker.log_metrics(run_id, {"f1_point": 0.5, "flight_recall": float("nan")})
+        tracker.log_metrics(run_id, {"vus_pr": float("nan")})
+    run = mlflow.MlflowClient().get_run(run_id)
+    assert run.data.metrics == {"f1_point": 0.5}
+    assert run.data.tags["anomaly.missing_metrics"] == "flight_recall,vus_pr"
+
+
+def test_every_experiment_opens_on_the_runs_table(mlflow_store):
+    client = mlflow.MlflowClient()
+    client.create_experiment("made-elsewhere")  # an experiment our tool did not create
+    Tracker("made-elsewhere")
+    Tracker("ours", description="what ours holds")
+    for name in ("made-elsewhere", "ours"):
+        tags = client.get_experiment_by_name(name).tags
+        assert tags["mlflow.experimentKind"] == "custom_model_development"
+    assert client.get_experiment_by_name("ours").tags["mlflow.note.content"] == "what ours holds"
