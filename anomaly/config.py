@@ -39,7 +39,9 @@ class DataConfig:
 class WindowConfig:
     window_len: int = 32  # samples
     stride: int = 4  # between training windows
-    score_stride: int = 16  # between scoring windows; every row is still covered
+    # rows between scoring windows of a windowed model: with s > 1 a row waits up to s - 1 rows
+    # for the window that ends on it (a recurrent model scores every row as it comes)
+    score_stride: int = 1
     scaler: str = "standard"  # 'standard' | 'robust'
 
 
@@ -51,28 +53,31 @@ class TrainConfig:
     lr: float = 1e-3
     grad_clip: float = 1.0
     limit_train_batches: int | None = None  # batches per epoch cap; bounds time on big sets
-    horizon: int = 0  # deep models: 0 reconstructs windows, h > 0 forecasts their last h steps
     accelerator: str = "cpu"  # Lightning's: 'cpu', 'gpu' or 'auto' (scoring always runs on CPU)
 
 
 @dataclass
 class DetectConfig:
-    # fitted on validation normal-row scores, never on test labels
-    threshold: str = "quantile:0.995"
-    smooth_s: float = 0.0  # trailing mean of row scores (causal)
-    # drop alarm runs shorter than this: on synthetic validation flights 1 s removed every
-    # false-alarm flight for about 0.01 of row F1; the confirmation time counts in detection delay
-    min_event_s: float = 1.0
-    merge_gap_s: float = 0.0  # join alarm runs closer than this
+    """How residuals become alarms (anomaly.detect.alarms): settings in seconds."""
+
+    # decision level of the sequential test, fitted on validation normal flights only:
+    # 'fa_per_hour:R' (about R false alarms per hour of normal flight), 'quantile:Q', 'fixed:X'
+    threshold: str = "fa_per_hour:0.5"
+    drift: float = 0.5  # CUSUM drift, in standard deviations of the normalised residual
+    # 'two', 'up' (measured above expected) or 'down', or {channel: side} with the rest two-sided
+    sides: str | dict[str, str] = "two"
+    smooth_s: float = 0.0  # trailing mean of the normalised residual (causal)
+    confirm_s: float = 0.0  # the statistic stays above the level this long before an alarm
+    merge_gap_s: float = 0.0  # an alarm is held this long after the statistic drops
+    # no alarm in a flight's first seconds (start-up transients); rows are still scored
+    warmup_s: float = 0.0
+    # > 0: subtract each channel's median over this many seconds of the same flight, ending
+    # baseline_lag_s earlier (causal), so a fault is judged against its own flight
+    baseline_s: float = 0.0
+    baseline_lag_s: float = 1.0
     timeout_s: float = 5.0  # ALFA protocol: first alarm after onset must come within this
     # VUS buffer, in seconds (README, "Metrics"): about the published real-time detector's delay
     vus_window_s: float = 2.0
-    # no alarm in a flight's first seconds (start-up transients); rows are still scored
-    warmup_s: float = 0.0
-    # > 0: divide each row score by the median of the flight's own scores over this many
-    # seconds ending baseline_lag_s earlier (causal), so a fault is judged against its flight
-    baseline_s: float = 0.0
-    baseline_lag_s: float = 1.0
 
 
 @dataclass
@@ -120,11 +125,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
         "window": {"window_len": 40, "stride": 4, "score_stride": 4, "scaler": "robust"},
         "detect": {
-            "threshold": "quantile:0.995",
             "baseline_s": 60.0,
             "baseline_lag_s": 1.0,
             "smooth_s": 1.0,
-            "min_event_s": 0.5,
+            "confirm_s": 0.5,
             "warmup_s": 10.0,
         },
     },

@@ -22,8 +22,10 @@ def write_log(path: Path, n: int = 200, channels: int = 3, seed: int = 0, **kw) 
 
 
 QUICK_NETWORKS = {
-    "lstm": {"hidden_size": 16, "latent_size": 8},
+    "lstm": {"hidden_size": 16},
     "transformer": {"d_model": 16, "dim_feedforward": 32, "n_layers": 1},
+    "lstm_ae": {"hidden_size": 16, "latent_size": 8},
+    "transformer_ae": {"d_model": 16, "dim_feedforward": 32, "n_layers": 1},
 }
 
 

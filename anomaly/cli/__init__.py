@@ -1,4 +1,4 @@
-"""`anomaly` command line: validate, synth, train, compare, sweep, report, score.
+"""`anomaly` command line: validate, synth, train, compare, sweep, report, score, watch, explain.
 
 One module per subcommand, each with `add_parser(sub)` and its `run`; heavy libraries are
 imported inside `run`, so `anomaly --help` starts in a fraction of a second. Logging is configured
@@ -16,9 +16,9 @@ import logging
 import os
 import sys
 
-from anomaly.cli import common, report, score, sweep, synth, train, validate
+from anomaly.cli import common, explain, report, score, sweep, synth, train, validate, watch
 
-SUBCOMMANDS = (validate, synth, train, sweep, report, score)
+SUBCOMMANDS = (validate, synth, train, sweep, report, score, watch, explain)
 
 
 def build_parser() -> argparse.ArgumentParser:

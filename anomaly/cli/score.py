@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from anomaly.cli.common import EXIT_FAILED, format_options, log_format_flags
+from anomaly.cli.common import EXIT_FAILED, format_options, log_format_flags, save_traceback
 from anomaly.errors import UserError
 
 
@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(
-        "--threshold", type=float, help="fixed threshold instead of the model's fitted one"
+        "--threshold", type=float, help="fixed decision level instead of the model's fitted one"
     )
     p.add_argument(
         "--chunk-rows", type=int, default=200_000, help="rows read at a time; bounds memory"
@@ -58,6 +58,11 @@ def load_pipeline(uri: str):
     return Pipeline.load(folder)
 
 
+def internal_failure(exc: Exception) -> str:
+    """A failure inside the tool on one file of a batch: its reason, the traceback kept."""
+    return f"internal failure ({type(exc).__name__}: {exc}); traceback in {save_traceback(exc)}"
+
+
 def run(args: argparse.Namespace) -> int:
     from anomaly.data.logs import expand_inputs
     from anomaly.data.schema import LogFormat
@@ -66,13 +71,14 @@ def run(args: argparse.Namespace) -> int:
 
     pipe = load_pipeline(args.model)
     if args.threshold is not None:
-        pipe.threshold = Threshold.fixed(args.threshold)
+        pipe.rule.threshold = Threshold.fixed(args.threshold)
     paths = expand_inputs(args.inputs)
     if not paths:
         raise UserError(f"no .csv or .csv.gz logs in {' '.join(args.inputs)}")
-    if args.chunk_rows < 10 * pipe.window_len:
-        raise UserError(f"--chunk-rows must be at least {10 * pipe.window_len} (ten windows)")
-    fmt = LogFormat.from_options(**format_options(args, channels=False))
+    # the model reads logs as its training logs were read, unless a flag says otherwise
+    fmt = LogFormat.from_options(**pipe.log_format).with_options(
+        **format_options(args, channels=False)
+    )
     summary = score_batch(
         pipe,
         paths,
@@ -84,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         args.contributions,
         progress=not args.quiet and sys.stderr.isatty(),
         model_uri=args.model,
+        on_failure=internal_failure,
     )
     for f in summary.failed:
         print(f"FAILED {f['reason']}", file=sys.stderr)

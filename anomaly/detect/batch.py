@@ -1,6 +1,11 @@
 """Batch scoring of CSV logs: stream each file through the pipeline, write scored rows, events and
-a summary. A bad file is reported and skipped; outputs are written to temporary names and renamed,
-so a failure never leaves a partial file; inputs are only read.
+a summary.
+
+Nothing is lost: inputs are only read; every output is written under a temporary name and
+renamed, so a failure or a kill never leaves a partial file (and the next run removes the
+temporary files of a killed one); a bad file is reported, counted and skipped while the rest
+are scored; `--overwrite` is needed to replace any existing output, and it is checked before
+anything is scored.
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ from tqdm import tqdm
 
 from anomaly.data.logs import LogReader, flight_id_of
 from anomaly.data.schema import LogError, LogFormat
-from anomaly.detect.events import EVENT_COLUMNS
-from anomaly.detect.pipeline import Pipeline
-from anomaly.detect.streaming import ScoredBlock, StreamScorer
+from anomaly.detect.events import EVENT_COLUMNS, EventBuilder
+from anomaly.detect.pipeline import Pipeline, ScoredBlock
+from anomaly.errors import UserError
 
 log = logging.getLogger(__name__)
 RATE_TOLERANCE = 0.2  # a log whose sample rate is more than 20 % off the training rate is refused
+SCORED = ".scored."  # outputs are <name>.scored.csv|parquet; folders of inputs skip them
+TMP_SUFFIX = ".tmp"
 
 
 @dataclass
@@ -40,80 +47,18 @@ class BatchSummary:
     events: int = 0
 
 
-class _Events:
-    """Alarm runs across block borders -> events rows with peak score and top channels."""
-
-    def __init__(self, file: str, channels: list[str], attribution: bool):
-        self.file, self.channels, self.attribution = file, channels, attribution
-        self.rows: list[dict] = []
-        self.open: dict | None = None
-
-    def add(self, b: ScoredBlock) -> None:
-        flags = b.is_anomaly
-        if not flags.any() and self.open is None:
-            return
-        edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
-        starts, ends = list(np.flatnonzero(edges == 1)), list(np.flatnonzero(edges == -1))
-        if self.open is not None and flags[0]:
-            starts = starts[1:]
-            e = ends.pop(0)
-            self._extend(b, 0, e)
-            if e < len(flags):
-                self._close()
-        elif self.open is not None:
-            self._close()
-        for s, e in zip(starts, ends):
-            self.open = {
-                "start": float(b.time[s]),
-                "end": float(b.time[s]),
-                "peak": -np.inf,
-                "blame": 0.0,
-            }
-            self._extend(b, s, e)
-            if e < len(flags):
-                self._close()
-
-    def _extend(self, b: ScoredBlock, s: int, e: int) -> None:
-        o = self.open
-        o["end"] = float(b.time[e - 1])
-        o["peak"] = max(o["peak"], float(b.score[s:e].max()))
-        o["blame"] = o["blame"] + b.contributions[s:e].sum(axis=0)
-
-    def _close(self) -> None:
-        o, self.open = self.open, None
-        top = ""
-        if self.attribution and np.ptp(o["blame"]) > 0:
-            top = ";".join(self.channels[j] for j in np.argsort(-o["blame"])[:3])
-        self.rows.append(
-            {
-                "flight_id": self.file,
-                "start": o["start"],
-                "end": o["end"],
-                "duration_s": o["end"] - o["start"],
-                "peak_score": o["peak"],
-                "top_channels": top,
-            }
-        )
-
-    def finish(self) -> list[dict]:
-        if self.open is not None:
-            self._close()
-        return self.rows
-
-
-def _table(b: ScoredBlock, channels: list[str], attribution: bool, with_contrib: bool) -> pa.Table:
+def _table(b: ScoredBlock, names: list[str], attribution: bool, with_contrib: bool) -> pa.Table:
     # channel names through a dictionary: a million rows cost a million small ints, not strings
-    names = pa.array(channels if attribution else [""], pa.string())
-    idx = b.contributions.argmax(axis=1) if attribution else np.zeros(len(b.time))
-    top = pa.DictionaryArray.from_arrays(pa.array(idx.astype(np.int32)), names).cast(pa.string())
+    labels = pa.array(names if attribution else [""] * len(names), pa.string())
+    top = pa.DictionaryArray.from_arrays(pa.array(b.channel.astype(np.int32)), labels)
     cols = {
         "time_s": b.time,
         "score": b.score.astype(np.float32),  # 7 significant digits: ample, and half the text
         "is_anomaly": b.is_anomaly.astype(np.int8),
-        "top_channel": top,
+        "top_channel": top.cast(pa.string()),
     }
     if with_contrib:
-        for j, ch in enumerate(channels):
+        for j, ch in enumerate(names):
             cols[f"contrib_{ch}"] = b.contributions[:, j].astype(np.float32)
     return pa.table(cols)
 
@@ -154,34 +99,97 @@ def prefetch(chunks, depth: int = 1):
                 t.join(0.05)
 
 
+def temporary(path: Path) -> Path:
+    """Where `path` is written before it is renamed into place (the pid says whose it is)."""
+    return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete temporary outputs left by killed runs (their process is gone); returns how many."""
+    removed = 0
+    for tmp in folder.rglob(f".*{TMP_SUFFIX}"):
+        pid = tmp.name[: -len(TMP_SUFFIX)].rsplit(".", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def output_paths(paths: list[Path], out_dir: Path, out_format: str) -> dict[Path, Path]:
+    """One output per input, unique: inputs keep their folders relative to the folder they share,
+    and two inputs of one name (`x.csv` and `x.csv.gz`) keep their whole file names."""
+    ext = "parquet" if out_format == "parquet" else "csv"
+    resolved = [p.resolve() for p in paths]
+    base = Path(os.path.commonpath([p.parent for p in resolved]))
+    rel = {p: r.parent.relative_to(base) for p, r in zip(paths, resolved)}
+    stems = [rel[p] / flight_id_of(p) for p in paths]
+    out = {}
+    for p, stem in zip(paths, stems):
+        name = stem if stems.count(stem) == 1 else rel[p] / p.name
+        out[p] = out_dir / f"{name}{SCORED}{ext}"
+    return out
+
+
+def prepare_out_dir(out_dir: Path, targets: list[Path], inputs: list[Path], overwrite: bool):
+    """Refuse a bad --out, or outputs that exist without --overwrite, before scoring anything."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir}: exists and is not a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out {out_dir}: cannot create it ({exc.strerror})") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out_dir}: not writable")
+    resolved_inputs = {p.resolve() for p in inputs}
+    clash = [t for t in targets if t.resolve() in resolved_inputs]
+    if clash:
+        raise UserError(f"--out {out_dir}: output {clash[0]} would replace an input")
+    existing = [t for t in targets if t.exists()]
+    if existing and not overwrite:
+        raise UserError(
+            f"--out {out_dir}: {len(existing)} output(s) exist, e.g. {existing[0]}; "
+            "pass --overwrite to replace them"
+        )
+    removed = remove_stale_temporaries(out_dir)
+    if removed:
+        log.info("removed %d temporary file(s) left by killed runs in %s", removed, out_dir)
+
+
 class _Output:
     """Scored rows of one file, written block by block to a temporary path."""
 
-    def __init__(
-        self, tmp: Path, pipeline: Pipeline, out_format: str, with_contrib: bool, events: _Events
-    ):
-        self.tmp, self.p, self.format, self.with_contrib, self.events = (
-            tmp,
-            pipeline,
-            out_format,
-            with_contrib,
-            events,
-        )
+    def __init__(self, path: Path, pipeline: Pipeline, out_format: str, with_contrib: bool):
+        self.path, self.tmp = path, temporary(path)
+        self.p, self.format, self.with_contrib = pipeline, out_format, with_contrib
         self.writer = None
         self.rows = self.flagged = 0
 
-    def write(self, blocks: list[ScoredBlock]) -> None:
-        for b in blocks:
-            if len(b.time) == 0:
-                continue
-            self.events.add(b)
-            table = _table(b, self.p.channels, self.p.detector.has_attribution, self.with_contrib)
-            if self.writer is None:
-                cls = pq.ParquetWriter if self.format == "parquet" else pacsv.CSVWriter
-                self.writer = cls(self.tmp, table.schema)
-            self.writer.write_table(table)
-            self.rows += len(b.time)
-            self.flagged += int(b.is_anomaly.sum())
+    def write(self, b: ScoredBlock) -> None:
+        if len(b.time) == 0:
+            return
+        p = self.p
+        table = _table(b, p.residual_channels, p.detector.has_attribution, self.with_contrib)
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            cls = pq.ParquetWriter if self.format == "parquet" else pacsv.CSVWriter
+            self.writer = cls(self.tmp, table.schema)
+        self.writer.write_table(table)
+        self.rows += len(b.time)
+        self.flagged += int(b.is_anomaly.sum())
+
+    def commit(self) -> None:
+        self.close()
+        self.tmp.replace(self.path)
 
     def close(self) -> None:
         if self.writer is not None:
@@ -195,8 +203,8 @@ def score_file(
     out: Path,
     fmt: LogFormat,
     chunk_rows: int,
-    out_format: str,
-    with_contrib: bool,
+    out_format: str = "csv",
+    with_contrib: bool = False,
     bar: tqdm | None = None,
 ) -> tuple[int, int, list[dict]]:
     """Score one log into `out` (written under a temporary name, renamed at the end).
@@ -204,23 +212,30 @@ def score_file(
     Returns (rows, anomalous rows, events).
     """
     reader = LogReader(path, fmt, chunk_rows, pipeline.channels)
-    scorer = StreamScorer(pipeline, str(path))
-    events = _Events(flight_id_of(path), pipeline.channels, pipeline.detector.has_attribution)
-    output = _Output(
-        out.with_name(f".{out.name}.{os.getpid()}.tmp"), pipeline, out_format, with_contrib, events
-    )
+    stream = pipeline.stream()
+    events = EventBuilder(str(path), pipeline.residual_channels, pipeline.detector.has_attribution)
+    output = _Output(out, pipeline, out_format, with_contrib)
     t0 = None
     try:
         for chunk in prefetch(reader):
             if t0 is None:
                 t0 = chunk.time[0]
                 _check_rate(pipeline, path, reader.time_col, chunk.time)
-            output.write(list(scorer.feed(chunk.time - t0, chunk.values)))
+            block = stream.feed(chunk.time - t0, chunk.values)
+            _check_finite(path, block, chunk.row_offset)
+            events.add(
+                block.time, block.is_anomaly, block.score, block.channel, block.contributions
+            )
+            output.write(block)
             if bar is not None:
                 bar.update(len(chunk.time))
-        output.write(list(scorer.close()))
-        output.close()
-        output.tmp.replace(out)
+        if output.rows < pipeline.window_len:
+            raise LogError(
+                str(path),
+                f"{output.rows} rows, shorter than one window of the model "
+                f"({pipeline.window_len} rows)",
+            )
+        output.commit()
     except BaseException:
         try:
             output.close()
@@ -244,6 +259,16 @@ def _check_rate(pipeline: Pipeline, path: Path, time_col: str, t: np.ndarray) ->
         )
 
 
+def _check_finite(path: Path, block: ScoredBlock, row_offset: int) -> None:
+    """A score that is not finite would blind every later alarm: it is an error, never output."""
+    bad = ~np.isfinite(block.score)
+    if bad.any():
+        row = row_offset + int(np.argmax(bad)) + 2
+        raise LogError(
+            str(path), "score is not finite (values too large for the model?)", None, row
+        )
+
+
 def score_batch(
     pipeline: Pipeline,
     paths: list[Path],
@@ -255,9 +280,14 @@ def score_batch(
     with_contrib: bool = False,
     progress: bool = False,
     model_uri: str = "",
+    on_failure=None,
 ) -> BatchSummary:
-    """Score every log; failures are collected, never fatal to the batch."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Score every log; a failed file is collected (and passed to `on_failure`, which returns its
+    reason: the CLI keeps an internal failure's traceback), never fatal to the batch."""
+    outputs = output_paths(paths, out_dir, out_format)
+    summary_path, events_path = out_dir / "summary.json", out_dir / "events.csv"
+    targets = [*outputs.values(), summary_path, events_path]
+    prepare_out_dir(out_dir, targets, paths, overwrite)
     summary = BatchSummary(files=len(paths))
     all_events: list[dict] = []
     t0 = time.perf_counter()
@@ -265,19 +295,15 @@ def score_batch(
     bar = tqdm(total=None, desc="rows", unit="row", unit_scale=True, disable=not progress)
     fbar = tqdm(total=len(paths), desc="files", unit="file", disable=not progress, position=1)
     for path in paths:
-        out = (
-            out_dir
-            / f"{flight_id_of(path)}.scored.{'parquet' if out_format == 'parquet' else 'csv'}"
-        )
         try:
-            if out.exists() and not overwrite:
-                raise LogError(str(path), f"output {out} exists; pass --overwrite to replace it")
             rows, anomalous, events = score_file(
-                pipeline, path, out, fmt, chunk_rows, out_format, with_contrib, bar
+                pipeline, path, outputs[path], fmt, chunk_rows, out_format, with_contrib, bar
             )
-        except (LogError, ValueError) as exc:
+        except (LogError, UserError) as exc:
             summary.failed.append({"file": str(path), "reason": str(exc)})
-            log.debug("failed: %s", exc)
+        except Exception as exc:  # a failure inside the tool on this file: the batch goes on
+            reason = on_failure(exc) if on_failure else f"{type(exc).__name__}: {exc}"
+            summary.failed.append({"file": str(path), "reason": f"{path}: {reason}"})
         else:
             summary.scored.append(str(path))
             summary.rows += rows
@@ -288,14 +314,15 @@ def score_batch(
     fbar.close()
     elapsed = time.perf_counter() - t0
     summary.events = len(all_events)
-    _atomic_text(out_dir / "events.csv", _events_csv(all_events))
+    _atomic_text(events_path, _events_csv(all_events))
     doc = {
         "model_uri": model_uri,
-        "threshold": pipeline.threshold.threshold_,
-        "threshold_rule": pipeline.threshold.rule,
+        "threshold": pipeline.rule.threshold.threshold_,
+        "threshold_rule": pipeline.rule.threshold.rule,
         "files": summary.files,
         "scored_files": len(summary.scored),
         "failed_files": summary.failed,
+        "outputs": {str(p): str(outputs[p]) for p in paths if str(p) in summary.scored},
         "rows": summary.rows,
         "anomalous_rows": summary.anomalous_rows,
         "events": summary.events,
@@ -304,7 +331,7 @@ def score_batch(
         "input_bytes": total,
         "peak_rss_mb": peak_rss_mb(),
     }
-    _atomic_text(out_dir / "summary.json", json.dumps(doc, indent=2))
+    _atomic_text(summary_path, json.dumps(doc, indent=2))
     return summary
 
 
@@ -322,12 +349,11 @@ def peak_rss_mb() -> float | None:
 def _events_csv(events: list[dict]) -> str:
     import pandas as pd
 
-    cols = ["file" if c == "flight_id" else c for c in EVENT_COLUMNS]
     df = pd.DataFrame(events, columns=EVENT_COLUMNS).rename(columns={"flight_id": "file"})
-    return df[cols].to_csv(index=False, float_format="%.6g")
+    return df.to_csv(index=False, float_format="%.6g")
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temporary(path)
     tmp.write_text(text)
     tmp.replace(path)

@@ -1,11 +1,24 @@
-"""Row labels -> events: runs of flagged rows, with a minimum length and gap merging."""
+"""Alarms -> events: one row per alarm, built block by block (an alarm may span blocks).
+
+The one events table of the tool: `anomaly train` logs it, `anomaly score` writes it, `anomaly
+watch` appends to it.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-EVENT_COLUMNS = ["flight_id", "start", "end", "duration_s", "peak_score", "top_channels"]
+EVENT_COLUMNS = [
+    "flight_id",
+    "start",
+    "end",
+    "duration_s",
+    "peak_score",
+    "channel",
+    "top_channels",
+]
+TOP_K = 3
 
 
 def runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -18,52 +31,66 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist()))
 
 
-def postprocess(mask: np.ndarray, min_rows: int = 1, merge_gap_rows: int = 0) -> np.ndarray:
-    """Merge runs separated by at most `merge_gap_rows`, then drop runs shorter than `min_rows`."""
-    mask = np.asarray(mask, dtype=bool).copy()
-    if merge_gap_rows > 0:
-        r = runs(mask)
-        for (_, e1), (s2, _) in zip(r, r[1:]):
-            if s2 - e1 - 1 <= merge_gap_rows:
-                mask[e1 + 1 : s2] = True
-    if min_rows > 1:
-        for s, e in runs(mask):
-            if e - s + 1 < min_rows:
-                mask[s : e + 1] = False
-    return mask
+class EventBuilder:
+    """Collects the alarms of one flight.
 
-
-def events_table(
-    flight_id: str,
-    time: np.ndarray,
-    mask: np.ndarray,
-    scores: np.ndarray,
-    contributions: np.ndarray | None = None,
-    channels: list[str] | None = None,
-    top_k: int = 3,
-) -> pd.DataFrame:
-    """One row per run of flagged rows.
-
-    Parameters
-    ----------
-    time : (n,) seconds; mask : (n,) bool; scores : (n,).
-    contributions : (n, n_channels) share of each channel in the row score, for top_channels.
+    `start` is the time the alarm was raised (after any confirmation), `channel` the channel
+    whose statistic raised it; `top_channels` ranks channels by their share of the statistic over
+    the whole event. Models without per-channel residuals name no channel.
     """
-    rows = []
-    for s, e in runs(mask):
-        top = ""
-        if contributions is not None and channels is not None:
-            blame = contributions[s : e + 1].mean(axis=0)
-            if np.ptp(blame) > 1e-9:  # uniform blame (no attribution) names no channel
-                top = ";".join(channels[j] for j in np.argsort(-blame)[:top_k])
-        rows.append(
-            {
-                "flight_id": flight_id,
-                "start": float(time[s]),
-                "end": float(time[e]),
-                "duration_s": float(time[e] - time[s]),
-                "peak_score": float(scores[s : e + 1].max()),
-                "top_channels": top,
-            }
-        )
-    return pd.DataFrame(rows, columns=EVENT_COLUMNS)
+
+    def __init__(self, flight_id: str, channels: list[str], attribution: bool = True):
+        self.flight_id, self.channels, self.attribution = flight_id, channels, attribution
+        self.rows: list[dict] = []
+        self.open: dict | None = None
+
+    def add(
+        self,
+        time: np.ndarray,
+        flags: np.ndarray,
+        score: np.ndarray,
+        channel: np.ndarray,
+        contributions: np.ndarray,
+    ) -> list[dict]:
+        """Consecutive rows of the flight; returns the events that started in them."""
+        started = []
+        spans = runs(flags)
+        if self.open is not None and not (spans and spans[0][0] == 0):
+            self._close()
+        for s, e in spans:
+            if not (s == 0 and self.open is not None):
+                self.open = {
+                    "flight_id": self.flight_id,
+                    "start": float(time[s]),
+                    "peak_score": -np.inf,
+                    "channel": self._name(int(channel[s])),
+                    "blame": np.zeros(contributions.shape[1]),
+                }
+                started.append(self.open)
+            o = self.open
+            o["end"] = float(time[e])
+            o["peak_score"] = max(o["peak_score"], float(score[s : e + 1].max()))
+            o["blame"] = o["blame"] + contributions[s : e + 1].sum(axis=0)
+            if e < len(flags) - 1:
+                self._close()
+        return started
+
+    def _name(self, j: int) -> str:
+        return self.channels[j] if self.attribution else ""
+
+    def _close(self) -> None:
+        o, self.open = self.open, None
+        blame = o.pop("blame")
+        top = np.argsort(-blame)[:TOP_K] if self.attribution else []
+        o["top_channels"] = ";".join(self.channels[j] for j in top)
+        o["duration_s"] = o["end"] - o["start"]
+        self.rows.append(o)
+
+    def finish(self) -> list[dict]:
+        if self.open is not None:
+            self._close()
+        return self.rows
+
+
+def events_table(events: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(events, columns=EVENT_COLUMNS)

@@ -1,8 +1,10 @@
-"""Detector + scaler + threshold + event rules: everything batch scoring and the pyfunc model call.
+"""Scaler + detector + alarm rule: raw rows in, alarms out; what every scoring path calls.
 
-Rows -> scaled rows -> windows (last one ends on the last row) -> per-step errors -> per-row,
-per-channel errors (mean over covering windows) -> row score (mean over channels), optionally
-made flight-relative and smoothed over past rows -> threshold -> flagged rows -> events.
+Rows -> scaled rows -> causal residuals (anomaly.detect.residuals) -> alarm rule (normalisation,
+CUSUM, decision level; anomaly.detect.alarms) -> per-row statistic, blamed channel and alarm
+flag. Each row's outputs use rows up to it only, and a stream carries every state across chunks,
+so `anomaly train`'s evaluation, `anomaly score`, `anomaly watch` and the MLflow model give the
+same alarms, whatever the chunking.
 """
 
 from __future__ import annotations
@@ -12,74 +14,42 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from anomaly import __version__
 from anomaly.data.scaling import ChannelScaler
-from anomaly.data.windows import window_errors_to_rows, window_starts
-from anomaly.detect.events import postprocess
-from anomaly.detect.thresholds import Threshold
+from anomaly.detect.alarms import AlarmRule
+from anomaly.detect.residuals import residual_stream
 from anomaly.models.base import Detector
 from anomaly.models.registry import load_detector
 
 PIPELINE_FILE = "pipeline.json"
+FORMAT_VERSION = 2
 
 
 @dataclass
-class RowScores:
-    """score (n_rows,), contributions (n_rows, n_channels) summing to 1 per row."""
+class ScoredBlock:
+    """Consecutive rows: time (n,), score (n,) the alarm rule's statistic, is_anomaly (n,) bool,
+    channel (n,) index of the residual channel holding the statistic, contributions (n, C)."""
 
+    time: np.ndarray
     score: np.ndarray
+    is_anomaly: np.ndarray
+    channel: np.ndarray
     contributions: np.ndarray
 
 
-def trailing_mean(x: np.ndarray, k: int) -> np.ndarray:
-    """Mean of each row and the k-1 before it (fewer at the start): causal, so no look-ahead."""
-    if k <= 1:
-        return x
-    c = np.cumsum(np.concatenate([[0.0], x]))
-    idx = np.arange(1, len(x) + 1)
-    lo = np.maximum(idx - k, 0)
-    return (c[idx] - c[lo]) / (idx - lo)
-
-
-def flight_relative(score: np.ndarray, baseline_rows: int, lag_rows: int) -> np.ndarray:
-    """Each row's score divided by the median of the same flight's scores over `baseline_rows`
-    rows ending `lag_rows` before it (causal).
-
-    Why: error levels differ between flights and campaigns far more than between normal and
-    faulty seconds of one flight (on ALFA, pooled row AUC-ROC 0.54 to 0.65 in cross-validation),
-    so a fault shows as a jump against the flight's own recent past. Rows with no history yet use
-    the first row as their baseline; a zero baseline gives the neutral ratio 1.
-    """
-    if baseline_rows <= 0:
-        return score
-    base = (
-        pd.Series(score)
-        .shift(lag_rows)
-        .rolling(baseline_rows, min_periods=1)
-        .median()
-        .to_numpy(copy=True)
-    )
-    base[: min(lag_rows, len(base))] = score[0] if len(score) else 0.0
-    return np.divide(score, base, out=np.ones_like(score, dtype=np.float64), where=base > 0)
-
-
-def contributions(errors: np.ndarray) -> np.ndarray:
-    """(n_rows, F) errors -> each channel's share of its row's error (uniform where all are 0)."""
-    total = errors.sum(axis=1, keepdims=True)
-    return np.divide(
-        errors, total, out=np.full_like(errors, 1.0 / errors.shape[1]), where=total > 0
-    )
-
-
 class Pipeline:
-    """A fitted detector with the settings that turn raw rows into scores, labels and events.
+    """A fitted detector with everything that turns raw rows into alarms.
 
     Attributes
     ----------
     channels : input columns, in the order the detector was trained on.
+    residual_channels : what the alarm rule tests: the channels, or one 'score' for a model
+        without per-channel residuals.
     sample_rate_hz : training sample rate; logs far from it are refused by batch scoring.
+    log_format : how the training logs were read (sep, time_col, label_col): scoring reads new
+        logs the same way unless a flag overrides it.
+    rule : the fitted alarm rule (None until `calibrate`).
     """
 
     def __init__(
@@ -90,14 +60,9 @@ class Pipeline:
         channels: list[str],
         window_len: int,
         score_stride: int,
-        threshold: Threshold | None = None,
-        sample_rate_hz: float = float("nan"),
-        smooth_rows: int = 1,
-        min_event_rows: int = 1,
-        merge_gap_rows: int = 0,
-        warmup_rows: int = 0,
-        baseline_rows: int = 0,
-        baseline_lag_rows: int = 0,
+        sample_rate_hz: float,
+        rule: AlarmRule | None = None,
+        log_format: dict | None = None,
     ):
         self.model_name = model_name
         self.detector = detector
@@ -105,50 +70,39 @@ class Pipeline:
         self.channels = list(channels)
         self.window_len = window_len
         self.score_stride = score_stride
-        self.threshold = threshold
         self.sample_rate_hz = sample_rate_hz
-        self.smooth_rows = smooth_rows
-        self.min_event_rows = min_event_rows
-        self.merge_gap_rows = merge_gap_rows
-        self.warmup_rows = warmup_rows
-        self.baseline_rows = baseline_rows
-        self.baseline_lag_rows = baseline_lag_rows
+        self.rule = rule
+        self.log_format = dict(log_format or {})
 
-    # -- scoring --------------------------------------------------------------------------------
-    def window_errors(self, scaled: np.ndarray, starts: np.ndarray) -> np.ndarray:
-        """(n_rows, F) scaled rows, (n_windows,) starts -> (n_windows, window_len, F) errors."""
-        view = np.lib.stride_tricks.sliding_window_view(
-            scaled, self.window_len, axis=0
-        )  # (n, F, T)
-        windows = np.ascontiguousarray(view[starts].transpose(0, 2, 1))
-        return self.detector.error_map(windows)
+    @property
+    def residual_channels(self) -> list[str]:
+        return self.channels if self.detector.has_attribution else ["score"]
 
-    def row_errors(self, values: np.ndarray, name: str = "flight") -> np.ndarray:
-        """(n_rows, F) raw values -> (n_rows, F) per-channel error of each row."""
-        scaled = self.scaler.transform(np.asarray(values, dtype=np.float32))
-        starts = window_starts(len(scaled), self.window_len, self.score_stride, name)
-        return window_errors_to_rows(self.window_errors(scaled, starts), starts, len(scaled))
+    def residuals(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One flight's raw rows (n, F) -> residuals (n, C) and fresh (n,) bool."""
+        return self._residual_stream().feed(self.scaler.transform(np.asarray(values, np.float32)))
 
-    def finish(self, errors: np.ndarray) -> RowScores:
-        """(n_rows, F) row errors -> row scores and per-channel contributions."""
-        raw = flight_relative(errors.mean(axis=1), self.baseline_rows, self.baseline_lag_rows)
-        return RowScores(trailing_mean(raw, self.smooth_rows), contributions(errors))
+    def _residual_stream(self):
+        n_res = len(self.residual_channels)
+        return residual_stream(self.detector, self.window_len, self.score_stride, n_res)
 
-    def score_rows(self, values: np.ndarray, name: str = "flight") -> RowScores:
-        return self.finish(self.row_errors(values, name))
+    def calibrate(self, flights: list[np.ndarray], rule: AlarmRule) -> Pipeline:
+        """Fit `rule` on the residuals of validation normal flights (raw rows, each from its
+        first row) and make it this pipeline's rule."""
+        self.rule = rule.fit([self.residuals(values) for values in flights])
+        return self
 
-    def flag(self, score: np.ndarray) -> np.ndarray:
-        """(n_rows,) scores of a whole flight -> (n_rows,) bool after threshold, warm-up, gap merging
-        and minimum length."""
-        if self.threshold is None:
-            raise RuntimeError("pipeline has no fitted threshold")
-        return postprocess(self.raw_flags(score, 0), self.min_event_rows, self.merge_gap_rows)
+    def stream(self) -> PipelineStream:
+        """A fresh state for one flight."""
+        if self.rule is None:
+            raise RuntimeError("pipeline has no fitted alarm rule; call calibrate() first")
+        return PipelineStream(self)
 
-    def raw_flags(self, score: np.ndarray, first_row: int) -> np.ndarray:
-        """Threshold crossings, silenced during the warm-up (rows counted from the flight start)."""
-        flags = self.threshold.apply(score)
-        flags[: max(0, self.warmup_rows - first_row)] = False
-        return flags
+    def score(self, values: np.ndarray, time: np.ndarray | None = None) -> ScoredBlock:
+        """One whole flight in one pass: the same stream as chunked scoring, fed once."""
+        values = np.asarray(values, np.float32)
+        t = np.arange(len(values)) / self.sample_rate_hz if time is None else time
+        return self.stream().feed(t, values)
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
@@ -156,23 +110,17 @@ class Pipeline:
         folder.mkdir(parents=True, exist_ok=True)
         self.detector.save(folder)
         spec = {
-            "format_version": 1,
+            "format_version": FORMAT_VERSION,
             "anomaly_version": __version__,
             "model": self.model_name,
             "model_params": self.detector.get_params(),
-            "has_attribution": self.detector.has_attribution,
             "channels": self.channels,
             "window_len": self.window_len,
             "score_stride": self.score_stride,
             "scaler": self.scaler.to_dict(),
-            "threshold": None if self.threshold is None else self.threshold.to_dict(),
             "sample_rate_hz": self.sample_rate_hz,
-            "smooth_rows": self.smooth_rows,
-            "min_event_rows": self.min_event_rows,
-            "merge_gap_rows": self.merge_gap_rows,
-            "warmup_rows": self.warmup_rows,
-            "baseline_rows": self.baseline_rows,
-            "baseline_lag_rows": self.baseline_lag_rows,
+            "log_format": self.log_format,
+            "rule": None if self.rule is None else self.rule.to_dict(),
         }
         (folder / PIPELINE_FILE).write_text(json.dumps(spec, indent=2))
         return folder
@@ -184,24 +132,40 @@ class Pipeline:
         if not (folder / PIPELINE_FILE).exists():
             raise FileNotFoundError(f"{folder}: no {PIPELINE_FILE}; not a saved anomaly pipeline")
         spec = json.loads((folder / PIPELINE_FILE).read_text())
-        det = load_detector(spec["model"], folder, spec["model_params"])
-        thr = None if spec["threshold"] is None else Threshold.from_dict(spec["threshold"])
+        if spec.get("format_version") != FORMAT_VERSION:
+            raise FileNotFoundError(
+                f"{folder}: saved by an older anomaly (format {spec.get('format_version')}, "
+                f"this one reads {FORMAT_VERSION}); retrain it"
+            )
         return cls(
             spec["model"],
-            det,
+            load_detector(spec["model"], folder, spec["model_params"]),
             ChannelScaler.from_dict(spec["scaler"]),
             spec["channels"],
             spec["window_len"],
             spec["score_stride"],
-            thr,
             spec["sample_rate_hz"],
-            spec["smooth_rows"],
-            spec["min_event_rows"],
-            spec["merge_gap_rows"],
-            spec.get("warmup_rows", 0),
-            spec.get("baseline_rows", 0),
-            spec.get("baseline_lag_rows", 0),
+            None if spec["rule"] is None else AlarmRule.from_dict(spec["rule"]),
+            spec["log_format"],
         )
+
+
+class PipelineStream:
+    """One flight through the pipeline, chunk by chunk: every row's alarm as soon as it arrives."""
+
+    def __init__(self, pipeline: Pipeline):
+        self.pipeline = pipeline
+        self.residuals = pipeline._residual_stream()
+        self.alarms = pipeline.rule.stream()
+        self.rows = 0
+
+    def feed(self, time: np.ndarray, values: np.ndarray) -> ScoredBlock:
+        """time (n,) seconds, values (n, F) raw rows -> their ScoredBlock."""
+        scaled = self.pipeline.scaler.transform(np.asarray(values, np.float32))
+        res, fresh = self.residuals.feed(scaled)
+        a = self.alarms.feed(res, fresh)
+        self.rows += len(values)
+        return ScoredBlock(np.asarray(time), a.statistic, a.flags, a.channel, a.contributions)
 
 
 def find_pipeline_folder(path: str | Path) -> Path | None:

@@ -82,15 +82,13 @@ def flight_outcome(
     labels: np.ndarray,
     flagged: np.ndarray,
     timeout_s: float = 5.0,
-    confirm_s: float = 0.0,
 ) -> FlightOutcome:
     """The ALFA evaluator's per-flight rule.
 
     An alarm before onset (or anywhere in a fault-free flight) makes the flight a false positive.
     Otherwise the fault is detected (TP) when the first alarm after onset comes within `timeout_s`,
-    and missed (FN) when it does not. `confirm_s` is how long an alarm run must last before it is
-    raised (a minimum event duration): flagged rows start where the run starts, but an operator
-    hears the alarm only once the run is confirmed, so the delay counts it.
+    and missed (FN) when it does not. Flags mark rows from the one on which an alarm was raised
+    (after any confirmation), so the delay is the real latency from onset to alarm.
     """
     flagged = np.asarray(flagged, dtype=bool)
     first = float(time[np.argmax(flagged)]) if flagged.any() else None
@@ -104,7 +102,7 @@ def flight_outcome(
         return FlightOutcome(flight_id, fault_type, "FP", None, first, onset)
     after = flagged[onset_i:]
     if after.any():
-        t_alarm = float(time[onset_i + int(np.argmax(after))]) + confirm_s
+        t_alarm = float(time[onset_i + int(np.argmax(after))])
         if t_alarm - onset <= timeout_s:
             return FlightOutcome(flight_id, fault_type, "TP", t_alarm - onset, t_alarm, onset)
         return FlightOutcome(flight_id, fault_type, "FN", None, t_alarm, onset)

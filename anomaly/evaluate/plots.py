@@ -88,3 +88,54 @@ def delay_figure(outcomes: list, timeout_s: float = 5.0):
     ax2.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def lens_figure(lenses: dict, title: str, rate_hz: float):
+    """W(t, k) heat maps (|W| over channel pairs, one per set of windows) and their lag
+    profiles: which past rows each output rests on."""
+    n = len(lenses)
+    fig, axes = plt.subplots(1, n + 1, figsize=(4.2 * (n + 1), 3.8))
+    for ax, (label, lens) in zip(axes, lenses.items()):
+        im = ax.imshow(lens.weight_map, cmap="viridis", origin="upper")
+        ax.set_title(f"{label}\nLDI {lens.lag_dependence_index:.2f}", fontsize=9)
+        ax.set_xlabel("input row k")
+        ax.set_ylabel("output row t")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    ax = axes[-1]
+    for label, lens in lenses.items():
+        lags = np.arange(len(lens.lag_profile)) / rate_hz
+        memory = lens.effective_memory_rows / rate_hz
+        ax.plot(lags, lens.lag_profile, marker=".", label=f"{label} (90 % within {memory:.1f} s)")
+    ax.set_xlabel("lag t - k (s)")
+    ax.set_ylabel("mean |W(t, t - lag)|")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def explain_figure(
+    W: np.ndarray, channels: list[str], out_channel: int, rate_hz: float, title: str
+):
+    """For one scored row: the weight of each past row (x: seconds before it) and input channel
+    (y) on the blamed channel's estimate, and the whole window's W(t, k)."""
+    T = W.shape[0]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [2, 1]})
+    row = np.abs(W[-1, :, out_channel, :]).T  # (F_in, T): the last output's weights
+    lags = (np.arange(T) - (T - 1)) / rate_hz
+    half = 0.5 / rate_hz
+    extent = (lags[0] - half, lags[-1] + half, -0.5, len(channels) - 0.5)
+    im = ax1.imshow(row, aspect="auto", cmap="magma", origin="lower", extent=extent)
+    ax1.set_yticks(range(len(channels)), channels, fontsize=7)
+    ax1.set_xlabel("seconds before the scored row")
+    ax1.set_title(f"|W| on the estimate of {channels[out_channel]}", fontsize=9)
+    fig.colorbar(im, ax=ax1, fraction=0.03)
+    im = ax2.imshow(np.sqrt((W**2).sum(axis=(2, 3))), cmap="viridis")
+    ax2.set_xlabel("input row k")
+    ax2.set_ylabel("output row t")
+    ax2.set_title("|W(t, k)| over channel pairs", fontsize=9)
+    fig.colorbar(im, ax=ax2, fraction=0.046)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -51,7 +51,6 @@ def evaluate_flights(
     results: list[FlightResult],
     rate_hz: float,
     timeout_s: float,
-    confirm_s: float = 0.0,
     vus_window_s: float = 2.0,
 ) -> tuple[dict, list[M.FlightOutcome], pd.DataFrame]:
     """Metrics over the labelled flights among `results`.
@@ -86,7 +85,6 @@ def evaluate_flights(
             r.flight.labels,
             r.flagged,
             timeout_s,
-            confirm_s,
         )
         for r in labelled
     ]

@@ -1,8 +1,9 @@
 """The Detector contract every model honours, so sweeps, reports and scoring never branch on type.
 
-`fit(windows)` learns from normal windows; `error_map(windows)` returns per-step, per-channel
-errors (higher = more anomalous) from which rows get scores and channels get blame; `score`
-reduces that to one number per window.
+`fit(windows)` learns from normal windows. `residuals(windows)` returns signed residuals,
+measured minus expected, per step and channel: the detection pipeline takes the last step of the
+window ending on each row (so a row's residual uses no later row) and hands them to the alarm
+rule. `score` reduces a window to one number (higher = more anomalous) for window-level checks.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ class Detector(ABC):
     """Base class. `__init__` stores its keyword arguments unchanged (as scikit-learn estimators
     do), so `get_params` and `set_params` need no per-model code."""
 
-    #: False where the model has no per-channel errors (its error map is the window score spread
-    #: evenly), so reports do not pretend to know which sensor is to blame.
+    #: False where the model has no per-channel residual but one unsigned anomaly score per window
+    #: (one residual channel, only the last step): no sensor is blamed, and the alarm rule tests
+    #: that score one-sided.
     has_attribution: bool = True
 
     @classmethod
@@ -50,12 +52,25 @@ class Detector(ABC):
         """windows: (n_windows, window_len, n_features) of normal data. Returns self."""
 
     @abstractmethod
-    def error_map(self, windows: np.ndarray) -> np.ndarray:
-        """(n_windows, window_len, n_features) -> same shape, non-negative."""
+    def residuals(self, windows: np.ndarray) -> np.ndarray:
+        """(n_windows, window_len, n_features) -> (n_windows, window_len, n_residuals): measured
+        minus expected, NaN where the model makes no estimate (a forecaster's first step).
+        n_residuals is n_features, or 1 for a model without per-channel estimates."""
+
+    def last_residuals(self, windows: np.ndarray) -> np.ndarray:
+        """(n_windows, window_len, n_features) -> (n_windows, n_residuals): the residual of each
+        window's last row, the only one that uses no later row."""
+        return self.residuals(windows)[:, -1]
+
+    def recurrent_stream(self, min_context: int):
+        """A stream that carries state from row to row (see anomaly.models.deep), or None for
+        models that score each row from the window ending on it."""
+        return None
 
     def score(self, windows: np.ndarray) -> np.ndarray:
-        """(n_windows, window_len, n_features) -> (n_windows,), higher is more anomalous."""
-        return self.error_map(windows).mean(axis=(1, 2))
+        """(n_windows, window_len, n_features) -> (n_windows,): mean squared residual."""
+        r = self.residuals(windows)
+        return np.nanmean(r.reshape(len(r), -1) ** 2, axis=1)
 
     @property
     def n_params(self) -> int:

@@ -40,12 +40,12 @@ class PCADetector(Detector):
         self.n_params_ = self.mean_.size + self.components_.size
         return self
 
-    def error_map(self, windows: np.ndarray) -> np.ndarray:
+    def residuals(self, windows: np.ndarray) -> np.ndarray:
         self._check_fitted()
         windows = self._check_windows(windows)
         centred = _flat(windows) - self.mean_
         recon = centred @ self.components_.T @ self.components_
-        return ((centred - recon) ** 2).reshape(windows.shape)
+        return (centred - recon).reshape(windows.shape)
 
     def save(self, folder: Path) -> None:
         np.savez(
@@ -66,7 +66,8 @@ class PCADetector(Detector):
 
 
 class IsolationForestDetector(Detector):
-    """IsolationForest on flattened windows; it gives one score per window, no per-channel blame."""
+    """IsolationForest on flattened windows; one unsigned score per window, no per-channel blame
+    (its single residual channel is that score)."""
 
     has_attribution = False
 
@@ -94,13 +95,18 @@ class IsolationForestDetector(Detector):
         self.n_params_ = sum(est.tree_.node_count for est in self.forest_.estimators_)
         return self
 
-    def error_map(self, windows: np.ndarray) -> np.ndarray:
+    def residuals(self, windows: np.ndarray) -> np.ndarray:
+        """One channel: the window's anomaly score on its last step, NaN on the others."""
+        out = np.full((*windows.shape[:2], 1), np.nan, dtype=np.float32)
+        out[:, -1, 0] = self.last_residuals(windows)[:, 0]
+        return out
+
+    def last_residuals(self, windows: np.ndarray) -> np.ndarray:
         self._check_fitted()
         windows = self._check_windows(windows)
         # score_samples is higher for normal points and lies in [-1, 0): flip its sign so that
         # higher means more anomalous, as everywhere else in the package.
-        s = (-self.forest_.score_samples(_flat(windows))).astype(np.float32)
-        return np.broadcast_to(s[:, None, None], windows.shape).copy()
+        return (-self.forest_.score_samples(_flat(windows))).astype(np.float32)[:, None]
 
     def save(self, folder: Path) -> None:
         # scikit-learn forests have no weights-only format; this one file is a pickle

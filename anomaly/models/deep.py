@@ -1,7 +1,8 @@
 """DeepDetector: the Detector contract around a plain network, trained by ReconstructionSystem.
 
-Lightning is imported inside `fit` only: loading and scoring a trained model runs the network as a
-plain `nn.Module`, so batch scoring starts without Lightning's import cost.
+A network declares its `objective`: "forecast" (output t predicts row t + 1 from rows <= t: the
+online objective) or "reconstruct" (output t reproduces row t from the whole window). Lightning is
+imported inside `fit` only: loading and scoring run the network as a plain `nn.Module`.
 """
 
 from __future__ import annotations
@@ -22,14 +23,46 @@ log = logging.getLogger(__name__)
 INFER_BATCH = 2048
 
 
-def network_input(x: torch.Tensor, horizon: int) -> torch.Tensor:
-    """(B, T, F) -> what the network sees: with a horizon h the last h steps are hidden (zeroed),
-    so its output there is a forecast from the T - h steps before."""
-    if not horizon:
-        return x
-    x = x.clone()
-    x[:, -horizon:] = 0.0
-    return x
+def residual_map(network, x: torch.Tensor) -> torch.Tensor:
+    """(B, T, F) windows -> (B, T, F) measured minus expected; NaN at a forecaster's first step,
+    which nothing in the window predicts."""
+    out = network(x)
+    if network.objective == "reconstruct":
+        return x - out
+    r = torch.full_like(x, float("nan"))
+    r[:, 1:] = x[:, 1:] - out[:, :-1]
+    return r
+
+
+class RecurrentResiduals:
+    """Streams rows through a stateful forecaster: the residual of row t is row t minus the
+    prediction made from every row before it, the state carried across chunks, so one row costs
+    one recurrent step and chunked streaming equals one pass.
+
+    Rows before `min_context` (the window length, as the windowed models have) get no residual.
+    """
+
+    def __init__(self, network, min_context: int):
+        self.network, self.min_context = network, min_context
+        self.state = None
+        self.next_pred: torch.Tensor | None = None  # (F,) prediction of the next row
+        self.seen = 0
+
+    @torch.inference_mode()
+    def feed(self, scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n, F) scaled rows -> residuals (n, F) and fresh (n,) bool."""
+        n, F = scaled.shape
+        if n == 0:
+            return np.zeros((0, F), np.float32), np.zeros(0, bool)
+        x = torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32))[None]  # (1, n, F)
+        out, self.state = self.network.step(x, self.state)  # out[0, i] predicts row i + 1
+        preds = torch.empty_like(x[0])
+        preds[1:] = out[0, :-1]
+        preds[0] = self.next_pred if self.next_pred is not None else float("nan")
+        self.next_pred = out[0, -1].clone()
+        rows = np.arange(self.seen, self.seen + n)
+        self.seen += n
+        return (x[0] - preds).numpy(), rows >= self.min_context
 
 
 class DeepDetector(Detector):
@@ -44,8 +77,6 @@ class DeepDetector(Detector):
     limit_train_batches : cap on batches per epoch (None: all), to bound time on large sets.
     random_state : seeds weights and shuffling.
     progress : show Lightning's progress bar.
-    horizon : 0 reconstructs the window; h > 0 forecasts its last h steps from the steps before,
-        and only those steps get an error (the rest of the error map is NaN).
     accelerator : Lightning's accelerator for training ('cpu', 'gpu', 'auto'); scoring runs on CPU.
     """
 
@@ -61,7 +92,6 @@ class DeepDetector(Detector):
         limit_train_batches: int | None = None,
         random_state: int = 0,
         progress: bool = False,
-        horizon: int = 0,
         accelerator: str = "cpu",
     ):
         self.arch = arch
@@ -74,7 +104,6 @@ class DeepDetector(Detector):
         self.limit_train_batches = limit_train_batches
         self.random_state = random_state
         self.progress = progress
-        self.horizon = horizon
         self.accelerator = accelerator
 
     def fit(self, windows: np.ndarray, val_windows: np.ndarray | None = None) -> DeepDetector:
@@ -89,10 +118,7 @@ class DeepDetector(Detector):
         pl.seed_everything(self.random_state, workers=True, verbose=False)
         _, window_len, n_features = windows.shape
         system = ReconstructionSystem(
-            self.arch,
-            network_config(self.arch, self.net, n_features, window_len),
-            lr=self.lr,
-            horizon=self.horizon,
+            self.arch, network_config(self.arch, self.net, n_features, window_len), lr=self.lr
         )
         dm = WindowDataModule(windows, val, self.batch_size, self.random_state)
         history = History()
@@ -145,18 +171,20 @@ class DeepDetector(Detector):
         return self
 
     @torch.inference_mode()
-    def error_map(self, windows: np.ndarray) -> np.ndarray:
+    def residuals(self, windows: np.ndarray) -> np.ndarray:
         self._check_fitted()
         windows = self._check_windows(windows)
         out = np.empty_like(windows)
         for i in range(0, len(windows), INFER_BATCH):
             x = torch.from_numpy(windows[i : i + INFER_BATCH])
-            out[i : i + INFER_BATCH] = (
-                (self.network_(network_input(x, self.horizon)) - x) ** 2
-            ).numpy()
-        if self.horizon:
-            out[:, : -self.horizon] = np.nan  # steps the network saw: no forecast, no error
+            out[i : i + INFER_BATCH] = residual_map(self.network_, x).numpy()
         return out
+
+    def recurrent_stream(self, min_context: int) -> RecurrentResiduals | None:
+        self._check_fitted()
+        if hasattr(self.network_, "step"):
+            return RecurrentResiduals(self.network_, min_context)
+        return None
 
     def training_history(self) -> list[dict]:
         return list(getattr(self, "history_", []))

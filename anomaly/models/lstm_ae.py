@@ -23,6 +23,7 @@ class LSTMAutoencoder(nn.Module):
     """
 
     config_class = LSTMAEConfig
+    objective = "reconstruct"
 
     def __init__(self, cfg: LSTMAEConfig):
         super().__init__()

@@ -68,7 +68,6 @@ class ModelSpec:
             "lr": t.lr,
             "grad_clip": t.grad_clip,
             "limit_train_batches": t.limit_train_batches,
-            "horizon": t.horizon,
             "accelerator": t.accelerator,
         }
 
@@ -81,9 +80,27 @@ def _resolve(path: str) -> type:
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("lstm", DEEP, "anomaly.models.lstm_ae:LSTMAutoencoder", "LSTM autoencoder"),
+        ModelSpec(
+            "lstm",
+            DEEP,
+            "anomaly.models.lstm_forecaster:LSTMForecaster",
+            "LSTM forecaster (online: recurrent state, next-row prediction)",
+        ),
         ModelSpec(
             "transformer",
+            DEEP,
+            "anomaly.models.transformer_forecaster:TransformerForecaster",
+            "Transformer forecaster (online: causal attention over a window)",
+        ),
+        ModelSpec(
+            "linear_rnn",
+            DEEP,
+            "anomaly.models.linear_rnn:LinearRNN",
+            "linear state-space forecaster (lag-only weights: the article's reference)",
+        ),
+        ModelSpec("lstm_ae", DEEP, "anomaly.models.lstm_ae:LSTMAutoencoder", "LSTM autoencoder"),
+        ModelSpec(
+            "transformer_ae",
             DEEP,
             "anomaly.models.transformer_ae:TransformerAutoencoder",
             "Transformer autoencoder",
@@ -126,6 +143,12 @@ def network_config(name: str, net: dict | None, n_features: int, window_len: int
     """A deep model's network config for data of this shape: `n_features` always, `window_len`
     for networks that size something by it (a learned position table)."""
     fields = get(name).network_class().config_class.__dataclass_fields__
+    unknown = sorted(set(net or {}) - set(fields))
+    if unknown:
+        raise UserError(
+            f"model_params: {unknown[0]!r} is not a setting of model {name!r}; "
+            f"expected some of {sorted(set(fields) - {'n_features', 'window_len'})}"
+        )
     shape = {"n_features": n_features, "window_len": window_len}
     return {**(net or {}), **{k: v for k, v in shape.items() if k in fields}}
 

@@ -9,40 +9,32 @@ import torch
 from pytorch_lightning.callbacks import Callback
 from torch import nn
 
-from anomaly.models.deep import network_input
 from anomaly.models.registry import build_network
 
 
 class ReconstructionSystem(pl.LightningModule):
-    """MSE reconstruction of windows with Adam, or forecasting of their last `horizon` steps.
+    """Trains any network of the registry with MSE and Adam: a forecaster on each next row of a
+    window (output t against row t + 1), an autoencoder on the window itself.
 
     Receives the network's config, not a built module, and saves it as hyper-parameters, so a
     checkpoint rebuilds alone.
     """
 
-    def __init__(
-        self,
-        arch: str,
-        net_config: dict,
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        horizon: int = 0,
-    ):
+    def __init__(self, arch: str, net_config: dict, lr: float = 1e-3, weight_decay: float = 0.0):
         super().__init__()
         self.save_hyperparameters()
         self.net = build_network(arch, net_config)
         self.loss_fn = nn.MSELoss()
-        self.horizon = horizon
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, F) -> (B, T, F)."""
-        return self.net(network_input(x, self.horizon))
+        return self.net(x)
 
     def _step(self, batch, stage: str) -> torch.Tensor:
         (x,) = batch
         out = self(x)
-        if self.horizon:  # forecasting: only the hidden steps are scored
-            out, x = out[:, -self.horizon :], x[:, -self.horizon :]
+        if self.net.objective == "forecast":
+            out, x = out[:, :-1], x[:, 1:]  # output t predicts row t + 1
         loss = self.loss_fn(out, x)
         self.log(
             f"{stage}/loss",

@@ -55,6 +55,7 @@ class TransformerAutoencoder(nn.Module):
     layers -> reconstruction head."""
 
     config_class = TransformerAEConfig
+    objective = "reconstruct"
 
     def __init__(self, cfg: TransformerAEConfig):
         super().__init__()

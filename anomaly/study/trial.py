@@ -1,4 +1,4 @@
-"""One trial: data -> split -> windows -> fit -> threshold on validation -> test scores -> metrics.
+"""One trial: data -> split -> windows -> fit -> alarm rule on validation -> test alarms -> metrics.
 
 Compute only: nothing here talks to MLflow (anomaly.track.trials logs a trial). `anomaly train`,
 `compare`, sweeps and the tuning scripts all run trials through `run_trial`.
@@ -17,8 +17,8 @@ from anomaly.config import RunConfig
 from anomaly.data.datasets import Dataset, load_dataset
 from anomaly.data.splits import Split, split_flights
 from anomaly.data.training import training_windows
+from anomaly.detect.alarms import AlarmRule
 from anomaly.detect.pipeline import Pipeline
-from anomaly.detect.thresholds import Threshold
 from anomaly.errors import UserError
 from anomaly.evaluate.metrics import FlightOutcome
 from anomaly.evaluate.protocol import FlightResult, evaluate_flights
@@ -42,25 +42,32 @@ class Trial:
     history: list[dict] = field(default_factory=list)
 
 
-def build_pipeline(cfg: RunConfig, detector, scaler, channels: list[str], rate: float) -> Pipeline:
-    """A pipeline with the config's detection settings turned from seconds into rows."""
-    w, d = cfg.window, cfg.detect
-    return Pipeline(
-        cfg.model,
-        detector,
-        scaler,
-        channels,
-        w.window_len,
-        w.score_stride,
-        None,
-        rate,
-        smooth_rows=max(1, int(round(d.smooth_s * rate))),
-        min_event_rows=max(1, int(round(d.min_event_s * rate))),
-        merge_gap_rows=int(round(d.merge_gap_s * rate)),
-        warmup_rows=int(round(d.warmup_s * rate)),
-        baseline_rows=int(round(d.baseline_s * rate)),
-        baseline_lag_rows=int(round(d.baseline_lag_s * rate)),
+def alarm_rule(cfg: RunConfig, pipeline: Pipeline) -> AlarmRule:
+    """The config's (unfitted) alarm rule for this pipeline's residual channels. A model with one
+    unsigned score per window is tested one-sided: only a higher score is anomalous."""
+    d = cfg.detect
+    return AlarmRule(
+        pipeline.residual_channels,
+        pipeline.sample_rate_hz,
+        threshold=d.threshold,
+        drift=d.drift,
+        sides=d.sides if pipeline.detector.has_attribution else "up",
+        smooth_s=d.smooth_s,
+        confirm_s=d.confirm_s,
+        merge_gap_s=d.merge_gap_s,
+        warmup_s=d.warmup_s,
+        baseline_s=d.baseline_s,
+        baseline_lag_s=d.baseline_lag_s,
     )
+
+
+def score_flights(pipeline: Pipeline, flights) -> list[FlightResult]:
+    """Each flight scored causally from its first row, as a stream would."""
+    out = []
+    for f in flights:
+        b = pipeline.score(f.values, f.time)
+        out.append(FlightResult(f, b.score, b.contributions, b.is_anomaly))
+    return out
 
 
 def run_trial(cfg: RunConfig, dataset: Dataset | None = None, progress: bool = False) -> Trial:
@@ -75,12 +82,6 @@ def run_trial(cfg: RunConfig, dataset: Dataset | None = None, progress: bool = F
         ds = ds.select(cfg.data.channels)
     split = split_flights(ds, cfg.seed, cfg.data.train_flights)
     w = cfg.window
-    if spec.deep and cfg.train.horizon and w.score_stride > cfg.train.horizon:
-        raise UserError(
-            f"window.score_stride {w.score_stride} > train.horizon {cfg.train.horizon}: in "
-            "forecast mode the stride must not exceed the horizon, or rows between forecasts "
-            "get no score"
-        )
     prep = training_windows(split, w.window_len, w.stride, w.scaler)
     params = spec.params(cfg)
     if spec.deep:
@@ -94,27 +95,30 @@ def run_trial(cfg: RunConfig, dataset: Dataset | None = None, progress: bool = F
     if spec.deep:
         det.set_params(progress=False)
     rate = float(np.median([f.sample_rate_hz for f in split.train]))
-    pipe = build_pipeline(cfg, det, prep.scaler, prep.channels, rate)
-    val_scores = [
-        pipe.score_rows(f.normal_prefix(), f.flight_id).score[pipe.warmup_rows :]
-        for f in split.validation
-        if len(f.normal_prefix()) >= w.window_len
-    ]
-    if not val_scores:
+    fmt = ds.fmt
+    pipe = Pipeline(
+        cfg.model,
+        det,
+        prep.scaler,
+        prep.channels,
+        w.window_len,
+        w.score_stride,
+        rate,
+        log_format={"sep": fmt.sep, "time_col": fmt.time_col, "label_col": fmt.label_col},
+    )
+    normal = [f.normal_prefix() for f in split.validation]
+    normal = [v for v in normal if len(v) >= w.window_len]
+    if not normal:
         raise UserError(
-            "no validation flight has a full window of normal rows; cannot set a threshold"
+            "no validation flight has a full window of normal rows; cannot fit the alarm rule"
         )
-    pipe.threshold = Threshold(cfg.detect.threshold).fit(np.concatenate(val_scores))
+    pipe.calibrate(normal, alarm_rule(cfg, pipe))
     t1 = time.perf_counter()
-    results = []
-    for f in split.test:
-        rows = pipe.score_rows(f.values, f.flight_id)
-        results.append(FlightResult(f, rows.score, rows.contributions, pipe.flag(rows.score)))
+    results = score_flights(pipe, split.test)
     score_seconds = time.perf_counter() - t1
-    confirm_s = (pipe.min_event_rows - 1) / rate
     d = cfg.detect
     metrics, outcomes, per_fault = evaluate_flights(
-        results, rate, d.timeout_s, confirm_s, d.vus_window_s
+        results, rate, d.timeout_s, vus_window_s=d.vus_window_s
     )
     metrics.update(timing)
     metrics.update(
@@ -125,7 +129,7 @@ def run_trial(cfg: RunConfig, dataset: Dataset | None = None, progress: bool = F
             "score_seconds": score_seconds,
             "n_params": float(det.n_params),
             "epochs": timing.get("epochs", 0.0),
-            "threshold": pipe.threshold.threshold_,
+            "threshold": pipe.rule.threshold.threshold_,
             "train_windows": float(len(prep.train_windows)),
         }
     )

@@ -1,11 +1,12 @@
 """MLflow "model from code": the scoring model that `anomaly train` logs.
 
 `load_context` rebuilds the saved pipeline (network weights read weights-only); `predict` takes a
-flight log's columns and returns per-row `score` and `is_anomaly`, one row per input row, through
-the same function as `anomaly score`.
+flight log's columns (one flight, rows in time order) and returns per-row `score`, `is_anomaly`
+and `top_channel`, one row per input row, through the same pipeline stream as `anomaly score`.
 """
 
 import mlflow
+import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 
@@ -15,7 +16,9 @@ class FlightScorer(PythonModel):
 
         self.pipeline = Pipeline.load(context.artifacts["pipeline"])
 
-    def predict(self, context, model_input, params=None):
+    def predict(
+        self, context, model_input: pd.DataFrame, params: dict | None = None
+    ) -> pd.DataFrame:
         from anomaly.detect.scoring import score_frame
 
         return score_frame(self.pipeline, model_input)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from anomaly import __version__
 from anomaly.config import RunConfig
-from anomaly.detect.events import events_table
+from anomaly.detect.events import EventBuilder, events_table
 from anomaly.study.trial import Trial
 from anomaly.track.tracker import Tracker, git_commit
 
@@ -62,7 +62,7 @@ def log_figures(tracker: Tracker, run_id: str, trial: Trial, name: str) -> None:
 
     from anomaly.evaluate.plots import delay_figure, flight_figure
 
-    thr = trial.pipeline.threshold.threshold_
+    thr = trial.pipeline.rule.threshold.threshold_
     first = next(
         (r for r in trial.results if r.flight.onset_index is not None),
         trial.results[0] if trial.results else None,
@@ -77,6 +77,46 @@ def log_figures(tracker: Tracker, run_id: str, trial: Trial, name: str) -> None:
         fig = delay_figure(trial.outcomes)
         tracker.log_figure(run_id, fig, "detection_delay_by_fault.png")
         plt.close(fig)
+
+
+def log_lens(tracker: Tracker, run_id: str, trial: Trial, name: str) -> None:
+    """W(t, k) of a deep model on normal and on fault-onset windows of the test flights: heat
+    maps and lag profiles under lens/, the lag-dependence index and effective memory as metrics."""
+    import matplotlib.pyplot as plt
+
+    from anomaly.evaluate.lens import flight_windows, lens, network_of
+    from anomaly.evaluate.plots import lens_figure
+
+    network = network_of(trial.pipeline)
+    if network is None:
+        return
+    normal, onset = flight_windows(trial.pipeline, trial.split.test)
+    sets = {"normal windows": normal, "fault-onset windows": onset}
+    lenses = {label: lens(network, w) for label, w in sets.items() if len(w)}
+    if not lenses:
+        return
+    if "normal windows" in lenses:
+        ln = lenses["normal windows"]
+        metrics = {
+            "lag_dependence_index": ln.lag_dependence_index,
+            "effective_memory_seconds": ln.effective_memory_rows / trial.pipeline.sample_rate_hz,
+        }
+        tracker.log_metrics(run_id, metrics)
+    fig = lens_figure(lenses, f"{name}: W(t, k) on test flights", trial.pipeline.sample_rate_hz)
+    tracker.log_figure(run_id, fig, "lens/weights.png")
+    plt.close(fig)
+
+
+def trial_events(trial: Trial) -> pd.DataFrame:
+    """The test flights' alarms, through the same event builder as batch scoring."""
+    p = trial.pipeline
+    rows = []
+    for r in trial.results:
+        b = EventBuilder(r.flight.flight_id, p.residual_channels, p.detector.has_attribution)
+        channel = r.contributions.argmax(axis=1)
+        b.add(r.flight.time, r.flagged, r.score, channel, r.contributions)
+        rows += b.finish()
+    return events_table(rows)
 
 
 def log_trial(
@@ -94,30 +134,16 @@ def log_trial(
         per_fault = trial.per_fault.to_dict("records")
         tracker.log_metrics(run_id, {**trial.metrics, **fault_metrics(per_fault)})
         tracker.log_history(run_id, trial.history)
-        threshold = {"threshold": trial.pipeline.threshold.to_dict()}
-        tracker.log_dict(run_id, threshold, "threshold.json")
+        tracker.log_dict(run_id, trial.pipeline.rule.to_dict(), "alarm_rule.json")
         if len(trial.per_fault):
             tracker.log_text(run_id, trial.per_fault.to_csv(index=False), "per_fault_type.csv")
         if trial.outcomes:
             per_flight = pd.DataFrame([o.__dict__ for o in trial.outcomes])
             tracker.log_text(run_id, per_flight.to_csv(index=False), "per_flight.csv")
         log_figures(tracker, run_id, trial, name)
+        log_lens(tracker, run_id, trial, name)
         if trial.results:
-            channels = trial.pipeline.channels
-            events = pd.concat(
-                [
-                    events_table(
-                        r.flight.flight_id,
-                        r.flight.time,
-                        r.flagged,
-                        r.score,
-                        r.contributions,
-                        channels,
-                    )
-                    for r in trial.results
-                ]
-            )
-            tracker.log_text(run_id, events.to_csv(index=False), "events.csv")
+            tracker.log_text(run_id, trial_events(trial).to_csv(index=False), "events.csv")
         example_flight = (trial.split.test or trial.split.validation)[0]
         n = min(example_flight.n_rows, max(trial.pipeline.window_len * 2, 64))
         example = pd.DataFrame(

@@ -41,8 +41,12 @@ def test_scores_finite_with_right_shape(fitted):
     w = _normal(20, seed=2)
     s = det.score(w)
     assert s.shape == (20,) and np.isfinite(s).all()
-    e = det.error_map(w)
-    assert e.shape == w.shape and (e >= 0).all()
+    r = det.residuals(w)
+    n_res = w.shape[2] if det.has_attribution else 1
+    assert r.shape == (*w.shape[:2], n_res)
+    last = det.last_residuals(w)
+    assert last.shape == (20, n_res) and np.isfinite(last).all()
+    np.testing.assert_allclose(last, r[:, -1], rtol=1e-5, atol=1e-6)
     assert det.n_params > 0
 
 

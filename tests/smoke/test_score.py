@@ -15,8 +15,6 @@ import pytest
 from anomaly.cli import main
 from anomaly.detect.pipeline import Pipeline
 from anomaly.detect.scoring import score_frame
-from anomaly.detect.streaming import StreamScorer
-from anomaly.detect.thresholds import Threshold
 from anomaly.study.trial import run_trial
 from tests.helpers import quick_config
 
@@ -27,7 +25,7 @@ def pipeline(easy_dir, tmp_path_factory) -> tuple[Pipeline, Path]:
         quick_config(
             str(easy_dir),
             "lstm",
-            detect={"smooth_s": 0.5, "min_event_s": 0.3, "merge_gap_s": 0.2, "warmup_s": 3.0},
+            detect={"smooth_s": [0, 0.5], "confirm_s": 0.3, "merge_gap_s": 0.2, "warmup_s": 3.0},
         )
     )
     folder = out.pipeline.save(tmp_path_factory.mktemp("model") / "pipeline")
@@ -43,27 +41,26 @@ def _flights(easy_dir) -> list[Path]:
     return sorted((easy_dir / "flights").glob("*.csv"))
 
 
-@pytest.mark.parametrize("chunk", [37, 100, 1000])
-@pytest.mark.parametrize("baseline_rows", [0, 60])
-def test_chunked_equals_one_pass(pipeline, easy_dir, chunk, baseline_rows):
+@pytest.mark.parametrize("chunk", [37, 1000])
+@pytest.mark.parametrize("baseline_s", [0.0, 3.0])
+def test_chunked_equals_one_pass(pipeline, easy_dir, chunk, baseline_s):
     pipe = copy.copy(pipeline[0])
-    pipe.baseline_rows, pipe.baseline_lag_rows = baseline_rows, 10
+    pipe.rule = copy.deepcopy(pipe.rule)
+    pipe.rule.baseline_s = baseline_s
+    pipe.rule.baseline_rows = int(baseline_s * pipe.sample_rate_hz)
     frame = pd.read_csv(_flights(easy_dir)[0])
-    values = frame[pipe.channels].to_numpy(np.float32)
-    whole = pipe.score_rows(values)
-    if baseline_rows:  # scores are ratios now: refit so some rows are flagged
-        pipe.threshold = Threshold("quantile:0.95").fit(whole.score)
-    flags = pipe.flag(whole.score)
-    assert pipe.warmup_rows > 0 and not flags[: pipe.warmup_rows].any()
-    scorer = StreamScorer(pipe)
-    blocks = []
-    for i in range(0, len(values), chunk):
-        blocks += list(scorer.feed(frame["time"].to_numpy()[i : i + chunk], values[i : i + chunk]))
-    blocks += list(scorer.close())
+    values, time = frame[pipe.channels].to_numpy(np.float32), frame["time"].to_numpy()
+    whole = pipe.score(values, time)
+    assert pipe.rule.warmup_rows > 0 and not whole.is_anomaly[: pipe.rule.warmup_rows].any()
+    stream = pipe.stream()
+    blocks = [
+        stream.feed(time[i : i + chunk], values[i : i + chunk])
+        for i in range(0, len(values), chunk)
+    ]
     score = np.concatenate([b.score for b in blocks])
     assert len(score) == len(values)
-    np.testing.assert_allclose(score, whole.score, rtol=1e-6, atol=1e-9)
-    np.testing.assert_array_equal(np.concatenate([b.is_anomaly for b in blocks]), flags)
+    np.testing.assert_allclose(score, whole.score, rtol=1e-5, atol=1e-9)
+    np.testing.assert_array_equal(np.concatenate([b.is_anomaly for b in blocks]), whole.is_anomaly)
     np.testing.assert_allclose(
         np.concatenate([b.contributions for b in blocks]), whole.contributions, rtol=1e-5, atol=1e-7
     )
@@ -80,6 +77,8 @@ def test_score_folder_rows_order_events_summary(pipeline, easy_dir, tmp_path, ca
         assert len(scored) == len(src)
         np.testing.assert_allclose(scored["time_s"], src["time"] - src["time"].iloc[0], atol=1e-9)
         assert set(scored.columns) == {"time_s", "score", "is_anomaly", "top_channel"}
+        whole = pipeline[0].score(src[pipeline[0].channels].to_numpy(np.float32))
+        np.testing.assert_array_equal(scored["is_anomaly"].astype(bool), whole.is_anomaly)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scored_files"] == summary["files"] == len(_flights(easy_dir))
     assert summary["rows"] == sum(len(pd.read_csv(p)) for p in _flights(easy_dir))
@@ -90,6 +89,7 @@ def test_score_folder_rows_order_events_summary(pipeline, easy_dir, tmp_path, ca
         "end",
         "duration_s",
         "peak_score",
+        "channel",
         "top_channels",
     ]
     assert len(events) == summary["events"] > 0
@@ -150,8 +150,10 @@ def test_existing_output_needs_overwrite(pipeline, easy_dir, tmp_path, capsys):
     path = str(_flights(easy_dir)[0])
     args = ["score", path, "--model", str(model), "--out", str(tmp_path), "--quiet"]
     assert main(args) == 0
-    assert main(args) == 1
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert main(args) == 2  # checked before anything is scored: nothing is replaced
     assert "--overwrite" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     assert main([*args, "--overwrite"]) == 0
 
 

@@ -1,87 +1,185 @@
-"""Thresholds and events on tiny hand-made arrays."""
+"""The alarm rule, decision levels and events on tiny hand-made arrays."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from anomaly.detect.events import events_table, postprocess, runs
-from anomaly.detect.pipeline import flight_relative, trailing_mean
-from anomaly.detect.thresholds import Threshold
+from anomaly.detect.alarms import AlarmRule
+from anomaly.detect.events import EventBuilder, runs
+from anomaly.detect.thresholds import Threshold, cluster_peaks, rate_level
+from anomaly.errors import UserError
 
 
-def test_quantile_threshold_fits_on_validation_scores():
-    t = Threshold("quantile:0.5").fit(np.array([1.0, 2.0, 3.0, 4.0, 100.0]))
-    assert t.threshold_ == 3.0
-    assert t.apply(np.array([2.9, 3.0, 3.1])).tolist() == [False, False, True]
+def _rule(level: float = 1.0, **kw) -> AlarmRule:
+    """A one-channel rule with a given normalisation (centre 0, scale 1) and decision level."""
+    rule = AlarmRule(["a"], rate_hz=1.0, threshold=f"fixed:{level}", **kw)
+    rule.center_, rule.spread_ = np.zeros(1), np.ones(1)
+    rule.scale_ = np.ones((len(rule.smooth_rows), 1))
+    rule.arm_level_ = np.ones(len(rule.arms))
+    rule.threshold.fit([], 1.0)
+    return rule
 
 
-def test_other_rules_and_round_trip():
-    s = np.array([1.0, 2.0, 3.0])
-    assert Threshold("max:2").fit(s).threshold_ == 6.0
-    assert Threshold("zscore:1").fit(s).threshold_ == pytest.approx(2 + np.std(s))
-    t = Threshold.from_dict(Threshold("quantile:0.9").fit(s).to_dict())
-    assert t.threshold_ == pytest.approx(np.quantile(s, 0.9))
+def _feed(rule: AlarmRule, z, chunks=None):
+    z = np.asarray(z, dtype=float)[:, None]
+    stream = rule.stream()
+    cuts = chunks or [len(z)]
+    out, start = [], 0
+    for n in cuts:
+        out.append(stream.feed(z[start : start + n], np.ones(n, bool)))
+        start += n
+    return (
+        np.concatenate([b.statistic for b in out]),
+        np.concatenate([b.flags for b in out]),
+    )
 
 
-@pytest.mark.parametrize("rule", ["quantile", "bogus:1", "quantile:1.5", "zscore:x"])
+def test_cusum_statistic_by_hand():
+    # drift 0.5: S+ = max(0, S+ + z - 0.5), S- = max(0, S- - z - 0.5)
+    z = [0, 1, 2, 0, -1, 3]
+    stat, flags = _feed(_rule(drift=0.5), z)
+    s_up = [0, 0.5, 2.0, 1.5, 0, 2.5]
+    s_down = [0, 0, 0, 0, 0.5, 0]
+    np.testing.assert_allclose(stat, np.maximum(s_up, s_down))
+    assert flags.tolist() == [False, False, True, True, False, True]
+
+
+def test_one_sided_tests_only_its_side():
+    z = [0, -3, -3, 0, 2]
+    up, _ = _feed(_rule(drift=0.5, sides="up"), z)
+    down, _ = _feed(_rule(drift=0.5, sides="down"), z)
+    np.testing.assert_allclose(up, [0, 0, 0, 0, 1.5])
+    np.testing.assert_allclose(down, [0, 2.5, 5.0, 4.5, 2.0])
+
+
+def test_confirmation_and_hold():
+    z = [0, 1, 2, 0, -1, 3]  # statistic 0, 0.5, 2, 1.5, 0.5, 2.5 (above 1 on rows 2, 3, 5)
+    _, confirmed = _feed(_rule(drift=0.5, confirm_s=2.0), z)
+    assert confirmed.tolist() == [False, False, False, True, False, False]  # raised on row 3
+    _, held = _feed(_rule(drift=0.5, merge_gap_s=1.0), z)
+    assert held.tolist() == [False, False, True, True, True, True]  # row 4 held
+
+
+def test_warmup_accumulates_nothing():
+    stat, flags = _feed(_rule(drift=0.5, warmup_s=3.0), [5, 5, 5, 0, 2])
+    np.testing.assert_allclose(stat, [0, 0, 0, 0, 1.5])
+    assert not flags[:3].any() and flags[4]
+
+
+@pytest.mark.parametrize("chunks", [[1, 1, 1, 1, 1, 1, 1, 1, 1, 1], [3, 7], [9, 1]])
+def test_chunked_feed_equals_one_pass(chunks):
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=10) * 2
+    rule = _rule(drift=0.3, smooth_s=[0.0, 3.0], merge_gap_s=2.0, baseline_s=4.0, baseline_lag_s=1)
+    one = _feed(rule, z)
+    many = _feed(rule, z, chunks)
+    np.testing.assert_allclose(many[0], one[0], rtol=1e-12)
+    np.testing.assert_array_equal(many[1], one[1])
+
+
+def test_a_row_never_depends_on_later_rows():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=60)
+    later = z.copy()
+    later[30:] += 50.0
+    rule = _rule(drift=0.5, smooth_s=[0.0, 5.0], baseline_s=10.0, merge_gap_s=3.0, confirm_s=2.0)
+    a, b = _feed(rule, z), _feed(rule, later)
+    np.testing.assert_array_equal(a[0][:30], b[0][:30])
+    np.testing.assert_array_equal(a[1][:30], b[1][:30])
+    assert b[1][30:].any()
+
+
+def test_a_channel_is_judged_by_its_own_level():
+    # channel b holds large normal surprises, channel a none: a shift in a must still show
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(size=4000), rng.normal(size=4000)
+    b[::200] += 40.0
+    val = [(np.column_stack([a, b]), np.ones(4000, bool))]
+    rule = AlarmRule(["a", "b"], 10.0, "fa_per_hour:1", drift=0.5).fit(val)
+    shifted = np.column_stack([rng.normal(size=300) + 3.0, rng.normal(size=300)])
+    block = rule.stream().feed(shifted, np.ones(300, bool))
+    assert block.flags.any() and block.channel[np.argmax(block.flags)] == 0
+
+
+def test_rate_rule_keeps_its_false_alarm_rate_on_fresh_data():
+    """Fitted on one hour of normal CUSUM traces, the level gives about the target rate on
+    twenty fresh hours (within a factor of 3)."""
+    rng = np.random.default_rng(3)
+    rate_hz, per_hour = 10.0, 4.0
+
+    def traces(hours):
+        rule = _rule(drift=0.5)
+        z = rng.normal(size=int(hours * 3600 * rate_hz))
+        return [_feed(rule, z)[0]]
+
+    level = rate_level(traces(1.0), 1.0, per_hour, merge_rows=0)
+    fresh = traces(20.0)
+    alarms = len(cluster_peaks(fresh, level, merge_rows=0))
+    assert per_hour * 20 / 3 <= alarms <= per_hour * 20 * 3
+
+
+def test_threshold_rules_and_round_trip():
+    s = [np.array([1.0, 2.0, 3.0, 4.0, 100.0])]
+    assert Threshold("quantile:0.5").fit(s, 1.0).threshold_ == 3.0
+    assert Threshold("max:2").fit(s, 1.0).threshold_ == 200.0
+    assert Threshold("zscore:1").fit(s, 1.0).threshold_ == pytest.approx(s[0].mean() + s[0].std())
+    t = Threshold.from_dict(Threshold("quantile:0.9").fit(s, 1.0).to_dict())
+    assert t.threshold_ == pytest.approx(np.quantile(s[0], 0.9))
+    assert t.apply(np.array([0.0, 1000.0])).tolist() == [False, True]
+
+
+@pytest.mark.parametrize(
+    "rule", ["quantile", "bogus:1", "quantile:1.5", "zscore:x", "fa_per_hour:0", "fixed:nan"]
+)
 def test_bad_rule_is_named(rule):
-    with pytest.raises(ValueError, match="threshold rule"):
+    with pytest.raises(UserError, match="threshold rule"):
         Threshold(rule)
 
 
-def test_unfitted_threshold_raises():
-    with pytest.raises(RuntimeError, match="not fitted"):
-        Threshold().apply(np.zeros(3))
+def test_alarm_rule_round_trips_through_its_dict():
+    rng = np.random.default_rng(4)
+    val = [(rng.normal(size=(500, 2)), np.ones(500, bool))]
+    rule = AlarmRule(["a", "b"], 10.0, smooth_s=[0.0, 1.0], sides={"a": "up"}).fit(val)
+    again = AlarmRule.from_dict(rule.to_dict())
+    x = rng.normal(size=(200, 2)) + 2
+    fresh = np.ones(200, bool)
+    np.testing.assert_array_equal(
+        rule.stream().feed(x, fresh).statistic, again.stream().feed(x, fresh).statistic
+    )
 
 
-def test_runs_and_postprocess():
+def test_runs():
     m = np.array([0, 1, 1, 0, 0, 1, 0, 1, 1, 1], dtype=bool)
     assert runs(m) == [(1, 2), (5, 5), (7, 9)]
-    assert runs(postprocess(m, min_rows=2)) == [(1, 2), (7, 9)]
-    assert runs(postprocess(m, merge_gap_rows=1)) == [(1, 2), (5, 9)]
-    assert runs(postprocess(m, min_rows=4, merge_gap_rows=2)) == [(1, 9)]
 
 
-def test_events_table_blames_top_channel():
-    t = np.arange(6) * 0.5
-    mask = np.array([0, 1, 1, 0, 0, 0], dtype=bool)
-    scores = np.array([0, 5, 7, 0, 0, 0.0])
-    contrib = np.tile([0.1, 0.7, 0.2], (6, 1))
-    ev = events_table("f1", t, mask, scores, contrib, ["a", "b", "c"], top_k=2)
-    assert ev.to_dict("records") == [
-        {
-            "flight_id": "f1",
-            "start": 0.5,
-            "end": 1.0,
-            "duration_s": 0.5,
-            "peak_score": 7.0,
-            "top_channels": "b;c",
-        }
+def test_events_span_blocks_and_name_the_channel():
+    b = EventBuilder("f1", ["a", "b", "c"])
+    contrib = np.tile([0.1, 0.7, 0.2], (4, 1))
+    t = np.arange(8) * 0.5
+    started = b.add(
+        t[:4],
+        np.array([0, 0, 1, 1], bool),
+        np.array([0, 0, 5, 6.0]),
+        np.array([0, 0, 2, 1]),
+        contrib,
+    )
+    assert [e["start"] for e in started] == [1.0]
+    started = b.add(
+        t[4:],
+        np.array([1, 0, 1, 0], bool),
+        np.array([7.0, 0, 2, 0]),
+        np.array([1, 0, 0, 0]),
+        contrib,
+    )
+    assert [e["start"] for e in started] == [3.0]
+    events = b.finish()
+    assert [(e["start"], e["end"], e["peak_score"], e["channel"]) for e in events] == [
+        (1.0, 2.0, 7.0, "c"),
+        (3.0, 3.0, 2.0, "a"),
     ]
-    uniform = events_table("f1", t, mask, scores, np.full((6, 3), 1 / 3), ["a", "b", "c"])
-    assert uniform["top_channels"].tolist() == [""]
-
-
-def test_trailing_mean_is_causal():
-    x = np.array([0, 0, 9, 0, 0.0])
-    np.testing.assert_allclose(trailing_mean(x, 3), [0, 0, 3, 3, 3])
-    np.testing.assert_allclose(trailing_mean(x, 1), x)
-
-
-def test_flight_relative_divides_by_lagged_median():
-    x = np.array([1.0, 1, 1, 1, 4, 4, 4, 4])
-    rel = flight_relative(x, baseline_rows=3, lag_rows=1)
-    # row 4 is judged against rows 1-3 (median 1); by row 6 the baseline has caught up (median 4)
-    np.testing.assert_allclose(rel, [1, 1, 1, 1, 4, 4, 1, 1])
-    np.testing.assert_allclose(flight_relative(x, 0, 1), x)
-
-
-def test_flight_relative_is_causal_and_neutral_without_baseline():
-    rng = np.random.default_rng(0)
-    x = rng.random(50)
-    y = x.copy()
-    y[30:] *= 100
-    np.testing.assert_array_equal(flight_relative(x, 10, 2)[:30], flight_relative(y, 10, 2)[:30])
-    zeros_first = np.array([0.0, 0, 0, 2, 2])
-    np.testing.assert_allclose(flight_relative(zeros_first, 2, 1), [1, 1, 1, 1, 2 / 1])
+    assert events[0]["top_channels"] == "b;c;a" and events[0]["duration_s"] == 1.0
+    anonymous = EventBuilder("f2", ["score"], attribution=False)
+    anonymous.add(t[:2], np.array([1, 1], bool), np.ones(2), np.zeros(2, int), np.ones((2, 1)))
+    assert anonymous.finish()[0]["channel"] == "" and anonymous.finish()[0]["top_channels"] == ""

@@ -8,7 +8,7 @@ import pytest
 
 from anomaly.data.datasets import load_dataset
 from anomaly.data.splits import split_flights
-from anomaly.data.windows import make_windows, window_errors_to_rows, window_starts
+from anomaly.data.windows import make_windows, window_starts
 
 
 def test_window_starts_cover_last_row():
@@ -29,15 +29,6 @@ def test_make_windows_values():
     w = make_windows(v, 4, 3)
     assert w.shape == (3, 4, 2)
     np.testing.assert_array_equal(w[1], v[3:7])
-
-
-def test_window_errors_to_rows_hand_computed():
-    starts = np.array([0, 2])
-    err = np.zeros((2, 3, 1))
-    err[0, :, 0] = [1, 2, 3]
-    err[1, :, 0] = [5, 6, 7]
-    rows = window_errors_to_rows(err, starts, 5)
-    np.testing.assert_allclose(rows[:, 0], [1, 2, 4, 6, 7])
 
 
 def test_fixed_split_file_wins(synth_dir):
@@ -108,19 +99,3 @@ def test_training_windows_hold_no_anomaly_or_test_rows(synth_dir):
             and np.isclose(f.normal_prefix(), w[-1], atol=1e-3).all(axis=1).any()
             for f in split.train
         )
-
-
-def test_block_accumulation_equals_scattered_adds():
-    from anomaly.data.windows import accumulate_windows
-
-    rng = np.random.default_rng(0)
-    err = rng.random((7, 8, 3))
-    starts = np.arange(7) * 4 + 2  # regular grid, stride divides the window
-    fast_s, fast_c = np.zeros((40, 3)), np.zeros(40, dtype=np.int64)
-    accumulate_windows(fast_s, fast_c, err, starts)
-    slow_s, slow_c = np.zeros((40, 3)), np.zeros(40, dtype=np.int64)
-    for i, s in enumerate(starts):
-        slow_s[s : s + 8] += err[i]
-        slow_c[s : s + 8] += 1
-    np.testing.assert_allclose(fast_s, slow_s)
-    np.testing.assert_array_equal(fast_c, slow_c)

@@ -1,0 +1,78 @@
+"""`anomaly explain`: which past seconds of which channels a deep model's output rested on."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from anomaly.cli.common import format_options, log_format_flags
+from anomaly.errors import UserError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "explain",
+        parents=[log_format_flags()],
+        help="draw W(t, k), the weights of past inputs, for one row of a log (deep models)",
+    )
+    p.add_argument("log", help="a CSV log")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="runs:/ID/model, models:/NAME@ALIAS, models:/NAME/VERSION or a folder",
+    )
+    p.add_argument(
+        "--at", type=float, help="seconds since the first row (default: the first alarm)"
+    )
+    p.add_argument("--out", default="explain", help="folder for the PNGs (default: explain/)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from anomaly.cli.score import load_pipeline
+    from anomaly.data.logs import read_flight_log
+    from anomaly.data.schema import LogFormat
+    from anomaly.evaluate.lens import effective_weights, lag_profile, network_of, window_at
+    from anomaly.evaluate.plots import explain_figure
+
+    pipe = load_pipeline(args.model)
+    network = network_of(pipe)
+    if network is None:
+        raise UserError(
+            f"--model {args.model}: a {pipe.model_name} model has no network to explain"
+        )
+    fmt = LogFormat.from_options(**pipe.log_format).with_options(**format_options(args, False))
+    flight = read_flight_log(args.log, fmt, pipe.channels)
+    scored = pipe.score(flight.values, flight.time)
+    T = pipe.window_len
+    if args.at is not None:
+        row = int(np.searchsorted(flight.time, args.at))
+        why = f"at {args.at:g} s"
+    elif scored.is_anomaly.any():
+        row = int(np.argmax(scored.is_anomaly))
+        why = "first alarm"
+    else:
+        row = int(np.argmax(scored.score))
+        why = "no alarm: the highest statistic"
+    if not T - 1 <= row < flight.n_rows:
+        raise UserError(f"--at {args.at}: outside {args.log} or within its first window")
+    W = effective_weights(network, window_at(pipe, flight.values, row)[None])[0]  # (T, T, F, F)
+    blamed = int(scored.channel[row]) if pipe.detector.has_attribution else 0
+    title = f"{pipe.model_name} on {Path(args.log).name}, t = {flight.time[row]:.2f} s ({why})"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fig = explain_figure(W, pipe.channels, blamed, pipe.sample_rate_hz, title)
+    path = out / f"{flight.flight_id}-W-{flight.time[row]:.2f}s.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    profile = lag_profile(W[None])
+    peak = int(np.argmax(profile[1:]) + 1) if len(profile) > 1 else 0
+    lag_s = peak / pipe.sample_rate_hz
+    print(
+        f"{path}: W of the window ending at row {row + 2} ({why}), channel "
+        f"{pipe.channels[blamed]}; strongest past lag {lag_s:.2f} s"
+    )
+    return 0

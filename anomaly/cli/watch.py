@@ -1,0 +1,56 @@
+"""`anomaly watch`: follow a log that is still being written; print each alarm as it is raised."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from anomaly.cli.common import format_options, log_format_flags
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "watch",
+        parents=[log_format_flags()],
+        help="follow a growing CSV log and raise alarms as rows arrive (like tail -f)",
+    )
+    p.add_argument("log", help="the CSV log being written (plain .csv)")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="runs:/ID/model, models:/NAME@ALIAS, models:/NAME/VERSION or a folder",
+    )
+    p.add_argument("--events", help="append each alarm to this CSV (the events table's columns)")
+    p.add_argument("--once", action="store_true", help="stop at the end of the file")
+    p.add_argument(
+        "--poll", type=float, default=0.02, help="seconds between looks at the file (0.02)"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from anomaly.cli.score import load_pipeline
+    from anomaly.data.schema import LogFormat
+    from anomaly.detect.watch import watch
+
+    pipe = load_pipeline(args.model)
+    fmt = LogFormat.from_options(**pipe.log_format).with_options(
+        **format_options(args, channels=False)
+    )
+
+    def announce(event: dict) -> None:
+        print(
+            f"ALARM {args.log} t={event['start']:.2f} s channel={event['channel'] or '-'} "
+            f"score={event['peak_score']:.3g}",
+            flush=True,
+        )
+
+    events = Path(args.events) if args.events else None
+    try:
+        summary = watch(pipe, Path(args.log), fmt, events, args.once, args.poll, announce)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM is how a watch ends
+        print("stopped", file=sys.stderr)
+        return 0
+    print(f"{summary.rows} rows, {len(summary.alarms)} alarms", file=sys.stderr)
+    return 0

@@ -1,0 +1,110 @@
+"""Choosing detection settings without test flights: cross-validation over training and
+validation flights, grouped by recording.
+
+Each fold of the pool is held out once: a detector is trained on the other folds but one, its
+alarm rule is fitted on the normal rows of that one (the validation fold), and the held-out
+fold is scored. This is `run_trial`'s own flow, so what is chosen here is what the tool then runs.
+Residuals do not depend on the alarm rule, so they are computed once per fold and every rule
+setting is then judged on them in seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from anomaly.config import RunConfig
+from anomaly.data.datasets import Dataset
+from anomaly.data.schema import Flight
+from anomaly.data.splits import recording_folds
+from anomaly.detect.alarms import AlarmRule
+from anomaly.evaluate.protocol import FlightResult, evaluate_flights
+from anomaly.study.trial import run_trial
+
+
+@dataclass
+class FoldResiduals:
+    """One fold: the residuals of its validation flights' normal rows and of its held-out
+    flights, from a detector that saw neither."""
+
+    channels: list[str]
+    rate_hz: float
+    validation: list[tuple[np.ndarray, np.ndarray]]
+    held_out: list[tuple[Flight, np.ndarray, np.ndarray]]
+
+
+def fold_residuals(cfg: RunConfig, ds: Dataset, k: int = 4, seed: int = 0) -> list[FoldResiduals]:
+    """Train one detector per fold (test flights of a fixed split are never loaded into it)."""
+    folds = recording_folds(ds, k, seed)
+    out = []
+    for held in range(k):
+        val = (held + 1) % k
+        side = {
+            f: "test" if i == held else "validation" if i == val else "train"
+            for f, i in folds.items()
+        }
+        fold_ds = dataclasses.replace(
+            ds, flights=[f for f in ds.flights if f.flight_id in side], fixed_split=side
+        )
+        trial = run_trial(cfg, fold_ds)
+        p = trial.pipeline
+        validation = [p.residuals(f.normal_prefix()) for f in trial.split.validation]
+        held_out = [(f, *p.residuals(f.values)) for f in trial.split.test]
+        out.append(FoldResiduals(p.residual_channels, p.sample_rate_hz, validation, held_out))
+    return out
+
+
+def judge_rules(
+    folds: list[FoldResiduals], grid: dict[str, list], timeout_s: float = 5.0
+) -> pd.DataFrame:
+    """Every combination of alarm-rule settings in `grid` (AlarmRule keywords), judged with the
+    per-flight protocol over all held-out flights; one row per combination, best first."""
+    rows = []
+    keys = list(grid)
+    for combo in itertools.product(*grid.values()):
+        settings = dict(zip(keys, combo))
+        results = []
+        for fold in folds:
+            rule = AlarmRule(fold.channels, fold.rate_hz, **settings).fit(fold.validation)
+            for flight, res, fresh in fold.held_out:
+                a = rule.stream().feed(res, fresh)
+                results.append(FlightResult(flight, a.statistic, a.contributions, a.flags))
+        m, outcomes, _ = evaluate_flights(results, folds[0].rate_hz, timeout_s)
+        p, r = m["flight_precision"], m["flight_recall"]
+        rows.append(
+            {
+                **settings,
+                "flight_f1": 2 * p * r / (p + r) if p + r else 0.0,
+                "flight_precision": p,
+                "flight_recall": r,
+                "detection_delay_seconds": m["detection_delay_seconds"],
+                "false_alarms_per_hour": m["false_alarms_per_hour"],
+                "auc_roc": m["auc_roc"],
+                "outcomes": outcome_string(outcomes),
+            }
+        )
+    df = pd.DataFrame(rows)
+    order = ["flight_f1", "detection_delay_seconds"]
+    return df.sort_values(order, ascending=[False, True]).reset_index(drop=True)
+
+
+def outcome_string(outcomes) -> str:
+    """T detected, p alarm before onset (or in a fault-free flight), n missed, . no alarm."""
+    return "".join({"TP": "T", "FP": "p", "FN": "n", "TN": "."}[o.outcome] for o in outcomes)
+
+
+def per_fault(folds: list[FoldResiduals], settings: dict, timeout_s: float = 5.0) -> pd.DataFrame:
+    """Detected / early alarm / missed per fault type for one rule setting."""
+    results = []
+    for fold in folds:
+        rule = AlarmRule(fold.channels, fold.rate_hz, **settings).fit(fold.validation)
+        for flight, res, fresh in fold.held_out:
+            a = rule.stream().feed(res, fresh)
+            results.append(FlightResult(flight, a.statistic, a.contributions, a.flags))
+    _, outcomes, _ = evaluate_flights(results, folds[0].rate_hz, timeout_s)
+    table = pd.DataFrame([{"fault_type": o.fault_type, "outcome": o.outcome} for o in outcomes])
+    return table.groupby("fault_type")["outcome"].value_counts().unstack(fill_value=0)
