@@ -11,7 +11,8 @@ import pandas as pd
 from anomaly.data.schema import Flight
 from anomaly.evaluate import metrics as M
 
-UNKNOWN_FAULT = "?"
+# fault type of a labelled flight with no manifest (plain files); also a metric name part
+UNKNOWN_FAULT = "unknown"
 
 
 @dataclass
