@@ -7,11 +7,14 @@ Experiment files hold only what differs from the defaults, with the same nesting
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from anomaly.errors import UserError
 
 
 @dataclass
@@ -153,32 +156,101 @@ def merge(base: dict, update: dict) -> dict:
     return out
 
 
+# Lower bounds of the numeric settings, checked on the merged config, so that a file, a preset
+# and a flag meet the same rule; None means "not given". Seconds settings are finite and >= 0.
+INT_MIN = {
+    "seed": 0,
+    "data.max_gap_rows": 0,
+    "data.train_flights": 1,
+    "window.window_len": 1,
+    "window.stride": 1,
+    "window.score_stride": 1,
+    "train.max_epochs": 1,
+    "train.patience": 0,
+    "train.batch_size": 1,
+    "train.limit_train_batches": 1,
+}
+NON_NEGATIVE = ("train.grad_clip",) + tuple(
+    f"detect.{f.name}" for f in dataclasses.fields(DetectConfig) if f.name.endswith("_s")
+)
+
+
+def check_values(cfg: RunConfig) -> None:
+    """Refuse a setting outside its range by its dotted key (a model that never trains, a
+    threshold that can never flag)."""
+    flat = cfg.flat()
+
+    def refuse(key: str, rule: str) -> None:
+        raise UserError(f"config: {key} must be {rule}, got {flat[key]!r}")
+
+    for key, low in INT_MIN.items():
+        v = flat[key]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < low):
+            refuse(key, f"an integer >= {low}")
+    for key in (*NON_NEGATIVE, "train.lr"):
+        for v in flat[key] if isinstance(flat[key], list) else [flat[key]]:  # smooth_s: a list
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                refuse(key, "a number (YAML reads 1e-3 as text: write 1.0e-3)")
+            if not math.isfinite(v) or v < 0 or (key == "train.lr" and v == 0):
+                refuse(key, "finite and positive" if key == "train.lr" else "finite and >= 0")
+    value = str(cfg.detect.threshold).partition(":")[2]
+    try:
+        finite = math.isfinite(float(value))
+    except ValueError:
+        finite = True  # not a number at all: the threshold rule itself names the problem
+    if not finite:
+        refuse("detect.threshold", "a rule with a finite value")
+
+
 def from_dict(d: dict) -> RunConfig:
-    """Build a RunConfig, refusing unknown keys by name."""
+    """Build a RunConfig, refusing unknown keys and out-of-range values by name."""
     known = {f.name for f in dataclasses.fields(RunConfig)}
     for k in d:
         if k not in known:
-            raise ValueError(f"config: unknown key {k!r}; expected one of {sorted(known)}")
+            raise UserError(f"config: unknown key {k!r}; expected one of {sorted(known)}")
     kw = {k: v for k, v in d.items() if k not in _SECTIONS}
+    for name in (*_SECTIONS, "model_params"):
+        if not isinstance(d.get(name) or {}, dict):
+            raise UserError(f"config: {name} must be a mapping, got {d[name]!r}")
     for name, cls in _SECTIONS.items():
         sec = d.get(name) or {}
         fields = {f.name for f in dataclasses.fields(cls)}
         for k in sec:
             if k not in fields:
-                raise ValueError(
-                    f"config: unknown key {name}.{k}; expected one of {sorted(fields)}"
-                )
+                raise UserError(f"config: unknown key {name}.{k}; expected one of {sorted(fields)}")
         kw[name] = cls(**sec)
-    return RunConfig(**kw)
+    cfg = RunConfig(**kw)
+    check_values(cfg)
+    return cfg
 
 
 def load_yaml(path: str | Path) -> dict:
+    """A YAML file holding a mapping; a file that is missing, unreadable or not YAML is an error
+    naming it."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: config file not found")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"{path}: not valid YAML{line}: {problem}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
+        raise UserError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_config_file(path: str | Path) -> dict:
+    """An experiment file (`--config`), checked on its own so that a bad key or value names it."""
+    data = load_yaml(path)
+    try:
+        from_dict(data)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
     return data
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -19,6 +20,55 @@ from anomaly import user_dir
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+def _number(text: str, kind: type, rule: str, ok) -> int | float:
+    """`text` as `kind` when `ok` holds for it; else argparse's usage error stating `rule`."""
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {rule}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A count that must be at least 1 (flights, epochs, rows per chunk, workers)."""
+    return _number(text, int, "an integer >= 1", lambda v: v >= 1)
+
+
+def non_negative_int(text: str) -> int:
+    """A seed or a number of rows that may be 0."""
+    return _number(text, int, "an integer >= 0", lambda v: v >= 0)
+
+
+def finite_float(text: str) -> float:
+    """A number that is not nan or inf (a nan threshold can never flag)."""
+    return _number(text, float, "a finite number", math.isfinite)
+
+
+def positive_float(text: str) -> float:
+    """A duration in seconds, more than 0."""
+    return _number(text, float, "a finite number > 0", lambda v: math.isfinite(v) and v > 0)
+
+
+def unit_share(text: str) -> float:
+    """A share of a whole, from 0 to 1."""
+    return _number(text, float, "a number from 0 to 1", lambda v: 0 <= v <= 1)
+
+
+def threshold_rule(text: str) -> str:
+    """A 'kind:value' rule whose value, where it is a number, is finite ('fixed:nan' never
+    flags); the rule's kind and range are checked where it is built."""
+    value = text.partition(":")[2]
+    try:
+        number = float(value)
+    except ValueError:
+        return text
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"expected a finite value in the rule, got {text!r}")
+    return text
+
+
 def log_format_flags() -> argparse.ArgumentParser:
     """Parent parser of the flags that say how to read a log; each defaults to None (not given),
     so a preset's or a model's own format stays in force unless a flag overrides it."""
@@ -29,7 +79,9 @@ def log_format_flags() -> argparse.ArgumentParser:
     g.add_argument("--label-col", help="label column, 0 normal and nonzero anomalous")
     g.add_argument("--channels", help="comma-separated channel columns (default: all numeric)")
     g.add_argument(
-        "--max-gap", type=int, help="longest run of empty cells to forward-fill (rows; default 10)"
+        "--max-gap",
+        type=non_negative_int,
+        help="longest run of empty cells to forward-fill (rows; default 10)",
     )
     return p
 
@@ -54,14 +106,16 @@ def training_flags() -> argparse.ArgumentParser:
         "--data", help="preset (synthetic, alfa), dataset folder, file or glob (default: synthetic)"
     )
     p.add_argument("--config", help="experiment YAML file (only what differs from defaults)")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=non_negative_int)
     p.add_argument(
-        "--train-flights", type=int, help="use this many training flights (chosen by seed)"
+        "--train-flights", type=positive_int, help="use this many training flights (chosen by seed)"
     )
     p.add_argument("--experiment", help="MLflow experiment name (default: anomaly)")
-    p.add_argument("--max-epochs", type=int)
+    p.add_argument("--max-epochs", type=positive_int)
     p.add_argument(
-        "--threshold", help="rule fitted on validation normal rows, e.g. quantile:0.99, zscore:4"
+        "--threshold",
+        type=threshold_rule,
+        help="rule fitted on validation normal rows, e.g. quantile:0.99, zscore:4",
     )
     return p
 

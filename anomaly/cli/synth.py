@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from anomaly.cli.common import non_negative_int, positive_float, positive_int, unit_share
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("synth", help="write a synthetic dataset folder")
     p.add_argument("--out", required=True)
-    p.add_argument("--flights", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--flights", type=positive_int, default=64)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--rate-hz", type=float, default=20.0, choices=[10.0, 20.0])
-    p.add_argument("--min-duration", type=float, default=60.0, help="seconds")
-    p.add_argument("--max-duration", type=float, default=240.0, help="seconds")
-    p.add_argument("--fault-free-share", type=float, default=0.25)
+    p.add_argument("--min-duration", type=positive_float, default=60.0, help="seconds")
+    p.add_argument("--max-duration", type=positive_float, default=240.0, help="seconds")
+    p.add_argument("--fault-free-share", type=unit_share, default=0.25)
     p.set_defaults(func=run)
 
 

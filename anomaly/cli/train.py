@@ -96,9 +96,9 @@ def format_table(rows: dict[str, dict[str, float]]) -> str:
 
 
 def _base_config(args: argparse.Namespace) -> dict:
-    from anomaly.config import load_yaml
+    from anomaly.config import load_config_file
 
-    return load_yaml(args.config) if args.config else {}
+    return load_config_file(args.config) if args.config else {}
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from anomaly.cli.common import EXIT_USAGE, format_options, log_format_flags
 
@@ -17,7 +19,19 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+if TYPE_CHECKING:
+    from anomaly.data.checks import Suspicion
+
+
+def _warn(path: Path, s: Suspicion) -> None:
+    column = "" if s.column is None else f", column '{s.column}'"
+    print(f"WARNING {path}{column}: {s.reason}")
+
+
 def run(args: argparse.Namespace) -> int:
+    """An `ok` or `INVALID` line per log, each ok one followed by its warnings (which never
+    fail it); warnings that compare logs (sample rate) follow once every log is read."""
+    from anomaly.data.checks import flight_suspicions, rate_suspicions
     from anomaly.data.logs import expand_inputs, read_flight_log
     from anomaly.data.schema import LogError, LogFormat
 
@@ -31,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         raise LogError(" ".join(inputs), "no .csv or .csv.gz logs")
     bad = 0
+    valid, rates = [], []  # of the valid logs, for the rate check
     for p in paths:
         try:
             f = read_flight_log(p, fmt)
@@ -43,5 +58,11 @@ def run(args: argparse.Namespace) -> int:
             f"ok {p}: {f.n_rows} rows, {f.duration_s:.1f} s, {f.sample_rate_hz:.1f} Hz, "
             f"{len(f.channels)} channels, longest NaN gap {f.longest_gap_rows} rows, {lab}"
         )
+        for s in flight_suspicions(f):
+            _warn(p, s)
+        valid.append(p)
+        rates.append(f.sample_rate_hz)
+    for s in rate_suspicions(rates):
+        _warn(valid[s.flight], s)
     print(f"{len(paths) - bad} valid, {bad} invalid")
     return EXIT_USAGE if bad else 0

@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from anomaly.data.csvfile import READ_OPTIONS, read_errors
 from anomaly.data.logs import expand_inputs, flight_id_of, read_flight_log
 from anomaly.data.schema import Flight, LogError, LogFormat
 from anomaly.data.synthetic import SynthConfig, write_dataset
+from anomaly.errors import UserError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SYNTHETIC_DIR = REPO_ROOT / "data" / "synthetic"
@@ -61,6 +63,7 @@ ALFA_FORMAT = LogFormat(
 )
 ALFA_WRAP_DEGREES = ("delta_yaw",)
 SYNTH_FORMAT = LogFormat(sep=",", time_col="time", label_col="label")
+SIDES = ("train", "validation", "test")
 
 
 @dataclass
@@ -92,7 +95,7 @@ class Dataset:
         idx = []
         for ch in channels:
             if ch not in self.channels:
-                raise ValueError(
+                raise UserError(
                     f"data.channels: {ch!r} is not a channel of {self.name} ({', '.join(self.channels)})"
                 )
             idx.append(self.channels.index(ch))
@@ -115,14 +118,49 @@ def content_hash(paths: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
+def read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """A small metadata CSV (manifest.csv, split.csv) with the columns it must have, one row per
+    file; any read error, a missing column or a file listed twice is a LogError naming it."""
+    with read_errors(path):
+        table = pd.read_csv(path, **READ_OPTIONS)
+    table.columns = [str(c).strip() for c in table.columns]
+    for col in columns:
+        if col not in table.columns:
+            raise LogError(str(path), f"no '{col}' column", col, 1)
+    twice = table["file"].duplicated().to_numpy()
+    if twice.any():
+        i = int(np.argmax(twice))
+        raise LogError(str(path), f"{table['file'].iloc[i]!r} listed twice", "file", i + 2)
+    return table
+
+
 def _read_manifest(folder: Path) -> pd.DataFrame | None:
     path = folder / "manifest.csv"
     if not path.exists():
         return None
-    man = pd.read_csv(path)
-    if "file" not in man.columns:
-        raise LogError(str(path), "manifest has no 'file' column", "file", 1)
-    return man.set_index("file")
+    return read_table(path, ("file",)).set_index("file")
+
+
+def _read_split(path: Path) -> tuple[dict[str, str], dict[str, str] | None]:
+    """split.csv -> (flight_id -> side, flight_id -> recording or None)."""
+    s = read_table(path, ("file", "split"))
+    sides = s["split"].astype(str).str.strip()
+    odd = ~sides.isin(SIDES).to_numpy()
+    if odd.any():
+        i = int(np.argmax(odd))
+        why = f"{sides.iloc[i]!r} is not one of {', '.join(SIDES)}"
+        raise LogError(str(path), why, "split", i + 2)
+    ids = [flight_id_of(Path(str(f))) for f in s["file"]]
+    recordings = dict(zip(ids, s["recording"].astype(str))) if "recording" in s else None
+    return dict(zip(ids, sides)), recordings
+
+
+def _read_flight(path: Path, fmt: LogFormat, fault_type: str | None = None) -> Flight:
+    """A log for training: it needs two rows at least, or it has no sample rate."""
+    flight = read_flight_log(path, fmt, fault_type=fault_type)
+    if flight.n_rows < 2:
+        raise LogError(str(path), "one data row; a flight for training needs two or more")
+    return flight
 
 
 def wrap_degrees(flight: Flight, names: tuple[str, ...]) -> None:
@@ -140,21 +178,18 @@ def load_folder(folder: Path, fmt: LogFormat, name: str | None = None) -> Datase
         raise LogError(str(folder), "no .csv or .csv.gz logs found")
     flights = []
     for p in paths:
-        fault = None
+        fault = ""
         if man is not None and p.name in man.index:
-            fault = str(man.loc[p.name].get("fault_type", "")) or None
-        flight = read_flight_log(p, fmt, fault_type=fault)
+            value = man.loc[p.name].get("fault_type")
+            fault = str(value).strip() if pd.notna(value) else ""
+        flight = _read_flight(p, fmt, fault or None)
         if flight.labels is None and fault == "none":
             # a fault-free flight logged without a label column (ALFA's no-failure files): all normal
             flight.labels = np.zeros(flight.n_rows, dtype=np.int8)
         flights.append(flight)
     split, recordings = None, None
     if (folder / "split.csv").exists():
-        s = pd.read_csv(folder / "split.csv")
-        ids = [flight_id_of(Path(f)) for f in s["file"]]
-        split = dict(zip(ids, s["split"].astype(str)))
-        if "recording" in s.columns:
-            recordings = dict(zip(ids, s["recording"].astype(str)))
+        split, recordings = _read_split(folder / "split.csv")
     return Dataset(
         name or folder.name, str(folder), flights, split, content_hash(paths), fmt, recordings
     )
@@ -202,5 +237,5 @@ def load_dataset(spec: str | list[str], options: dict | None = None) -> Dataset:
     paths = expand_inputs(specs)
     if not paths:
         raise LogError(", ".join(specs), "no .csv or .csv.gz logs found")
-    flights = [read_flight_log(p, fmt) for p in paths]
+    flights = [_read_flight(p, fmt) for p in paths]
     return Dataset("logs", ", ".join(specs), flights, None, content_hash(paths), fmt)

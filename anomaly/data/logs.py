@@ -7,29 +7,33 @@ gets the same message either way.
 from __future__ import annotations
 
 import glob
-import gzip
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from anomaly.data.csvfile import CsvFile
 from anomaly.data.schema import (
     LABEL_CANDIDATES,
+    MAX_ABS_VALUE,
+    NUMERIC_SHARE,
     TIME_CANDIDATES,
     Flight,
     LogError,
     LogFormat,
+    TimeParser,
     find_column,
-    parse_time,
+    is_candidate,
 )
 
 LOG_SUFFIXES = (".csv", ".csv.gz")
-SNIFF_SEPS = (",", ";", "\t")
-# A column counts as a channel when at least this share of its filled cells are numbers; below it
-# the column is text (a mode or a comment) and is left out rather than reported as broken.
-NUMERIC_SHARE = 0.5
+# What each column holds (numbers or text; seconds or timestamps) is judged on this many first rows,
+# whatever the chunk size, so that chunked and whole reading pick the same channels.
+SAMPLE_ROWS = 1000
+
+Found = list[tuple[int, LogError]]  # problems in a chunk: (row where seen, error)
 
 
 @dataclass
@@ -73,15 +77,6 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     return [p for p in out if not (p in seen or seen.add(p))]
 
 
-def sniff_sep(path: Path) -> str:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", errors="replace") as fh:
-        header = fh.readline()
-    counts = {sep: header.count(sep) for sep in SNIFF_SEPS}
-    best = max(counts, key=counts.get)
-    return best if counts[best] > 0 else ","
-
-
 class LogReader:
     """Streams one CSV log as validated chunks, carrying gap and ordering state across chunks.
 
@@ -91,6 +86,8 @@ class LogReader:
     fmt : how to read it.
     chunk_rows : rows per chunk; None reads the whole file as one chunk.
     required_channels : channels the caller needs (a trained model's); missing ones are an error.
+    frames : where the raw frames come from instead of reading the file through once: a
+        function of the CsvFile (`anomaly watch` follows a file that is still being written).
     """
 
     def __init__(
@@ -99,6 +96,7 @@ class LogReader:
         fmt: LogFormat = LogFormat(),
         chunk_rows: int | None = None,
         required_channels: list[str] | None = None,
+        frames: Callable[[CsvFile], Iterator[pd.DataFrame]] | None = None,
     ):
         self.path = Path(path)
         self.fmt = fmt
@@ -108,21 +106,19 @@ class LogReader:
         self.time_col: str | None = None
         self.label_col: str | None = None
         self.longest_gap_rows = 0
-        self._check_file()
+        self.file = CsvFile(self.path, fmt.sep)
+        self._frames = frames or (lambda file: file.frames(chunk_rows))
+        self._unnamed: list[str] = []  # columns with no name that must stay empty
 
     # -- header -------------------------------------------------------------------------------
-    def _check_file(self) -> None:
-        if not self.path.exists():
-            raise LogError(str(self.path), "file not found")
-        if not self.path.is_file():
-            raise LogError(str(self.path), "not a file")
-        if self.path.stat().st_size == 0:
-            raise LogError(str(self.path), "file is empty")
-        self.sep = self.fmt.sep or sniff_sep(self.path)
-
-    def _resolve_columns(self, first: pd.DataFrame) -> None:
-        cols = [str(c) for c in first.columns]
+    def _resolve_columns(self) -> pd.DataFrame:
+        """Time, label and channel columns from the header and the first SAMPLE_ROWS rows;
+        returns those rows (their time cells fix the time column's kind)."""
+        first = self.file.head(SAMPLE_ROWS)
+        cols = self.file.names
         p = str(self.path)
+        if first.empty:
+            raise LogError(p, "header only, no data rows")
         self.time_col = find_column(cols, self.fmt.time_col, TIME_CANDIDATES)
         if self.time_col is None:
             if self.fmt.time_col is not None:
@@ -134,8 +130,6 @@ class LogReader:
                 1,
             )
         self.label_col = find_column(cols, self.fmt.label_col, LABEL_CANDIDATES)
-        if self.fmt.label_col is not None and self.label_col is None:
-            self.label_col = None  # a named label column may be absent (a fault-free flight)
         wanted = self.required or (list(self.fmt.channels) if self.fmt.channels else None)
         if wanted is not None:
             for ch in wanted:
@@ -143,10 +137,23 @@ class LogReader:
                     raise LogError(p, "required channel missing", ch, 1)
             self.channels = list(wanted)
         else:
-            skip = {self.time_col, self.label_col}
-            self.channels = [c for c in cols if c not in skip and self._looks_numeric(first[c])]
+            # A column with no name is no channel: no model could ask for it. Empty, it is a
+            # trailing delimiter and harmless; a value in it is an error (a name left out of the
+            # header, or pandas' index column, a clock), judged cell by cell so that chunked and
+            # whole reading agree. Named channels (--channels, a model's) ignore such columns.
+            self._unnamed = list(self.file.unnamed)
+            skip = {self.time_col, self.label_col, *self._unnamed, *self.file.copies}
+            self.channels = [
+                c
+                for c in cols
+                if c not in skip and not is_candidate(c) and self._looks_numeric(first[c])
+            ]
             if not self.channels:
                 raise LogError(p, "no numeric channel column", None, 1)
+        for c in (self.time_col, self.label_col, *self.channels):
+            if c in self.file.repeated:
+                raise LogError(p, "duplicate column name", c, 1)
+        return first
 
     @staticmethod
     def _looks_numeric(col: pd.Series) -> bool:
@@ -158,21 +165,6 @@ class LogReader:
         return pd.to_numeric(filled, errors="coerce").notna().mean() >= NUMERIC_SHARE
 
     # -- chunks -------------------------------------------------------------------------------
-    def _frames(self) -> Iterator[pd.DataFrame]:
-        p = str(self.path)
-        kw = dict(sep=self.sep, compression="infer", low_memory=False)
-        try:
-            if self.chunk_rows is None:
-                yield pd.read_csv(self.path, **kw)
-            else:
-                yield from pd.read_csv(self.path, chunksize=self.chunk_rows, **kw)
-        except pd.errors.EmptyDataError:
-            raise LogError(p, "file is empty") from None
-        except pd.errors.ParserError as exc:
-            raise LogError(p, f"malformed CSV: {str(exc).strip().splitlines()[-1]}") from None
-        except (UnicodeDecodeError, OSError, EOFError) as exc:
-            raise LogError(p, f"cannot read: {exc}") from None
-
     def __iter__(self) -> Iterator[Chunk]:
         p = str(self.path)
         offset = 0
@@ -182,23 +174,33 @@ class LogReader:
         ever_valid: np.ndarray | None = None
         onset_seen = False
         pending: list[Chunk] = []  # leading rows waiting for a channel's first value
-        for frame in self._frames():
+        parse_time: TimeParser | None = None
+        for frame in self._frames(self.file):
             if offset == 0:
-                if frame.empty:
-                    raise LogError(p, "header only, no data rows")
-                self._resolve_columns(frame)
+                first = self._resolve_columns()
+                parse_time = TimeParser(p, self.time_col, first[self.time_col])
                 n_ch = len(self.channels)
                 gap_run = np.zeros(n_ch, dtype=np.int64)
                 ever_valid = np.zeros(n_ch, dtype=bool)
+            # Every check notes its first problem and the row it shows at; the earliest one is
+            # raised, so that the error is the same however the file is cut into chunks.
+            found: Found = []
+            self._check_unnamed(frame, offset, found)
             n = len(frame)
-            t = parse_time(frame[self.time_col], p, self.time_col, offset)
-            self._check_order(t, last_t, offset)
-            last_t = float(t[-1])
-            values = self._numeric_block(frame, offset)
-            values, last_valid = self._fill_gaps(values, last_valid, gap_run, ever_valid, offset)
+            t, error = parse_time(frame[self.time_col], offset)
+            if error is not None:
+                found.append((error.row, error))
+            self._check_order(t, last_t, offset, found)
+            values = self._numeric_block(frame, offset, found)
+            values, last_valid = self._fill_gaps(
+                values, last_valid, gap_run, ever_valid, offset, found
+            )
             labels = None
             if self.label_col is not None:
-                labels, onset_seen = self._labels(frame[self.label_col], offset, onset_seen)
+                labels, onset_seen = self._labels(frame[self.label_col], offset, onset_seen, found)
+            if found:
+                raise min(found, key=lambda f: f[0])[1]
+            last_t = float(t[-1])
             chunk = Chunk(t, values, labels, offset)
             offset += n
             pending.append(chunk)
@@ -212,7 +214,22 @@ class LogReader:
             raise LogError(p, "channel has no values (all empty)", ch)
         self.rows = offset
 
-    def _check_order(self, t: np.ndarray, last_t: float | None, offset: int) -> None:
+    def _note(
+        self, found: Found, why: str, column: str | None, row: int, at: int | None = None
+    ) -> None:
+        """Note a problem seen at row `at` (default: the row it names)."""
+        found.append((row if at is None else at, LogError(str(self.path), why, column, row)))
+
+    def _check_unnamed(self, frame: pd.DataFrame, offset: int, found: Found) -> None:
+        """The first value in a column with no name, if any, is an error: it would be lost."""
+        for c in self._unnamed:
+            filled = frame[c].notna().to_numpy()
+            if filled.any():
+                why = "a value in a column with no name (name it, or pick channels with --channels)"
+                self._note(found, why, c, offset + int(np.argmax(filled)) + 2)
+
+    def _check_order(self, t: np.ndarray, last_t: float | None, offset: int, found: Found) -> None:
+        """Time strictly increasing (unparsed cells are NaN and compare as neither)."""
         full = t if last_t is None else np.concatenate([[last_t], t])
         d = np.diff(full)
         bad = d <= 0
@@ -223,32 +240,27 @@ class LogReader:
                 if d[np.argmax(bad)] == 0
                 else "timestamps not sorted (time goes backwards)"
             )
-            raise LogError(str(self.path), what, self.time_col, offset + i + 2)
+            self._note(found, what, self.time_col, offset + i + 2)
 
-    def _numeric_block(self, frame: pd.DataFrame, offset: int) -> np.ndarray:
+    def _numeric_block(self, frame: pd.DataFrame, offset: int, found: Found) -> np.ndarray:
+        """Channels as float32 (n, n_channels); a bad cell is noted and left empty."""
         out = np.empty((len(frame), len(self.channels)), dtype=np.float32)
         for j, ch in enumerate(self.channels):
             col = frame[ch]
-            if not pd.api.types.is_numeric_dtype(col):
-                num = pd.to_numeric(col, errors="coerce")
-                bad = num.isna().to_numpy() & col.notna().to_numpy()
-                if bad.any():
-                    i = int(np.argmax(bad))
-                    raise LogError(
-                        str(self.path), f"non-numeric value {col.iloc[i]!r}", ch, offset + i + 2
-                    )
-                col = num
-            arr = col.to_numpy(dtype=np.float64)
-            inf = np.isinf(arr)
-            if inf.any():
-                raise LogError(
-                    str(self.path), "infinite value", ch, offset + int(np.argmax(inf)) + 2
-                )
+            num = col if pd.api.types.is_numeric_dtype(col) else pd.to_numeric(col, errors="coerce")
+            arr = num.to_numpy(dtype=np.float64)
+            text = np.isnan(arr) & col.notna().to_numpy()
+            big = np.abs(arr) > MAX_ABS_VALUE  # checked in float64, before the cast can overflow
+            if (text | big).any():
+                i = int(np.argmax(text | big))
+                why = f"non-numeric value {col.iloc[i]!r}" if text[i] else _too_big(arr[i])
+                self._note(found, why, ch, offset + i + 2)
+                arr = np.where(text | big, np.nan, arr)
             out[:, j] = arr
         return out
 
-    def _fill_gaps(self, values, last_valid, gap_run, ever_valid, offset):
-        """Forward-fill runs of empty cells up to `max_gap_rows`; longer runs are an error."""
+    def _fill_gaps(self, values, last_valid, gap_run, ever_valid, offset, found):
+        """Forward-fill runs of empty cells up to `max_gap_rows`; a longer run is noted."""
         nan = np.isnan(values)
         if not nan.any():
             ever_valid[:] = True
@@ -266,20 +278,17 @@ class LogReader:
                         starts_at = offset + i
                     run += 1
                     if run > limit and ever_valid[j]:
-                        raise LogError(
-                            str(self.path),
-                            f"gap of more than {limit} empty rows (rows {starts_at + 2}-{offset + i + 2}); "
-                            "raise --max-gap or fix the log",
-                            self.channels[j],
+                        rows = f"rows {starts_at + 2}-{offset + i + 2}"
+                        why = f"gap of more than {limit} empty rows ({rows}); raise --max-gap or fix the log"
+                        found.append(
+                            (offset + i + 2, LogError(str(self.path), why, self.channels[j]))
                         )
+                        break
                 else:
                     if not ever_valid[j] and run > limit:
-                        raise LogError(
-                            str(self.path),
-                            f"first {run} rows empty, more than the {limit}-row gap limit",
-                            self.channels[j],
-                            starts_at + 2,
-                        )
+                        why = f"first {run} rows empty, more than the {limit}-row gap limit"
+                        self._note(found, why, self.channels[j], starts_at + 2, offset + i + 2)
+                        break
                     run = 0
                     ever_valid[j] = True
             gap_run[j] = run
@@ -305,14 +314,14 @@ class LogReader:
             start += len(c.values)
             yield c
 
-    def _labels(self, col: pd.Series, offset: int, onset_seen: bool) -> tuple[np.ndarray, bool]:
+    def _labels(
+        self, col: pd.Series, offset: int, onset_seen: bool, found: Found
+    ) -> tuple[np.ndarray, bool]:
         num = pd.to_numeric(col, errors="coerce")
         bad = num.isna().to_numpy() & col.notna().to_numpy()
         if bad.any():
             i = int(np.argmax(bad))
-            raise LogError(
-                str(self.path), f"non-numeric label {col.iloc[i]!r}", self.label_col, offset + i + 2
-            )
+            self._note(found, f"non-numeric label {col.iloc[i]!r}", self.label_col, offset + i + 2)
         lab = (num.fillna(0).to_numpy() != 0).astype(np.int8)
         if self.fmt.label_onset_to_end:
             if onset_seen:
@@ -321,6 +330,15 @@ class LogReader:
                 lab[int(np.argmax(lab)) :] = 1
                 onset_seen = True
         return lab, onset_seen
+
+
+def _too_big(value: float) -> str:
+    """Why a channel value beyond MAX_ABS_VALUE is refused."""
+    if np.isinf(value):
+        return "infinite value"
+    if abs(value) > np.finfo(np.float32).max:
+        return f"value {value:g} is outside the float32 range"
+    return f"value {value:g} is larger than {MAX_ABS_VALUE:g}, the limit on channel values"
 
 
 def _longest_run(mask: np.ndarray) -> int:

@@ -6,16 +6,27 @@ A log is validated once, here, at the boundary; everything downstream trusts a `
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from anomaly.errors import UserError
+
 TIME_CANDIDATES = ("time", "time_s", "t", "timestamp", "%time", "seconds")
 LABEL_CANDIDATES = ("label", "is_anomaly", "anomaly")
+# A column counts as a channel when at least this share of its filled cells are numbers; below it
+# the column is text (a mode or a comment) and is left out rather than reported as broken. The
+# same share decides whether a time column holds seconds or timestamps.
+NUMERIC_SHARE = 0.5
+# Largest channel magnitude accepted. Models square errors in float32 (largest value 3.4e38, the
+# square of 1.8e19) and sum them over a window of up to a few hundred cells, and the scalers square
+# deviations in float32 too: 1e18 keeps those sums finite, and no sensor reads anywhere near it.
+MAX_ABS_VALUE = 1e18
 
 
-class LogError(ValueError):
+class LogError(UserError):
     """A log that cannot be used, with the file, column and row that show why.
 
     Rows are counted as in a spreadsheet: the header is row 1, the first data row is row 2.
@@ -135,8 +146,11 @@ class Flight:
 
 
 def find_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...]) -> str | None:
-    """Resolve a named column, or the first candidate present, case-insensitively."""
-    lower = {c.lower().strip(): c for c in columns}
+    """Resolve a named column, or the first candidate present, case-insensitively; where two
+    columns differ only in case, the first of them."""
+    lower: dict[str, str] = {}
+    for c in columns:
+        lower.setdefault(c.lower().strip(), c)
     if wanted is not None:
         return lower.get(wanted.lower().strip())
     for cand in candidates:
@@ -145,20 +159,78 @@ def find_column(columns: list[str], wanted: str | None, candidates: tuple[str, .
     return None
 
 
-def parse_time(col: pd.Series, path: str, name: str, row_offset: int = 0) -> np.ndarray:
-    """Seconds as float64 from numeric seconds or ISO timestamps (absolute; caller makes relative)."""
-    if pd.api.types.is_numeric_dtype(col):
-        t = col.to_numpy(dtype=np.float64)
-    else:
-        parsed = pd.to_datetime(col, errors="coerce", format="mixed")
-        bad = parsed.isna().to_numpy()
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise LogError(
-                path, f"cannot parse time value {col.iloc[i]!r}", name, row_offset + i + 2
-            )
-        t = parsed.astype("datetime64[ns]").to_numpy().astype(np.int64) / 1e9
-    nan = np.isnan(t)
-    if nan.any():
-        raise LogError(path, "empty time value", name, row_offset + int(np.argmax(nan)) + 2)
-    return t
+def is_candidate(column: str) -> bool:
+    """A time or label candidate by name: never taken as a channel (a model built on the clock,
+    or on the answer), even when another column was picked as time or label."""
+    return column.lower().strip() in TIME_CANDIDATES + LABEL_CANDIDATES
+
+
+# An ISO 8601 time with a zone: a clock time (after 'T' or a space) then Z or an offset (+02,
+# +0200, +02:00).
+ZONED = re.compile(r"[T\s]\d\d(?::?\d\d){0,2}(?:\.\d*)?\s*(?:[zZ]|[+-]\d\d(?::?\d\d)?)\s*$")
+SECONDS_PER_UNIT = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
+
+
+class TimeParser:
+    """Time cells -> seconds (float64, absolute; the caller makes them relative), chunk by chunk.
+
+    A sample of the column's first cells fixes its kind: numbers when most filled cells are
+    numbers, else ISO 8601 timestamps, with or without a zone as the first one. A cell of another
+    kind is then reported at its own row, quoting it, instead of turning its whole chunk into a
+    parse error at the chunk's first row. Zoned times are converted to UTC one by one, so mixed
+    offsets work.
+    """
+
+    def __init__(self, path: str, name: str, sample: pd.Series):
+        self.path, self.name = path, name
+        self.kind = self._kind_of(sample)  # 'number', 'iso' or 'iso-zoned'
+
+    def __call__(self, col: pd.Series, row_offset: int = 0) -> tuple[np.ndarray, LogError | None]:
+        """Seconds (NaN where a cell is bad) and the error of the first bad cell, if any."""
+        empty = col.isna().to_numpy()
+        if self.kind == "number":
+            num = col if pd.api.types.is_numeric_dtype(col) else pd.to_numeric(col, errors="coerce")
+            t = num.to_numpy(dtype=np.float64)
+            reasons = [(empty, "empty time value"), (np.isnan(t), "cannot parse time value {!r}")]
+            reasons.append((np.isinf(t), "time value {!r} is not finite"))
+        else:
+            t, reasons = self._timestamps(col)
+            reasons.insert(0, (empty, "empty time value"))
+        bad = np.zeros(len(t), dtype=bool)
+        for mask, _ in reasons:
+            bad |= mask
+        if not bad.any():
+            return t, None
+        i = int(np.argmax(bad))
+        why = next(msg for mask, msg in reasons if mask[i]).format(str(col.iloc[i]))
+        return np.where(bad, np.nan, t), LogError(self.path, why, self.name, row_offset + i + 2)
+
+    @staticmethod
+    def _kind_of(col: pd.Series) -> str:
+        filled = col.dropna()
+        if pd.api.types.is_numeric_dtype(col) or filled.empty:
+            return "number"
+        if pd.to_numeric(filled, errors="coerce").notna().mean() >= NUMERIC_SHARE:
+            return "number"
+        return "iso-zoned" if ZONED.search(str(filled.iloc[0])) else "iso"
+
+    def _timestamps(self, col: pd.Series) -> tuple[np.ndarray, list]:
+        text = col.astype(str)
+        filled = col.notna().to_numpy()
+        number = filled & pd.to_numeric(col, errors="coerce").notna().to_numpy()
+        # strict ISO 8601: pandas' "mixed" would guess each cell's format on its own (05/01 as
+        # May 1 here and January 5 there; '12:00' as today at noon)
+        parsed = pd.to_datetime(
+            text.where(filled & ~number), errors="coerce", format="ISO8601", utc=True
+        )
+        good = parsed.notna().to_numpy()
+        zoned = text.str.contains(ZONED).to_numpy(dtype=bool)
+        other = good & (zoned != (self.kind == "iso-zoned"))
+        stamps = parsed.dt.tz_convert(None).to_numpy()
+        per_s = SECONDS_PER_UNIT[np.datetime_data(stamps.dtype)[0]]
+        t = np.where(good & ~other, stamps.astype(np.int64) / per_s, np.nan)
+        has = "has a time zone while the first row has none"
+        if self.kind == "iso-zoned":
+            has = "has no time zone while the first row has one"
+        unparsed = filled & ~good
+        return t, [(other, "time value {!r} " + has), (unparsed, "cannot parse time value {!r}")]

@@ -7,7 +7,6 @@ alarm raised here is the alarm batch scoring raises on the finished file, at the
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from anomaly.data.csvfile import CsvFile, read_errors
 from anomaly.data.logs import LogReader
 from anomaly.data.schema import LogError, LogFormat
 from anomaly.detect.events import EVENT_COLUMNS, EventBuilder
@@ -28,33 +28,34 @@ class WatchSummary:
 
 
 def follow(
-    path: Path, sep: str, once: bool, poll_s: float, stop: Callable[[], bool]
+    file: CsvFile, once: bool, poll_s: float, stop: Callable[[], bool]
 ) -> Iterator[pd.DataFrame]:
-    """The rows appended to `path`, as DataFrames of complete lines; waits for the file and its
-    header. With `once`, ends at the end of the file; otherwise polls until `stop()`."""
-    while not path.exists():
-        if once or stop():
-            raise LogError(str(path), "file not found")
-        time.sleep(poll_s)
-    with open(path, newline="") as fh:
-        header, pending = None, ""
+    """The data rows of `file` as they are appended, in frames of complete lines under its
+    cleaned header. With `once`, ends at the end of the file; otherwise polls until `stop()`."""
+    with read_errors(file.path), open(file.path, newline="", errors="replace") as fh:
+        fh.readline()  # the header: CsvFile has read it
+        pending = ""
         while True:
             text = fh.read()
-            if text:
-                pending += text
-                lines, _, pending = pending.rpartition("\n")
-                if lines:
-                    if header is None:
-                        header, _, lines = (lines + "\n").partition("\n")
-                    if lines.strip():
-                        body = f"{header}\n{lines}\n"
-                        yield pd.read_csv(io.StringIO(body), sep=sep, low_memory=False)
-                continue
-            if once or stop():
-                if pending.strip() and header is not None:  # a last line without newline
-                    yield pd.read_csv(io.StringIO(f"{header}\n{pending}\n"), sep=sep)
-                return
-            time.sleep(poll_s)
+            pending += text
+            lines, _, rest = pending.rpartition("\n")
+            if not text and (once or stop()):
+                lines, rest = pending, ""  # a last line without its newline
+            if lines.strip():
+                yield file.parse(lines)
+            pending = rest
+            if not text:
+                if once or stop():
+                    return
+                time.sleep(poll_s)
+
+
+def wait_for_header(path: Path, once: bool, poll_s: float, stop: Callable[[], bool]) -> None:
+    """Until the file holds its header line (a logger may not have created it yet)."""
+    while not (path.is_file() and b"\n" in path.read_bytes()[:65536]):
+        if once or stop():
+            raise LogError(str(path), "file not found" if not path.exists() else "no header line")
+        time.sleep(poll_s)
 
 
 def watch(

@@ -12,7 +12,8 @@ from anomaly.data.schema import Flight
 from anomaly.evaluate import metrics as M
 from anomaly.evaluate.vus import vus
 
-UNKNOWN_FAULT = "?"
+# fault type of a labelled flight with no manifest (plain files); also a metric name part
+UNKNOWN_FAULT = "unknown"
 
 
 @dataclass

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from anomaly.errors import UserError
 from anomaly.models.transformer_ae import PositionalEncoding
 
 
@@ -37,7 +38,7 @@ class TransformerForecaster(nn.Module):
     def __init__(self, cfg: TransformerForecasterConfig):
         super().__init__()
         if cfg.d_model % cfg.n_heads:
-            raise ValueError(f"d_model {cfg.d_model} must be divisible by n_heads {cfg.n_heads}")
+            raise UserError(f"d_model {cfg.d_model} must be divisible by n_heads {cfg.n_heads}")
         self.cfg = cfg
         self.in_proj = nn.Linear(cfg.n_features, cfg.d_model)
         self.pos = PositionalEncoding(cfg.positional, cfg.d_model, cfg.window_len)

@@ -6,6 +6,8 @@ these names stay as they are.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -51,8 +53,18 @@ def trial_params(cfg: RunConfig, trial: Trial) -> dict:
 
 
 def fault_metrics(per_fault: list[dict]) -> dict[str, float]:
-    """Per-fault-type rows -> MLflow metrics named fault/<type>/<metric>."""
-    return {f"fault/{row['fault_type']}/{k}": row[k] for row in per_fault for k in FAULT_METRICS}
+    """Per-fault-type rows -> MLflow metrics named fault/<type>/<metric>.
+
+    A fault type comes from a manifest and may hold anything; MLflow takes letters, digits and
+    `_ - . / space` in a name, and a '/' or a bare '.' or '..' would change the name's path, so
+    every other character becomes '_' and an empty or dots-only type becomes '_'.
+    """
+    out = {}
+    for row in per_fault:
+        fault = re.sub(r"[^A-Za-z0-9_. -]", "_", str(row["fault_type"])).strip()
+        fault = fault if fault.strip(".") else "_"
+        out.update({f"fault/{fault}/{k}": row[k] for k in FAULT_METRICS})
+    return out
 
 
 def log_figures(tracker: Tracker, run_id: str, trial: Trial, name: str) -> None:

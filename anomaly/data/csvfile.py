@@ -1,0 +1,133 @@
+"""A CSV log file -> its cleaned header and raw frames; every way reading can fail is a LogError.
+
+The header is read here, once, rather than left to pandas: pandas renames a repeated name
+('time.1'), which would then pass for a channel, and keeps spaces around names, which would make
+`validate` and `score` see different channels. Names are stripped, repeats marked (the reader
+refuses a repeated column it needs; ALFA has a file with a repeated column it never reads), and an
+empty name becomes pandas' 'Unnamed: N' (a trailing delimiter), which must then stay empty.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from anomaly.data.schema import LogError
+
+SNIFF_SEPS = (",", ";", "\t")
+# Bytes that are not UTF-8 (a latin-1 comment, say) become U+FFFD rather than failing the file:
+# they can only sit in text cells, which are left out or reported, or in a header name.
+READ_OPTIONS = {"compression": "infer", "encoding": "utf-8", "encoding_errors": "replace"}
+TOO_MANY_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+@contextmanager
+def read_errors(path: Path) -> Iterator[None]:
+    """Turn what opening, decompressing and parsing can raise into a LogError naming `path`."""
+    p = str(path)
+    try:
+        yield
+    except pd.errors.EmptyDataError:
+        raise LogError(p, "file is empty") from None
+    except pd.errors.ParserError as exc:
+        text = str(exc).strip().splitlines()[-1]
+        if m := TOO_MANY_FIELDS.search(text):
+            why = f"{m[3]} fields where the header has {m[1]} (a stray delimiter?)"
+            raise LogError(p, why, None, int(m[2])) from None
+        raise LogError(p, f"malformed CSV: {text}") from None
+    except (OSError, EOFError, zlib.error, UnicodeError) as exc:
+        raise LogError(p, f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def sniff_sep(path: Path) -> str:
+    """The most frequent of `SNIFF_SEPS` in the header line; ',' when none is there."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", errors="replace") as fh:
+        header = fh.readline()
+    counts = {sep: header.count(sep) for sep in SNIFF_SEPS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] > 0 else ","
+
+
+class CsvFile:
+    """One log file's delimiter and header, and its rows as pandas frames (columns renamed to
+    the cleaned header).
+
+    Attributes
+    ----------
+    sep : the delimiter, given or sniffed.
+    names : column names, stripped; an empty name is 'Unnamed: N' (N its position), a repeat
+        gets primes (a', a'') so that each column keeps its own name.
+    unnamed : the names that were empty in the file.
+    repeated : names the header holds more than once: an error if the log needs that column.
+    copies : the primed names of the repeats, never used.
+    """
+
+    def __init__(self, path: str | Path, sep: str | None = None):
+        self.path = Path(path)
+        p = str(self.path)
+        with read_errors(self.path):
+            if not self.path.exists():
+                raise LogError(p, "file not found")
+            if not self.path.is_file():
+                raise LogError(p, "not a file")
+            if self.path.stat().st_size == 0:
+                raise LogError(p, "file is empty")
+            self.sep = sep or sniff_sep(self.path)
+            # the first data row too: with more fields than the header, pandas would silently
+            # take the first column as an index and shift every name by one
+            kw = dict(header=None, nrows=2, dtype=str, keep_default_na=False, **READ_OPTIONS)
+            head = pd.read_csv(self.path, sep=self.sep, **kw)
+        raw = [str(v).strip() for v in head.iloc[0]]
+        self.names: list[str] = []
+        self.unnamed: list[str] = []
+        self.repeated: set[str] = set()
+        self.copies: list[str] = []
+        for i, name in enumerate(raw):
+            if not name:
+                name = f"Unnamed: {i}"
+                self.unnamed.append(name)
+            if name in self.names:
+                self.repeated.add(name)
+                while name in self.names:
+                    name += "'"
+                self.copies.append(name)
+            self.names.append(name)
+
+    def _read(self, **kw) -> pd.DataFrame | Iterator[pd.DataFrame]:
+        kw = dict(sep=self.sep, header=0, index_col=False, low_memory=False, **READ_OPTIONS, **kw)
+        return pd.read_csv(self.path, **kw)
+
+    def head(self, n_rows: int) -> pd.DataFrame:
+        """The first `n_rows` data rows."""
+        with read_errors(self.path):
+            frame = self._read(nrows=n_rows)
+        frame.columns = self.names
+        return frame
+
+    def parse(self, lines: str) -> pd.DataFrame:
+        """Data lines (no header) read as this file's rows: what `anomaly watch` reads as a file
+        grows."""
+        with read_errors(self.path):
+            kw = dict(sep=self.sep, header=None, names=self.names, index_col=False)
+            return pd.read_csv(io.StringIO(lines), low_memory=False, **kw)
+
+    def frames(self, chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
+        """The data rows, whole (one frame) or `chunk_rows` at a time."""
+        with read_errors(self.path):
+            if chunk_rows is None:
+                frame = self._read()
+                frame.columns = self.names
+                yield frame
+                return
+            with self._read(chunksize=chunk_rows) as reader:
+                for frame in reader:
+                    frame.columns = self.names
+                    yield frame

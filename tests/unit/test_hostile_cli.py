@@ -1,0 +1,212 @@
+"""Hostile input around the logs: dataset metadata, config files, flags and `validate`'s output.
+Each ends in one line naming the file (exit code 2), an argparse usage error, or a warning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from anomaly.cli import main
+from anomaly.config import build_config, load_config_file, load_yaml
+from anomaly.data.checks import flight_suspicions, rate_suspicions, suspicious
+from anomaly.data.datasets import load_dataset
+from anomaly.data.schema import Flight, LogError
+from anomaly.track.trials import fault_metrics
+from tests.helpers import write_log
+
+
+def _one_line_error(capsys, argv: list[str], needle: str) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and needle in err, err
+    return err
+
+
+# -- 1. validate goes on past a bad file --------------------------------------------------------
+def test_validate_goes_on_past_a_bad_file(tmp_path, capsys):
+    write_log(tmp_path / "a.csv", n=40)
+    (tmp_path / "b.csv").write_text("time,a\n2024-05-01T10:00:00Z,1\n2024-05-01T10:00:01,2\n")
+    write_log(tmp_path / "c.csv", n=40)
+    assert main(["validate", str(tmp_path)]) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[1].startswith("INVALID") and "b.csv" in out[1] and "row 3" in out[1]
+    assert out[-1] == "2 valid, 1 invalid"
+
+
+# -- 2. fault types as metric names -------------------------------------------------------------
+def test_fault_metric_names_are_safe():
+    rows = [
+        {"fault_type": t, "f1_point": 0.5, "auc_pr": 0.5, "recall_point": 0.5}
+        for t in ("unknown", "?", "a/b", "..", "", "stuck (élévateur)", "x-1.2 y_z")
+    ]
+    names = list(fault_metrics(rows))
+    assert "fault/unknown/f1_point" in names and "fault/x-1.2 y_z/auc_pr" in names
+    for name in names:
+        _, fault, _ = name.split("/")
+        assert (
+            fault
+            and fault.strip(".")
+            and all(c.isascii() and (c.isalnum() or c in "_-. ") for c in fault)
+        )
+
+
+# -- 7. dataset metadata and config files -------------------------------------------------------
+@pytest.fixture
+def folder(tmp_path):
+    (tmp_path / "flights").mkdir()
+    for k in range(4):
+        write_log(tmp_path / "flights" / f"f{k}.csv", n=60, seed=k)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "name, content, needle",
+    [
+        ("split.csv", "file,side\nf0.csv,train\n", "column 'split', row 1"),
+        ("split.csv", "name,split\nf0.csv,train\n", "column 'file', row 1"),
+        ("split.csv", "file,split\nf0.csv,train\nf1.csv,val\n", "column 'split', row 3"),
+        ("split.csv", "file,split\nf0.csv,train\nf0.csv,test\n", "listed twice"),
+        ("manifest.csv", "flight,fault_type\nf0.csv,none\n", "column 'file', row 1"),
+        ("manifest.csv", b"\x1f\x8b\x08\x00\xff\xfe\x00\x00binary", "manifest.csv"),
+        ("manifest.csv", 'file,fault_type\n"f0.csv,none\n', "manifest.csv"),
+    ],
+)
+def test_bad_dataset_metadata_names_the_file(folder, name, content, needle):
+    path = folder / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(LogError) as info:
+        load_dataset(str(folder))
+    assert str(info.value).startswith(str(path)) and needle in str(info.value)
+
+
+def test_unreadable_manifest_names_the_file(folder):
+    (folder / "manifest.csv").mkdir()  # reading a folder fails for root too
+    with pytest.raises(LogError, match="manifest.csv: cannot read"):
+        load_dataset(str(folder))
+
+
+def test_one_row_log_in_train_names_the_file(folder, capsys):
+    (folder / "flights" / "short.csv").write_text("time,ch0,ch1,ch2\n0,1,2,3\n")
+    _one_line_error(
+        capsys, ["train", "--data", str(folder), "--model", "pca"], "short.csv: one data row"
+    )
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("model: [pca\n", "not valid YAML (line 2)"),
+        ("- pca\n- lstm\n", "expected a mapping"),
+        ("train: 5\n", "train must be a mapping"),
+        ("train: {max_epochs: 0}\n", "train.max_epochs must be an integer >= 1"),
+        ("train: {lr: 1e-3}\n", "train.lr must be a number"),
+        ("detect: {threshold: 'fixed:nan'}\n", "detect.threshold"),
+        ("detect: {smooth_s: -1}\n", "detect.smooth_s"),
+        ("seed: -3\n", "seed must be an integer >= 0"),
+        ("windw: {}\n", "unknown key 'windw'"),
+    ],
+)
+def test_bad_config_file_names_file_and_key(tmp_path, capsys, text, needle):
+    path = tmp_path / "exp.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError) as info:
+        load_config_file(path)
+    assert str(info.value).startswith(str(path)) and needle in str(info.value)
+    _one_line_error(capsys, ["train", "--config", str(path)], needle)
+
+
+def test_sweep_spec_yaml_errors_name_the_file(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text("name: x\nbase: {data: {data: [}\n")
+    with pytest.raises(ValueError, match=f"^{path}: not valid YAML"):
+        load_yaml(path)
+
+
+def test_config_values_are_checked_after_layering():
+    with pytest.raises(ValueError, match="window.stride"):
+        build_config({}, {"window": {"stride": 0}})
+
+
+# -- 8. flags -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--threshold", "fixed:nan"],
+        ["train", "--threshold", "zscore:inf"],
+        ["train", "--max-gap", "-1"],
+        ["train", "--max-epochs", "0"],
+        ["train", "--seed", "-1"],
+        ["train", "--train-flights", "0"],
+        ["compare", "--max-epochs", "1.5"],
+        ["validate", "--max-gap", "x", "a.csv"],
+        ["synth", "--out", "x", "--flights", "0"],
+        ["synth", "--out", "x", "--seed", "-2"],
+        ["synth", "--out", "x", "--min-duration", "0"],
+        ["synth", "--out", "x", "--max-duration", "nan"],
+        ["synth", "--out", "x", "--fault-free-share", "1.5"],
+    ],
+)
+def test_nonsense_flags_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "expected" in capsys.readouterr().err
+
+
+# -- 12. warnings -------------------------------------------------------------------------------
+def _flight(time, **channels) -> Flight:
+    values = np.column_stack(list(channels.values())).astype(np.float32)
+    return Flight("f", np.asarray(time, dtype=np.float64), values, list(channels))
+
+
+def test_milliseconds_warning():
+    n = 200
+    noise = np.random.default_rng(0).normal(size=n)
+    (s,) = flight_suspicions(_flight(np.arange(n) * 50.0, a=noise))
+    assert s.column is None and "milliseconds" in s.reason
+    assert not flight_suspicions(_flight(np.arange(n) * 0.05, a=noise))
+
+
+def test_constant_and_clock_channel_warnings():
+    n = 300
+    t = np.arange(n) / 20.0
+    noise = np.random.default_rng(0).normal(size=n)
+    f = _flight(t, a=noise, flat=np.full(n, 3.0), counter=np.arange(n) + 7.0, clock=2.5 * t + 1.7e9)
+    found = {s.column: s.reason for s in flight_suspicions(f)}
+    assert set(found) == {"flat", "counter", "clock"}
+    assert "constant" in found["flat"] and "clock" in found["counter"]
+
+
+def test_rate_warning_against_the_batch_median():
+    flagged = rate_suspicions([20.0, 20.0, 19.9, 10.0, float("nan")])
+    assert [s.flight for s in flagged] == [3]
+    assert rate_suspicions([20.0]) == []
+
+
+def test_suspicious_combines_and_orders_by_flight():
+    n = 100
+    noise = np.random.default_rng(1).normal(size=n)
+    flights = [_flight(np.arange(n) / r, a=noise) for r in (20.0, 20.0, 10.0)]
+    assert [(s.flight, s.column) for s in suspicious(flights)] == [(2, None)]
+
+
+def test_validate_prints_warnings_after_the_ok_line_and_exits_0(tmp_path, capsys):
+    n = 100
+    noise = np.random.default_rng(0).normal(size=n)
+    frames = {
+        "a.csv": pd.DataFrame({"time": np.arange(n) / 20, "x": noise}),
+        "b.csv": pd.DataFrame({"time": np.arange(n) / 20, "x": noise, "k": 1.0}),
+        "c.csv": pd.DataFrame({"time": np.arange(n) * 50, "x": noise}),
+    }
+    for name, frame in frames.items():
+        frame.to_csv(tmp_path / name, index=False)
+    assert main(["validate", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    b = out.index(next(line for line in out if line.startswith(f"ok {tmp_path / 'b.csv'}")))
+    assert (
+        out[b + 1] == f"WARNING {tmp_path / 'b.csv'}, column 'k': constant (1) over the whole log"
+    )
+    c_warnings = [line for line in out if line.startswith(f"WARNING {tmp_path / 'c.csv'}:")]
+    assert len(c_warnings) == 2  # milliseconds, and a rate far from the other two
+    assert out[-1] == "3 valid, 0 invalid"
