@@ -188,12 +188,13 @@ def test_second_label_column_is_never_a_channel(tmp_path):
 
 # -- 6. stray text in the time column -----------------------------------------------------------
 @pytest.mark.parametrize("chunk_rows", [None, 100])
-def test_stray_text_in_numeric_time_is_reported_where_it_is(tmp_path, chunk_rows):
+@pytest.mark.parametrize("row", [502, 1002])  # inside and beyond the rows that fix the kind
+def test_stray_text_in_numeric_time_is_reported_where_it_is(tmp_path, chunk_rows, row):
     times = _seconds(2000)
-    times[1000] = "12:00"
+    times[row - 2] = "12:00"
     path = _write(tmp_path / "s.csv", "time,a\n" + _rows(times))
     e = _err(path, chunk_rows=chunk_rows)
-    assert e.column == "time" and e.row == 1002 and "'12:00'" in str(e)
+    assert e.column == "time" and e.row == row and "'12:00'" in str(e)
 
 
 def test_numbers_in_an_iso_time_column_are_reported(tmp_path):
