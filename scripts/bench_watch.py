@@ -65,7 +65,7 @@ def live_latency(trial, tmp: Path) -> tuple[float, int]:
         writer.join()
         if raised:
             start, at = raised[0]
-            row = rows.start + int(np.argmin(np.abs(f.time[list(rows)] - f.time[rows.start] - start)))
+            row = rows.start + int(round(start * pipe.sample_rate_hz))  # start: s since row 0
             if row in written:
                 latencies.append((at - written[row]) * 1000)
     return float(np.median(latencies)) if latencies else float("nan"), len(latencies)

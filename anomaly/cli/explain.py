@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from anomaly.cli.common import format_options, log_format_flags
+from anomaly.cli.common import finite_float, format_options, log_format_flags
 from anomaly.errors import UserError
 
 
@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
         help="runs:/ID/model, models:/NAME@ALIAS, models:/NAME/VERSION or a folder",
     )
     p.add_argument(
-        "--at", type=float, help="seconds since the first row (default: the first alarm)"
+        "--at", type=finite_float, help="seconds since the first row (default: the first alarm)"
     )
     p.add_argument("--out", default="explain", help="folder for the PNGs (default: explain/)")
     p.set_defaults(func=run)

@@ -10,7 +10,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from anomaly.cli.common import EXIT_FAILED, format_options, log_format_flags, save_traceback
+from anomaly.cli.common import (
+    EXIT_FAILED,
+    finite_float,
+    format_options,
+    log_format_flags,
+    positive_int,
+    save_traceback,
+)
 from anomaly.errors import UserError
 
 
@@ -28,10 +35,15 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(
-        "--threshold", type=float, help="fixed decision level instead of the model's fitted one"
+        "--threshold",
+        type=finite_float,
+        help="fixed decision level instead of the model's fitted one",
     )
     p.add_argument(
-        "--chunk-rows", type=int, default=200_000, help="rows read at a time; bounds memory"
+        "--chunk-rows",
+        type=positive_int,
+        default=200_000,
+        help="rows read at a time; bounds memory",
     )
     p.add_argument("--format", choices=["csv", "parquet"], default="csv")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from anomaly.cli.common import positive_int
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "sweep", help="run a study's grid (models x training sizes x seeds), resumably"
     )
     p.add_argument("spec", help="study spec YAML, e.g. experiments/small_data.yaml")
-    p.add_argument("--workers", type=int, help="parallel cells (default: the spec's)")
+    p.add_argument("--workers", type=positive_int, help="parallel cells (default: the spec's)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from anomaly.cli.common import format_options, log_format_flags
+from anomaly.cli.common import format_options, log_format_flags, positive_float
 
 
 def add_parser(sub) -> None:
@@ -24,7 +24,7 @@ def add_parser(sub) -> None:
     p.add_argument("--events", help="append each alarm to this CSV (the events table's columns)")
     p.add_argument("--once", action="store_true", help="stop at the end of the file")
     p.add_argument(
-        "--poll", type=float, default=0.02, help="seconds between looks at the file (0.02)"
+        "--poll", type=positive_float, default=0.02, help="seconds between looks at the file"
     )
     p.set_defaults(func=run)
 

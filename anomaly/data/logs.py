@@ -58,19 +58,30 @@ def flight_id_of(path: Path) -> str:
     return path.stem
 
 
+def is_scoring_output(path: Path) -> bool:
+    """What `anomaly score` writes (`x.scored.csv`, and `events.csv` beside its summary.json):
+    a folder scored into itself is not read back as logs the next time."""
+    return ".scored." in path.name or (
+        path.name == "events.csv" and (path.parent / "summary.json").exists()
+    )
+
+
 def expand_inputs(inputs: list[str]) -> list[Path]:
     """Files, folders (a dataset folder means its `flights/`) and globs -> sorted log paths.
 
     A name that matches nothing is kept, so that reading it reports 'file not found' for it.
+    Folders and globs leave out scoring outputs; a file named on its own is always read.
     """
     out: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
             folder = p / "flights" if (p / "flights").is_dir() else p
-            out.extend(sorted(f for f in folder.iterdir() if f.is_file() and is_log_file(f)))
+            logs = (f for f in folder.iterdir() if f.is_file() and is_log_file(f))
+            out.extend(sorted(f for f in logs if not is_scoring_output(f)))
         elif any(ch in item for ch in "*?["):
-            out.extend(sorted(Path(m) for m in glob.glob(item) if is_log_file(Path(m))))
+            logs = (Path(m) for m in glob.glob(item) if is_log_file(Path(m)))
+            out.extend(sorted(f for f in logs if not is_scoring_output(f)))
         else:
             out.append(p)
     seen: set[Path] = set()

@@ -70,9 +70,12 @@ def watch(
 ) -> WatchSummary:
     """Score `path` as it grows; `on_alarm(event)` is called the moment an alarm is raised, and
     the event is appended to `events_path` (a CSV with the events table's columns)."""
-    sep = fmt.sep or ","
+    wait_for_header(path, once, poll_s, stop)
     reader = LogReader(
-        path, fmt, None, pipeline.channels, frames=follow(path, sep, once, poll_s, stop)
+        path,
+        fmt,
+        required_channels=pipeline.channels,
+        frames=lambda file: follow(file, once, poll_s, stop),
     )
     stream = pipeline.stream()
     events = EventBuilder(str(path), pipeline.residual_channels, pipeline.detector.has_attribution)
@@ -86,10 +89,10 @@ def watch(
             block.time, block.is_anomaly, block.score, block.channel, block.contributions
         ):
             summary.alarms.append(event)
+            if events_path is not None:  # on disk before anyone is told
+                append_event(events_path, event)
             if on_alarm is not None:
                 on_alarm(event)
-            if events_path is not None:
-                append_event(events_path, event)
     return summary
 
 

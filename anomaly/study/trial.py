@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from anomaly.config import RunConfig
+from anomaly.data.checks import suspicious
 from anomaly.data.datasets import Dataset, load_dataset
 from anomaly.data.splits import Split, split_flights
 from anomaly.data.training import training_windows
@@ -40,6 +41,12 @@ class Trial:
     outcomes: list[FlightOutcome]
     per_fault: pd.DataFrame
     history: list[dict] = field(default_factory=list)
+
+
+def warn_suspicious(ds: Dataset) -> None:
+    for s in suspicious(ds.flights):
+        column = f", column '{s.column}'" if s.column else ""
+        log.warning("%s%s: %s", ds.flights[s.flight].flight_id, column, s.reason)
 
 
 def alarm_rule(cfg: RunConfig, pipeline: Pipeline) -> AlarmRule:
@@ -80,6 +87,8 @@ def run_trial(cfg: RunConfig, dataset: Dataset | None = None, progress: bool = F
     ds = dataset or load_dataset(cfg.data.data, cfg.data.format_options())
     if cfg.data.channels:
         ds = ds.select(cfg.data.channels)
+    if dataset is None:  # logs read here: say what looks wrong in them, as `validate` does
+        warn_suspicious(ds)
     split = split_flights(ds, cfg.seed, cfg.data.train_flights)
     w = cfg.window
     prep = training_windows(split, w.window_len, w.stride, w.scaler)

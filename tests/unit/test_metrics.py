@@ -90,16 +90,3 @@ def test_false_alarms_per_hour():
     lab[30000:] = 1
     flg[30000:30010] = True  # inside the fault: not a false alarm
     assert M.false_alarms_per_hour([lab], [flg], rate) == pytest.approx(2 / (30000 / rate / 3600))
-
-
-def test_confirmation_time_counts_in_the_delay():
-    t = np.arange(100) * 0.1
-    lab = (t >= 5).astype(int)
-    alarm = np.zeros(100, dtype=bool)
-    alarm[55:] = True
-    assert M.flight_outcome("a", "engine", t, lab, alarm, confirm_s=1.0).delay_s == pytest.approx(
-        1.5
-    )
-    assert (
-        M.flight_outcome("a", "engine", t, lab, alarm, timeout_s=1.0, confirm_s=1.0).outcome == "FN"
-    )

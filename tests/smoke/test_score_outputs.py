@@ -1,0 +1,161 @@
+"""Batch scoring never loses anything: outputs unique per input, a bad --out refused before any
+work, --overwrite over every file, temporary files of killed runs cleaned, SIGTERM handled, a
+model reading logs as it was trained."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from anomaly.cli import main
+from anomaly.study.trial import run_trial
+from tests.helpers import quick_config
+
+
+@pytest.fixture(scope="module")
+def model(easy_dir, tmp_path_factory) -> Path:
+    trial = run_trial(quick_config(str(easy_dir), "pca"))
+    return trial.pipeline.save(tmp_path_factory.mktemp("pca") / "model")
+
+
+def _flights(easy_dir) -> list[Path]:
+    return sorted((easy_dir / "flights").glob("*.csv"))
+
+
+def _score(*args) -> int:
+    return main(["score", *map(str, args), "--quiet"])
+
+
+def test_same_names_in_two_folders_and_gz_get_their_own_outputs(easy_dir, model, tmp_path):
+    src = _flights(easy_dir)[0]
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(src, tmp_path / folder / "x.csv")
+    with gzip.open(tmp_path / "a" / "x.csv.gz", "wb") as fh:
+        fh.write(src.read_bytes())
+    inputs = [tmp_path / "a" / "x.csv", tmp_path / "a" / "x.csv.gz", tmp_path / "b" / "x.csv"]
+    out = tmp_path / "out"
+    assert _score(*inputs, "--model", model, "--out", out) == 0
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.scored.csv"))
+    assert written == ["a/x.csv.gz.scored.csv", "a/x.csv.scored.csv", "b/x.scored.csv"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scored_files"] == 3 and len(set(summary["outputs"].values())) == 3
+    events = pd.read_csv(out / "events.csv")
+    assert set(events["file"]) <= {str(p) for p in inputs}
+
+
+@pytest.mark.parametrize("case", ["a file", "under a file"])
+def test_a_bad_out_is_one_line_and_exit_2(easy_dir, model, tmp_path, capsys, case):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    out = blocker if case == "a file" else blocker / "sub"
+    assert _score(_flights(easy_dir)[0], "--model", model, "--out", out) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --out") and "\n" not in err and blocker.read_text() == "x"
+
+
+def test_overwrite_governs_summary_and_events_too(easy_dir, model, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _score(_flights(easy_dir)[0], "--model", model, "--out", out) == 0
+    before = (out / "summary.json").read_text()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time,x\n0,1\n")
+    assert _score(bad, "--model", model, "--out", out) == 2  # would replace summary and events
+    assert (out / "summary.json").read_text() == before
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_temporary_files_of_killed_runs_are_removed(easy_dir, model, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = out / ".flight.scored.csv.999999999.tmp"  # no such process
+    mine = out / f".other.scored.csv.{os.getpid()}.tmp"  # a live process's: kept
+    dead.write_text("half")
+    mine.write_text("half")
+    assert _score(_flights(easy_dir)[0], "--model", model, "--out", out) == 0
+    assert not dead.exists() and mine.exists()
+
+
+def test_scoring_into_the_input_folder_does_not_read_its_outputs(easy_dir, model, tmp_path):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    for p in _flights(easy_dir)[:2]:
+        shutil.copy(p, folder / p.name)
+    assert _score(folder, "--model", model, "--out", folder) == 0
+    assert _score(folder, "--model", model, "--out", folder, "--overwrite") == 0
+    assert json.loads((folder / "summary.json").read_text())["files"] == 2
+
+
+def test_a_score_that_is_not_finite_is_an_error_naming_the_row(
+    easy_dir, model, tmp_path, capsys, monkeypatch
+):
+    from anomaly.detect.pipeline import PipelineStream
+
+    real = PipelineStream.feed
+
+    def broken(self, time, values):
+        block = real(self, time, values)
+        block.score[5:] = np.nan
+        return block
+
+    monkeypatch.setattr(PipelineStream, "feed", broken)
+    out = tmp_path / "out"
+    assert _score(_flights(easy_dir)[0], "--model", model, "--out", out) == 1
+    assert "row 7: score is not finite" in capsys.readouterr().err
+    assert not list(out.rglob("*.scored.csv"))
+
+
+def test_a_model_reads_logs_the_way_it_was_trained(easy_dir, tmp_path, mlflow_store, capsys):
+    """Trained on logs whose time column needs --time-col, it scores the same kind of log
+    without the flag."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for p in _flights(easy_dir):
+        frame = pd.read_csv(p).rename(columns={"time": "clock", "label": "fault"})
+        frame.to_csv(logs / p.name, sep=";", index=False)
+    args = [
+        "train",
+        "--data",
+        logs,
+        "--model",
+        "pca",
+        "--time-col",
+        "clock",
+        "--label-col",
+        "fault",
+    ]
+    assert main([*map(str, args), "--experiment", "format"]) == 0
+    uri = capsys.readouterr().out.strip().splitlines()[-1]
+    out = tmp_path / "out"
+    assert _score(logs / _flights(easy_dir)[0].name, "--model", uri, "--out", out) == 0
+
+
+@pytest.mark.slow
+def test_sigterm_leaves_no_partial_file_and_says_so(easy_dir, model, tmp_path):
+    frame = pd.read_csv(_flights(easy_dir)[0])
+    big = pd.concat([frame] * 60, ignore_index=True)
+    big["time"] = np.arange(len(big)) / 20.0
+    log = tmp_path / "big.csv"
+    big.to_csv(log, index=False)
+    out = tmp_path / "out"
+    score = ["score", str(log), "--model", str(model), "--out", str(out), "--chunk-rows", "500"]
+    cmd = [sys.executable, "-m", "anomaly.cli", *score]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not list(out.glob(".*.tmp")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert not list(out.glob(".*.tmp")) and not list(out.glob("*.scored.csv"))
