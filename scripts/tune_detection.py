@@ -46,7 +46,9 @@ def main() -> None:
     args = ap.parse_args()
     over = {"model": args.model, "data": {"data": args.data}}
     cfg = build_config(load_yaml(args.config) if args.config else {}, over)
-    key = hashlib.sha256(json.dumps([cfg.flat(), args.folds], default=str).encode()).hexdigest()
+    # residuals do not depend on the alarm rule: detect settings stay out of the cache key
+    trained = {k: v for k, v in cfg.flat().items() if not k.startswith("detect.")}
+    key = hashlib.sha256(json.dumps([trained, args.folds], default=str).encode()).hexdigest()
     cache = CACHE / f"{args.data.replace('/', '_')}-{args.model}-{key[:12]}.pkl"
     if cache.exists():
         folds = pickle.loads(cache.read_bytes())

@@ -1,4 +1,5 @@
-"""`anomaly` command line: validate, synth, train, compare, sweep, report, score, watch, explain.
+"""`anomaly` command line: validate, synth, train, compare, search, sweep, report, score, watch,
+explain.
 
 One module per subcommand, each with `add_parser(sub)` and its `run`; heavy libraries are
 imported inside `run`, so `anomaly --help` starts in a fraction of a second. Logging is configured
@@ -16,9 +17,20 @@ import logging
 import os
 import sys
 
-from anomaly.cli import common, explain, report, score, sweep, synth, train, validate, watch
+from anomaly.cli import (
+    common,
+    explain,
+    report,
+    score,
+    search,
+    sweep,
+    synth,
+    train,
+    validate,
+    watch,
+)
 
-SUBCOMMANDS = (validate, synth, train, sweep, report, score, watch, explain)
+SUBCOMMANDS = (validate, synth, train, search, sweep, report, score, watch, explain)
 
 
 def build_parser() -> argparse.ArgumentParser:

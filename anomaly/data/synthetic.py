@@ -58,6 +58,12 @@ class SynthConfig:
     # cycle through 'none' and every fault type instead of drawing them, so that any run of
     # consecutive flights (a fixed test split) holds each type; studies use this
     balanced: bool = False
+    # the sequence cycled through when balanced (default: 'none' then fault_types); a type
+    # listed twice comes twice as often (the study's temporal-order faults)
+    cycle: tuple[str, ...] | None = None
+    # flights on the test and validation sides of the fixed split (default: a quarter, an eighth)
+    n_test: int | None = None
+    n_validation: int | None = None
 
 
 def _wrap(a):
@@ -71,7 +77,8 @@ def _draw_flight_plan(rng: np.random.Generator, cfg: SynthConfig, index: int) ->
     faulty = rng.random() >= cfg.fault_free_share
     fault = str(rng.choice(cfg.fault_types)) if faulty else "none"
     if cfg.balanced:
-        fault = ("none", *cfg.fault_types)[index % (len(cfg.fault_types) + 1)]
+        cycle = cfg.cycle or ("none", *cfg.fault_types)
+        fault = cycle[index % len(cycle)]
         faulty = fault != "none"
     onset = float(np.round(rng.uniform(0.35, 0.75) * duration * cfg.rate_hz) / cfg.rate_hz)
     if fault in ("sensor_stuck", "bias_drift", "spikes"):
@@ -294,8 +301,10 @@ def _inject_sensor_faults(
             later = values[b : 2 * b - a].copy()
             values[a:b], values[b : 2 * b - a] = later, seg
             plan["end"] = (2 * b - a - 1) / rate_hz
+            plan["variant"] = "swapped"
         else:
             values[a:b] = seg[::-1]
+            plan["variant"] = "reversed"
 
 
 def generate_flights(cfg: SynthConfig) -> tuple[list[pd.DataFrame], pd.DataFrame]:
@@ -304,7 +313,8 @@ def generate_flights(cfg: SynthConfig) -> tuple[list[pd.DataFrame], pd.DataFrame
     Returns
     -------
     frames : one DataFrame per flight with columns time, the 10 channels, label.
-    manifest : one row per flight: file, fault_type, onset_s, end_s, rows.
+    manifest : one row per flight: file, fault_type, variant ('swapped' or 'reversed' for a
+        temporal-order fault), onset_s, end_s, rows.
     """
     seqs = np.random.SeedSequence(cfg.seed).spawn(cfg.n_flights)
     rngs = [np.random.default_rng(s) for s in seqs]
@@ -331,6 +341,7 @@ def generate_flights(cfg: SynthConfig) -> tuple[list[pd.DataFrame], pd.DataFrame
             {
                 "file": f"flight_{k:03d}.csv",
                 "fault_type": plan["fault"],
+                "variant": plan.get("variant", ""),
                 "onset_s": plan["onset"],
                 "end_s": plan["end"],
                 "rows": n,
@@ -350,18 +361,23 @@ def write_dataset(out: str | Path, cfg: SynthConfig) -> pd.DataFrame:
     for frame, name in zip(frames, manifest["file"]):
         _atomic_csv(frame, out / "flights" / name, float_format="%.4f")
     _atomic_csv(manifest, out / "manifest.csv", float_format="%.2f")
-    _atomic_csv(fixed_split(manifest["file"].tolist()), out / "split.csv")
+    split = fixed_split(manifest["file"].tolist(), cfg.n_test, cfg.n_validation)
+    _atomic_csv(split, out / "split.csv")
     return manifest
 
 
-def fixed_split(files: list[str]) -> pd.DataFrame:
-    """The generated dataset's fixed split: last quarter test, the eighth before it validation.
+def fixed_split(
+    files: list[str], n_test: int | None = None, n_val: int | None = None
+) -> pd.DataFrame:
+    """The generated dataset's fixed split: the last `n_test` flights test (a quarter by
+    default), the `n_val` before them validation (an eighth).
 
     Flights are independent draws, so a split by index is a random split; fixing it keeps the
     test flights the same across runs and seeds.
     """
     n = len(files)
-    n_test, n_val = max(1, n // 4), max(1, n // 8)
+    n_test = max(1, n // 4) if n_test is None else n_test
+    n_val = max(1, n // 8) if n_val is None else n_val
     side = [
         "test" if k >= n - n_test else "validation" if k >= n - n_test - n_val else "train"
         for k in range(n)

@@ -74,6 +74,7 @@ class DeepDetector(Detector):
     net : network config overrides (hidden_size, d_model, positional, ...).
     max_epochs, patience : epoch cap and early-stopping patience on val/loss.
     batch_size, lr, grad_clip : optimisation.
+    warmup_steps : optimizer steps over which the learning rate ramps up linearly (0: none).
     limit_train_batches : cap on batches per epoch (None: all), to bound time on large sets.
     random_state : seeds weights and shuffling.
     progress : show Lightning's progress bar.
@@ -89,6 +90,7 @@ class DeepDetector(Detector):
         batch_size: int = 128,
         lr: float = 1e-3,
         grad_clip: float = 1.0,
+        warmup_steps: int = 0,
         limit_train_batches: int | None = None,
         random_state: int = 0,
         progress: bool = False,
@@ -101,6 +103,7 @@ class DeepDetector(Detector):
         self.batch_size = batch_size
         self.lr = lr
         self.grad_clip = grad_clip
+        self.warmup_steps = warmup_steps
         self.limit_train_batches = limit_train_batches
         self.random_state = random_state
         self.progress = progress
@@ -118,7 +121,10 @@ class DeepDetector(Detector):
         pl.seed_everything(self.random_state, workers=True, verbose=False)
         _, window_len, n_features = windows.shape
         system = ReconstructionSystem(
-            self.arch, network_config(self.arch, self.net, n_features, window_len), lr=self.lr
+            self.arch,
+            network_config(self.arch, self.net, n_features, window_len),
+            lr=self.lr,
+            warmup_steps=self.warmup_steps,
         )
         dm = WindowDataModule(windows, val, self.batch_size, self.random_state)
         history = History()

@@ -67,6 +67,7 @@ class ModelSpec:
             "batch_size": t.batch_size,
             "lr": t.lr,
             "grad_clip": t.grad_clip,
+            "warmup_steps": t.warmup_steps,
             "limit_train_batches": t.limit_train_batches,
             "accelerator": t.accelerator,
         }

@@ -20,7 +20,14 @@ class ReconstructionSystem(pl.LightningModule):
     checkpoint rebuilds alone.
     """
 
-    def __init__(self, arch: str, net_config: dict, lr: float = 1e-3, weight_decay: float = 0.0):
+    def __init__(
+        self,
+        arch: str,
+        net_config: dict,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 0,
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.net = build_network(arch, net_config)
@@ -56,9 +63,15 @@ class ReconstructionSystem(pl.LightningModule):
         self._step(batch, "test")
 
     def configure_optimizers(self):
-        return torch.optim.Adam(
+        opt = torch.optim.Adam(
             self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
         )
+        warmup = self.hparams.warmup_steps
+        if not warmup:
+            return opt
+        # linear warm-up of the learning rate over the first optimizer steps, then constant
+        ramp = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": ramp, "interval": "step"}}
 
 
 class History(Callback):
@@ -86,7 +99,8 @@ class History(Callback):
 
     def on_train_epoch_end(self, trainer, pl_module):
         m = trainer.callback_metrics
-        row = {"epoch": trainer.current_epoch}
+        # cumulative optimizer-step time: how long a model took to reach each validation loss
+        row = {"epoch": trainer.current_epoch, "fit_seconds": self.fit_seconds}
         for key in ("train/loss", "val/loss"):
             if key in m:
                 row[key.replace("/", "_")] = float(m[key])

@@ -1,18 +1,18 @@
 """Transformer autoencoder with the same bottleneck as the LSTM-AE, so only the sequence mixer differs.
 
-Attention is order-blind: the positional encoding is the model's only notion of time, which is
-what the study's positional-encoding arm varies (sinusoidal, learned, none).
+Attention is order-blind: the positional encoding (anomaly.models.positional) is the model's
+only notion of time, which is what the study's positional-encoding arms vary.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from anomaly.errors import UserError
+from anomaly.models.positional import PositionalEncoding, attention_mask
 
 
 @dataclass
@@ -24,30 +24,8 @@ class TransformerAEConfig:
     dim_feedforward: int = 64
     latent_size: int = 16
     dropout: float = 0.0  # small data, short training: dropout only slows convergence here
-    positional: str = "sinusoidal"  # "sinusoidal" | "learned" | "none"
+    positional: str = "sinusoidal"  # "none" | "sinusoidal" | "learned" | "alibi"
     window_len: int = 32  # rows of the position table: exactly the window, so every row is used
-
-
-class PositionalEncoding(nn.Module):
-    def __init__(self, kind: str, d_model: int, window_len: int):
-        super().__init__()
-        if kind not in ("sinusoidal", "learned", "none"):
-            raise UserError(f"positional must be sinusoidal, learned or none, got {kind!r}")
-        self.kind = kind
-        if kind == "learned":
-            self.table = nn.Parameter(torch.randn(window_len, d_model) * 0.02)
-        elif kind == "sinusoidal":
-            pos = torch.arange(window_len).unsqueeze(1)
-            div = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
-            pe = torch.zeros(window_len, d_model)
-            pe[:, 0::2] = torch.sin(pos * div)
-            pe[:, 1::2] = torch.cos(pos * div)[:, : d_model // 2]
-            self.register_buffer("table", pe, persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kind == "none":
-            return x
-        return x + self.table[: x.shape[1]].unsqueeze(0)  # (B, T, d)
 
 
 class TransformerAutoencoder(nn.Module):
@@ -85,10 +63,17 @@ class TransformerAutoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape  # (B, T, F)
-        h = self.encoder(self.pos_enc(self.in_proj(x)))  # (B, T, d)
+        mask = _batched(attention_mask(self.cfg.positional, self.cfg.n_heads, T, False), B)
+        h = self.encoder(self.pos_enc(self.in_proj(x)), mask=mask)  # (B, T, d)
         z = self.to_latent(h.mean(dim=1))  # (B, latent)
         seed = self.from_latent(z).unsqueeze(1).expand(B, T, -1)  # (B, T, d)
-        return self.head(self.decoder(self.pos_dec(seed)))  # (B, T, F)
+        return self.head(self.decoder(self.pos_dec(seed), mask=mask))  # (B, T, F)
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def _batched(mask: torch.Tensor, batch: int) -> torch.Tensor:
+    """A per-head (H, T, T) mask repeated for each window, as attention wants (B * H, T, T);
+    a (T, T) mask as it is."""
+    return mask.repeat(batch, 1, 1) if mask.dim() == 3 else mask

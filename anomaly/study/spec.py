@@ -1,4 +1,10 @@
-"""Sweep specs: a YAML file -> the grid of cells (arm x training size x seed) a study runs."""
+"""Study specs: a YAML file -> the cells (arm x training size x seed x split) a study runs.
+
+A spec holds only data: the base config, the arms (a model with its settings, frozen from the
+tuning search, per training size if the search chose differently at small and large sizes),
+the sizes and seeds, the statistics' settings (primary metric, equivalence margin), and the
+factorial of claim 4 (positional encoding x readout), which expands into arms.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +21,35 @@ from anomaly.models.registry import count_params
 
 @dataclass
 class Arm:
-    """One model variant. `params_x` sizes a Transformer to that multiple of the LSTM's parameters."""
+    """One model variant.
+
+    Parameters
+    ----------
+    model : registry name.
+    settings : config overrides (model_params, train, window, ...).
+    by_size : {size: overrides} applied at that training size and above (the search's choice at
+        a small and at a large size).
+    params_x : size a Transformer to this multiple of the LSTM arm's parameters (claim 3).
+    sizes, seeds : where the arm runs (None: the spec's).
+    shuffle : also score temporal-order flights with each window's rows shuffled (the order
+        control of claim 4).
+    """
 
     name: str
     model: str
-    model_params: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    by_size: dict[int, dict] = field(default_factory=dict)
     params_x: float | None = None
-    sizes: list[int] | None = None  # training sizes this arm runs at (None: all)
+    sizes: list[int] | None = None
     seeds: list[int] | None = None
+    shuffle: bool = False
+
+    def overrides(self, size: int) -> dict:
+        out = dict(self.settings)
+        for threshold in sorted(self.by_size):
+            if size >= threshold:
+                out = merge(out, self.by_size[threshold])
+        return out
 
 
 @dataclass
@@ -34,10 +61,15 @@ class SweepSpec:
     seeds: list[int]
     arms: list[Arm]
     synth: dict | None = None  # generator settings when the data is a generated folder
-    compare: list[str] = field(default_factory=lambda: ["lstm", "transformer"])  # the paired pair
-    scaling_arms: list[str] = field(default_factory=list)
-    positional_arms: list[str] = field(default_factory=list)
+    compare: list[str] = field(default_factory=lambda: ["lstm", "transformer"])  # the pair
+    primary: str = "vus_pr"  # the metric verdicts are called on
+    margin: float = 0.03  # equivalence margin of the primary metric (TOST)
+    scaling: list[str] = field(default_factory=list)  # arms with params_x (claim 3)
+    factorial: dict | None = None  # {base, sizes, seeds, positional: [...], readout: [...]}
+    splits: str = "fixed"  # or 'leave_one_campaign_out' (ALFA: train on two, test on the third)
+    lens_seeds: list[int] = field(default_factory=lambda: [0])  # cells that log W(t, k)
     workers: int = 1
+    description: str = ""
     source: str = ""
 
     @classmethod
@@ -45,17 +77,45 @@ class SweepSpec:
         d = load_yaml(path)
         missing = [k for k in ("name", "base", "train_sizes", "seeds", "arms") if k not in d]
         if missing:
-            raise UserError(f"{path}: sweep spec lacks {', '.join(missing)}")
-        arms = [Arm(**a) for a in d.pop("arms")]
-        names = [a.name for a in arms]
+            raise UserError(f"{path}: study spec lacks {', '.join(missing)}")
+        try:
+            arms = [Arm(**a) for a in d.pop("arms")]
+            d.setdefault("experiment", f"study-{d['name']}")
+            spec = cls(arms=arms, source=str(path), **d)
+        except TypeError as exc:
+            raise UserError(f"{path}: {exc}") from None
+        spec.arms += spec.factorial_arms()
+        names = [a.name for a in spec.arms]
         if len(set(names)) != len(names):
             raise UserError(f"{path}: arm names must be unique, got {names}")
-        d.setdefault("experiment", f"study-{d['name']}")
-        return cls(arms=arms, source=str(path), **d)
+        return spec
+
+    def factorial_arms(self) -> list[Arm]:
+        """Claim 4: the base arm with every positional encoding x readout, order control on."""
+        f = self.factorial
+        if not f:
+            return []
+        base = next(a for a in self.arms if a.name == f["base"])
+        arms = []
+        for pe in f["positional"]:
+            for ro in f["readout"]:
+                params = {"model_params": {"positional": pe, "readout": ro}}
+                arms.append(
+                    Arm(
+                        f"{base.name}-{pe}-{ro}",
+                        base.model,
+                        merge(base.settings, params),
+                        {k: merge(v, params) for k, v in base.by_size.items()},
+                        sizes=f["sizes"],
+                        seeds=f.get("seeds"),
+                        shuffle=True,
+                    )
+                )
+        return arms
 
     def describe(self) -> str:
         """The MLflow experiment's description."""
-        return (
+        return self.description or (
             f"Study '{self.name}' (spec {Path(self.source).name}): one parent run per version of "
             f"the grid, with a child run per cell (arm x training flights x seed). "
             f"`anomaly report --sweep {self.experiment} --out DIR` rebuilds its report."
@@ -72,10 +132,15 @@ class Cell:
     seed: int
     config: RunConfig
     key: str  # hash of everything that defines the cell: rerunning the same key is a no-op
+    held_out: str = ""  # leave-one-campaign-out: the campaign tested
+    shuffle: bool = False
+    lens: bool = False
 
 
-def cell_key(sweep_name: str, cfg: RunConfig) -> str:
-    blob = json.dumps({"sweep": sweep_name, **cfg.flat()}, sort_keys=True, default=str)
+def cell_key(sweep_name: str, cfg: RunConfig, held_out: str = "") -> str:
+    blob = json.dumps(
+        {"sweep": sweep_name, "held_out": held_out, **cfg.flat()}, sort_keys=True, default=str
+    )  # fmt: skip
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -84,7 +149,7 @@ def transformer_for_params(
 ) -> dict:
     """Transformer config whose parameter count is closest to `target`, varying d_model.
 
-    Used by the parameter-scaling arm: Transformers at about 1x, 4x and 16x the LSTM's size.
+    Used by the parameter-scaling arms: Transformers at about 1x, 4x and 16x the LSTM's size.
     """
     base = dict(base or {})
     heads = base.get("n_heads", 4)
@@ -98,38 +163,42 @@ def transformer_for_params(
     return best
 
 
-def resolve_params(spec: SweepSpec, arm: Arm, n_features: int, window_len: int) -> dict:
-    """Arm params with `params_x` turned into a concrete Transformer size, counted on the
-    channels and window the cells really use."""
-    if arm.params_x is None:
-        return dict(arm.model_params)
-    lstm = next((a for a in spec.arms if a.model == "lstm"), None)
-    lstm_params = count_params("lstm", lstm.model_params if lstm else {}, n_features, window_len)
-    return transformer_for_params(
-        int(arm.params_x * lstm_params), n_features, window_len, arm.model_params
-    )
+def arm_config(spec: SweepSpec, arm: Arm, size: int, seed: int, n_features: int) -> RunConfig:
+    """The config of one cell; a `params_x` arm sized on the channels and window it uses."""
+    over = arm.overrides(size)
+    base = build_config(merge(spec.base, over), {"model": arm.model})
+    if arm.params_x is not None:
+        lstm = next(a for a in spec.arms if a.model == "lstm")
+        lstm_cfg = build_config(merge(spec.base, lstm.overrides(size)), {"model": "lstm"})
+        f = len(base.data.channels) if base.data.channels else n_features
+        target = arm.params_x * count_params(
+            "lstm", lstm_cfg.model_params, f, lstm_cfg.window.window_len
+        )
+        params = transformer_for_params(int(target), f, base.window.window_len, base.model_params)
+        over = {**over, "model_params": params}
+    cell = {
+        "model": arm.model,
+        "seed": seed,
+        "experiment": spec.experiment,
+        "data": {"train_flights": size or None},  # 0: every training flight (a campaign's)
+    }
+    return build_config(merge(merge(spec.base, over), cell))
 
 
-def expand(spec: SweepSpec, n_features: int) -> list[Cell]:
+def expand(spec: SweepSpec, n_features: int, campaigns: list[str] | None = None) -> list[Cell]:
     """Every cell, with the same flight subsets for every arm at a given size and seed.
 
-    `n_features` is the dataset's channel count; a spec (or its preset) that picks channels
-    sizes its arms on those.
+    `n_features` is the dataset's channel count (a spec that picks channels sizes its arms on
+    those); `campaigns` the held-out campaigns of a leave-one-campaign-out study.
     """
-    base = build_config(spec.base)
-    n_features = len(base.data.channels) if base.data.channels else n_features
+    held = campaigns if spec.splits == "leave_one_campaign_out" else [""]
     cells = []
     for arm in spec.arms:
-        params = resolve_params(spec, arm, n_features, base.window.window_len)
         for size in arm.sizes or spec.train_sizes:
             for seed in arm.seeds or spec.seeds:
-                over = {
-                    "model": arm.model,
-                    "model_params": params,
-                    "seed": seed,
-                    "experiment": spec.experiment,
-                    "data": {"train_flights": size},
-                }
-                cfg = build_config(merge(spec.base, over))
-                cells.append(Cell(arm.name, size, seed, cfg, cell_key(spec.name, cfg)))
+                cfg = arm_config(spec, arm, size, seed, n_features)
+                for campaign in held:
+                    key = cell_key(spec.name, cfg, campaign)
+                    lens = seed in spec.lens_seeds
+                    cells.append(Cell(arm.name, size, seed, cfg, key, campaign, arm.shuffle, lens))
     return cells

@@ -8,6 +8,7 @@ Cells run in worker processes (one torch thread each); only this process talks t
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import sys
@@ -23,6 +24,7 @@ from tqdm import tqdm
 from anomaly.data.datasets import Dataset, load_dataset
 from anomaly.data.synthetic import SynthConfig, write_dataset
 from anomaly.models import registry
+from anomaly.study.cell import CellOutput, campaigns
 from anomaly.study.spec import Cell, SweepSpec, expand
 
 log = logging.getLogger(__name__)
@@ -36,10 +38,8 @@ class CellFailed(RuntimeError):
 @dataclass
 class CellResult:
     cell: Cell
-    metrics: dict | None
+    output: CellOutput | None
     params: dict | None
-    per_fault: list[dict] | None
-    history: list[dict] | None
     error: str | None
     elapsed_s: float
     traceback: str = ""  # the failure's full traceback, kept as the cell's error.txt artifact
@@ -58,20 +58,18 @@ def _worker_init(data_spec: str, threads: int) -> None:
 
 
 def _run_cell(cell: Cell) -> CellResult:
-    from anomaly.study.trial import run_trial
+    from anomaly.study.cell import run_cell
     from anomaly.track.trials import trial_params
 
     t0 = time.perf_counter()
     try:
-        trial = run_trial(cell.config, _DATASET)
+        output, trial = run_cell(cell, _DATASET)
         params = trial_params(cell.config, trial)
-        per_fault = trial.per_fault.to_dict("records")
-        elapsed = time.perf_counter() - t0
-        return CellResult(cell, trial.metrics, params, per_fault, trial.history, None, elapsed)
+        return CellResult(cell, output, params, None, time.perf_counter() - t0)
     except Exception as exc:  # recorded on the cell's run; the sweep goes on
         msg = f"{type(exc).__name__}: {exc}"
         elapsed = time.perf_counter() - t0
-        return CellResult(cell, None, None, None, None, msg, elapsed, traceback.format_exc())
+        return CellResult(cell, None, None, msg, elapsed, traceback.format_exc())
 
 
 def prepare_data(spec: SweepSpec) -> Dataset:
@@ -117,18 +115,27 @@ def log_cell(tracker, parent_id: str, res: CellResult) -> None:
         "anomaly.role": "cell",
         "anomaly.train_flights": str(cell.train_flights),
         "anomaly.seed": str(cell.seed),
+        "anomaly.held_out": cell.held_out,
     }
-    n_params = int(res.metrics["n_params"]) if res.metrics else None
+    out = res.output
+    n_params = int(out.metrics["n_params"]) if out else None
     name = f"{cell.arm}-{run_name(cell.config, n_params).split('-', 1)[-1]}"
+    name += f"-{cell.held_out}" if cell.held_out else ""
     try:
         with tracker.run(name, parent_id, tags) as run_id:
             tracker.log_params(run_id, res.params or cell.config.flat())
             if res.error:
                 tracker.log_text(run_id, res.traceback or res.error, "error.txt")
                 raise CellFailed(res.error)
-            per_fault = fault_metrics(res.per_fault or [])
-            tracker.log_metrics(run_id, {**res.metrics, **per_fault, "cell_seconds": res.elapsed_s})
-            tracker.log_history(run_id, res.history or [])
+            table = out.per_flight
+            per_fault = table.groupby("fault_type", as_index=False)["vus_pr"].mean()
+            metrics = {**out.metrics, "cell_seconds": res.elapsed_s}
+            metrics.update(fault_metrics(per_fault.to_dict("records"), ("vus_pr",)))
+            tracker.log_metrics(run_id, metrics)
+            tracker.log_history(run_id, out.history)
+            tracker.log_text(run_id, table.to_csv(index=False), "per_flight.csv")
+            if out.lens is not None:
+                tracker.log_dict(run_id, out.lens, "lens.json")
     except CellFailed:
         pass  # the run is marked FAILED with its error tag by tracker.run
 
@@ -141,7 +148,7 @@ def run_sweep(
 
     ds = prepare_data(spec)
     tracker = Tracker(spec.experiment, description=spec.describe())
-    cells = expand(spec, len(ds.channels))
+    cells = expand(spec, len(ds.channels), campaigns(ds))
     grid = grid_hash(cells)
     parent_id = find_parent(tracker, spec, grid)
     if parent_id is None:
@@ -156,8 +163,11 @@ def run_sweep(
                 "train_sizes": spec.train_sizes,
                 "seeds": spec.seeds,
                 "compare": ",".join(spec.compare),
-                "scaling_arms": ",".join(spec.scaling_arms),
-                "positional_arms": ",".join(spec.positional_arms),
+                "primary": spec.primary,
+                "margin": spec.margin,
+                "scaling": ",".join(spec.scaling),
+                "factorial": json.dumps(spec.factorial or {}),
+                "splits": spec.splits,
             }
             tracker.log_params(parent_id, params)
     done = finished_keys(tracker, parent_id)

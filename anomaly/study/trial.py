@@ -136,6 +136,8 @@ def run_trial(cfg: RunConfig, dataset: Dataset | None = None, progress: bool = F
             "train_seconds": timing["fit_seconds"],
             "total_seconds": total_seconds,
             "score_seconds": score_seconds,
+            # per-row inference cost of the whole causal path (residuals and alarm rule)
+            "score_us_per_row": score_seconds / max(1, sum(f.n_rows for f in split.test)) * 1e6,
             "n_params": float(det.n_params),
             "epochs": timing.get("epochs", 0.0),
             "threshold": pipe.rule.threshold.threshold_,

@@ -281,3 +281,17 @@ def parent_run(sweep: str) -> tuple[str, dict]:
     params = dict(run.data.params)
     params["experiment"] = client.get_experiment(run.info.experiment_id).name
     return run.info.run_id, params
+
+
+def artifact_text(run_id: str, path: str) -> str | None:
+    """A run's text artifact, or None when the run has none at that path."""
+    try:
+        return mlflow.artifacts.load_text(f"runs:/{run_id}/{path}")
+    except Exception:  # missing artifact: MLflow raises several kinds
+        return None
+
+
+def metric_history(run_id: str, key: str) -> list[tuple[int, float]]:
+    """(step, value) of every value of a run's metric, in step order."""
+    client = MlflowClient(tracking_uri())
+    return sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))

@@ -18,7 +18,7 @@ from anomaly.study.trial import Trial
 from anomaly.track.tracker import Tracker, git_commit
 
 MAX_FLIGHT_FIGURES = 30  # one figure per test flight up to this many (ALFA has 20)
-FAULT_METRICS = ("f1_point", "auc_pr", "recall_point")
+FAULT_METRICS = ("f1_point", "auc_pr", "recall_point", "vus_pr")
 
 
 def run_name(cfg: RunConfig, n_params: int | None = None) -> str:
@@ -52,8 +52,8 @@ def trial_params(cfg: RunConfig, trial: Trial) -> dict:
     return p
 
 
-def fault_metrics(per_fault: list[dict]) -> dict[str, float]:
-    """Per-fault-type rows -> MLflow metrics named fault/<type>/<metric>.
+def fault_metrics(per_fault: list[dict], keys: tuple[str, ...] = FAULT_METRICS) -> dict[str, float]:
+    """Per-fault-type rows -> MLflow metrics named fault/<type>/<metric>, for `keys`.
 
     A fault type comes from a manifest and may hold anything; MLflow takes letters, digits and
     `_ - . / space` in a name, and a '/' or a bare '.' or '..' would change the name's path, so
@@ -63,7 +63,7 @@ def fault_metrics(per_fault: list[dict]) -> dict[str, float]:
     for row in per_fault:
         fault = re.sub(r"[^A-Za-z0-9_. -]", "_", str(row["fault_type"])).strip()
         fault = fault if fault.strip(".") else "_"
-        out.update({f"fault/{fault}/{k}": row[k] for k in FAULT_METRICS})
+        out.update({f"fault/{fault}/{k}": row[k] for k in keys if k in row})
     return out
 
 

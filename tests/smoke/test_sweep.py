@@ -12,8 +12,8 @@ from anomaly.cli import main
 from anomaly.data.datasets import load_dataset
 from anomaly.data.splits import split_flights
 from anomaly.models.registry import count_params
+from anomaly.study import cell as cell_module
 from anomaly.study import sweep as runner
-from anomaly.study import trial as trial_module
 from anomaly.study.spec import SweepSpec, expand
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,8 +41,8 @@ def _training_ids(ds, cell) -> tuple[str, ...]:
 def test_cells_share_flight_subsets_across_models(synth_dir):
     spec = SweepSpec.from_yaml(REPO / "experiments" / "smoke.yaml")
     cells = expand(spec, n_features=10)
-    assert len(cells) == len(spec.arms) * len(spec.train_sizes) * len(spec.seeds)
-    assert len({c.key for c in cells}) == len(cells)
+    expected = sum(len(a.sizes or spec.train_sizes) * len(a.seeds or spec.seeds) for a in spec.arms)
+    assert len(cells) == expected and len({c.key for c in cells}) == len(cells)
     ds = load_dataset(str(synth_dir / "flights"))  # plain logs: subsets drawn by seed
     by_pair: dict[tuple[int, int], set] = {}
     for c in cells:
@@ -59,11 +59,11 @@ def test_cells_share_flight_subsets_across_models(synth_dir):
 def test_transformer_arm_is_sized_on_the_channels_it_uses():
     spec = SweepSpec.from_yaml(REPO / "experiments" / "smoke.yaml")
     t = next(c for c in expand(spec, n_features=10) if c.arm == "transformer").config.model_params
-    lstm = count_params("lstm", spec.arms[0].model_params, 10, 16)
+    lstm = count_params("lstm", spec.arms[0].settings["model_params"], 10, 16)
     assert abs(count_params("transformer", t, 10, 16) / lstm - 1) < 0.25
     spec.base = {**spec.base, "data": {**spec.base["data"], "channels": ["a", "b", "c"]}}
     t3 = next(c for c in expand(spec, n_features=10) if c.arm == "transformer").config.model_params
-    lstm3 = count_params("lstm", spec.arms[0].model_params, 3, 16)
+    lstm3 = count_params("lstm", spec.arms[0].settings["model_params"], 3, 16)
     assert abs(count_params("transformer", t3, 3, 16) / lstm3 - 1) < 0.25
 
 
@@ -88,9 +88,13 @@ def test_smoke_sweep_resumes_and_reports(smoke_spec, mlflow_store, tmp_path, mon
     assert counts["skipped"] == 5 and counts["finished"] == counts["cells"] - 5
     children = _children(parent)
     assert len(children) == counts["cells"]
-    assert {"metrics.f1_point", "metrics.train_seconds", "metrics.n_params"} <= set(
-        children.columns
-    )
+    logged = {"f1_point", "vus_pr", "fit_seconds", "validate_seconds", "hit_max_epochs",
+              "best_epoch", "steps", "n_params", "vus_pr_order"}  # fmt: skip
+    assert {f"metrics.{m}" for m in logged} <= set(children.columns)
+    deep = children[children["params.model"] != "pca"]
+    assert deep["metrics.hit_max_epochs"].notna().all() and (deep["metrics.fit_seconds"] > 0).all()
+    factorial = children[children["tags.anomaly.arm"].str.startswith("transformer-none")]
+    assert factorial["metrics.vus_pr_order_shuffled"].notna().all()
     # paired cells: every arm trained on the same flights (by id) at a given size and seed
     pairs = children.groupby(["tags.anomaly.train_flights", "tags.anomaly.seed"])
     assert all(g["params.train_flights"].nunique() == 1 for _, g in pairs)
@@ -104,8 +108,12 @@ def test_smoke_sweep_resumes_and_reports(smoke_spec, mlflow_store, tmp_path, mon
     out = tmp_path / "report"
     assert main(["report", "--sweep", spec.experiment, "--out", str(out)]) == 0
     text = (out / "report.md").read_text()
-    assert "## Verdict" in text and "| lstm |" in text and "## Paired comparison" in text
-    assert (out / "f1_vs_training_flights.png").exists()
+    for section in ("## Training", "## Claim 1", "## Claim 2", "## Claim 3", "## Claim 4",
+                    "## What each model looks at", "## Verdicts"):  # fmt: skip
+        assert section in text, section
+    assert "| lstm |" in text and "hit the epoch cap" in text
+    for png in ("metric_vs_training_flights.png", "paired.png", "lens.png"):
+        assert (out / png).stat().st_size > 1000
     arts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent, "report")}
     assert "report/report.md" in arts
 
@@ -114,15 +122,15 @@ def test_smoke_sweep_resumes_and_reports(smoke_spec, mlflow_store, tmp_path, mon
 def test_failed_cell_is_recorded_and_redone(smoke_spec, mlflow_store, monkeypatch):
     spec = SweepSpec.from_yaml(smoke_spec)
     spec.experiment = "study-smoke-fail"
-    spec.arms = spec.arms[-1:]  # pca only: fast
-    real = trial_module.run_trial
+    spec.arms = [a for a in spec.arms if a.model == "pca"]  # fast
+    real = cell_module.run_trial
 
     def flaky_trial(cfg, dataset=None, progress=False):
         if cfg.seed == 1:
             raise ValueError("boom")
         return real(cfg, dataset, progress)
 
-    monkeypatch.setattr(trial_module, "run_trial", flaky_trial)
+    monkeypatch.setattr(cell_module, "run_trial", flaky_trial)
     parent, counts = runner.run_sweep(spec, workers=1, progress=False)
     assert counts["failed"] == 2 and counts["finished"] == 2
     kids = _children(parent)
@@ -132,7 +140,7 @@ def test_failed_cell_is_recorded_and_redone(smoke_spec, mlflow_store, monkeypatc
     for run_id in failed["run_id"]:  # the whole traceback, not just the message
         text = mlflow.artifacts.load_text(f"runs:/{run_id}/error.txt")
         assert "Traceback" in text and "flaky_trial" in text and "boom" in text
-    monkeypatch.setattr(trial_module, "run_trial", real)
+    monkeypatch.setattr(cell_module, "run_trial", real)
     _, counts = runner.run_sweep(spec, workers=1, progress=False)
     assert counts["skipped"] == 2 and counts["finished"] == 2 and counts["failed"] == 0
 
@@ -141,7 +149,7 @@ def test_failed_cell_is_recorded_and_redone(smoke_spec, mlflow_store, monkeypatc
 def test_changed_settings_start_a_new_parent(smoke_spec, mlflow_store):
     spec = SweepSpec.from_yaml(smoke_spec)
     spec.experiment = "study-smoke-grid"
-    spec.arms = spec.arms[-1:]
+    spec.arms = [a for a in spec.arms if a.model == "pca"]
     spec.seeds = [0]
     first, _ = runner.run_sweep(spec, workers=1, progress=False)
     spec.base = {**spec.base, "window": {**spec.base["window"], "window_len": 12}}

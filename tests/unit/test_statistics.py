@@ -1,102 +1,86 @@
-"""The report's statistics and verdict rules on synthetic run records with known answers."""
+"""The study's statistics against hand-computed values."""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
-from anomaly.evaluate.statistics import mean_ci, paired, size_verdict, wilcoxon_p
-from anomaly.study.report import build
-
-
-def test_mean_ci_matches_t_interval():
-    x = [0.5, 0.6, 0.7, 0.55, 0.65]
-    ci = mean_ci(x)
-    half = stats.t.ppf(0.975, 4) * np.std(x, ddof=1) / np.sqrt(5)
-    assert ci.mean == pytest.approx(0.6)
-    assert (ci.low, ci.high) == pytest.approx((0.6 - half, 0.6 + half))
-    assert mean_ci([0.3]).low == mean_ci([0.3]).high == 0.3
-    assert mean_ci([np.nan, 1.0, 3.0]).n == 2
-
-
-def test_wilcoxon_known_values():
-    assert wilcoxon_p([1, 2, 3, 4, 5]) == pytest.approx(0.0625)  # exact: the floor with five pairs
-    assert wilcoxon_p([0, 0, 0]) == 1.0
-    assert wilcoxon_p(np.arange(1, 21)) < 0.001
-
-
-def test_paired_uses_common_seeds_and_calls_sides():
-    a = {0: 0.9, 1: 0.91, 2: 0.92, 3: 0.9, 4: 0.93}
-    b = {0: 0.5, 1: 0.52, 2: 0.49, 3: 0.5, 4: 0.51, 9: 0.0}
-    p = paired(a, b)
-    assert p.n_pairs == 5 and p.call == "a" and p.diff.low > 0
-    assert paired(b, a).call == "b"
-    assert paired({0: 0.5, 1: 0.6}, {0: 0.6, 1: 0.5}).call == "tie"
-
-
-@pytest.mark.parametrize(
-    "calls, expected",
-    [
-        ({1: "a", 2: "a", 4: "a"}, "reproduced"),
-        ({1: "a", 2: "a", 4: "tie", 8: "b"}, "reproduced only below 4 flights"),
-        ({1: "a", 2: "tie", 4: "a"}, "not reproduced"),
-        ({1: "tie", 2: "a"}, "reproduced only from 2 flights on (not on small data)"),
-        ({1: "tie", 2: "a", 4: "tie"}, "not reproduced"),
-        ({1: "b", 2: "b"}, "not reproduced"),
-    ],
+from anomaly.evaluate.statistics import (
+    Interval,
+    bootstrap_p,
+    compare,
+    holm,
+    interaction_model,
+    tost_p,
+    two_way_bootstrap,
+    verdict,
 )
-def test_size_verdict_rules(calls, expected):
-    assert size_verdict(calls)[0] == expected
 
 
-def _records(lstm_edge_below: int) -> pd.DataFrame:
-    """Synthetic cells: the LSTM wins by 0.2 F1 below `lstm_edge_below` flights, ties from there."""
+def test_holm_by_hand():
+    # sorted 0.01, 0.02, 0.04, 0.30 -> x4, x3, x2, x1 with running maximum
+    assert holm([0.04, 0.01, 0.30, 0.02]) == pytest.approx([0.08, 0.04, 0.30, 0.06])
+    assert holm([0.5, 0.5]) == pytest.approx([1.0, 1.0])
+    assert holm([0.01, 0.011]) == pytest.approx([0.02, 0.02])  # monotone: max(0.02, 0.011)
+
+
+def test_tost_and_bootstrap_p_by_hand():
+    boot = np.array([-0.05, -0.01, 0.0, 0.01, 0.02, 0.02, 0.03, 0.04, 0.06, 0.10])
+    # margin 0.05: 1 of 10 at or below -0.05, 2 of 10 at or above 0.05 -> max = 0.2
+    assert tost_p(boot, 0.05) == pytest.approx(0.2)
+    assert tost_p(boot, 0.2) == 0.0
+    # 3 of 10 at or below 0, 8 of 10 at or above 0 -> 2 * 0.3
+    assert bootstrap_p(boot) == pytest.approx(0.6)
+
+
+def test_two_way_bootstrap_matches_the_enumerated_distribution():
+    """Two seeds x two flights: all 16 resamples are equally likely, so the bootstrap's
+    quantiles converge to those of the enumeration, worked out by hand here."""
+    D = np.array([[1.0, 3.0], [5.0, 7.0]])
+    exact = [
+        D[np.ix_(s, f)].mean()
+        for s in itertools.product(range(2), repeat=2)
+        for f in itertools.product(range(2), repeat=2)
+    ]
+    # seeds add 0, 2 or 4 to the mean, flights 1, 2 or 3: every mean from 1 to 7
+    assert sorted(set(exact)) == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+    boot = two_way_bootstrap(D, n_boot=20000, seed=1)
+    assert boot.mean() == pytest.approx(np.mean(exact), abs=0.05)
+    for q in (0.1, 0.5, 0.9):
+        assert np.quantile(boot, q) == pytest.approx(np.quantile(exact, q), abs=1.0)
+    assert np.mean(boot == 1.0) == pytest.approx(1 / 16, abs=0.01)  # both seeds 0, flights 0
+
+
+def test_compare_calls_sides_and_equivalence():
+    rng = np.random.default_rng(0)
+    better = 0.2 + rng.normal(0, 0.01, (10, 40))
+    c = compare(better, margin=0.03)
+    assert c.diff.low > 0.15 and c.p_value < 0.01 and c.p_equivalent > 0.5
+    same = rng.normal(0, 0.01, (10, 40))
+    c = compare(same, margin=0.03)
+    assert c.diff.low < 0 < c.diff.high and c.p_equivalent < 0.01
+    assert verdict(c.diff, 0.9, 0.001, 0.03, "lstm", "transformer") == "equivalent within ±0.03"
+    up = Interval(0.1, 0.05, 0.15, 10)
+    assert verdict(up, 0.001, 0.9, 0.03, "lstm", "transformer") == "lstm better"
+    down = Interval(-0.1, -0.15, -0.05, 10)
+    assert verdict(down, 0.001, 0.9, 0.03, "lstm", "transformer") == "transformer better"
+    assert verdict(up, 0.2, 0.2, 0.03, "lstm", "transformer") == "inconclusive"
+
+
+def test_interaction_model_recovers_a_known_interaction():
     rng = np.random.default_rng(0)
     rows = []
-    for size in (1, 2, 4, 8):
-        for seed in range(5):
-            base = 0.5 + 0.02 * seed
-            edge = 0.2 if size < lstm_edge_below else 0.0
-            noise = rng.normal(0, 0.005)
-            for arm, f1, t, n in (
-                ("lstm", base + edge, 1.0, 1000),
-                ("transformer", base + noise, 3.0 + noise, 1100),
-                ("pca", 0.4, 0.01, 500),
-            ):
-                rows.append(
-                    {
-                        "arm": arm,
-                        "train_flights": size,
-                        "seed": seed,
-                        "model": arm,
-                        "f1_point": f1,
-                        "auc_pr": f1,
-                        "train_seconds": t + 0.01 * seed,
-                        "n_params": n,
-                        "epochs": 5,
-                        "fault/engine/f1_point": f1,
-                    }
-                )
-    return pd.DataFrame(rows)
-
-
-def test_report_verdict_follows_numbers(tmp_path):
-    text, verdicts = build(
-        _records(lstm_edge_below=4), {"compare": "lstm,transformer"}, tmp_path, "known answer"
-    )
-    by_claim = {v["claim"]: v["verdict"] for v in verdicts}
-    assert by_claim["lstm reaches higher F1 than transformer"] == "reproduced only below 4 flights"
-    assert by_claim["lstm trains faster than transformer"] == "reproduced"
-    for png in ("f1_vs_training_flights.png", "cost.png", "paired_f1.png"):
-        assert (tmp_path / png).stat().st_size > 1000
-    assert "engine" in text.split("per fault type")[1]
-    assert (tmp_path / "report.md").read_text() == text
-
-
-def test_report_says_not_reproduced_when_tied(tmp_path):
-    _, verdicts = build(
-        _records(lstm_edge_below=0), {"compare": "lstm,transformer"}, tmp_path, "tie"
-    )
-    assert verdicts[0]["verdict"] == "not reproduced"
+    for seed in range(8):
+        offset = rng.normal(0, 0.05)
+        for size in (1, 2, 4, 8, 16):
+            for arm in ("lstm", "transformer"):
+                # LSTM ahead by 0.1 at one flight, the gap closing by 0.02 per doubling
+                gap = (0.1 - 0.02 * np.log2(size)) if arm == "lstm" else 0.0
+                y = 0.5 + 0.03 * np.log2(size) + gap + offset + rng.normal(0, 0.005)
+                rows.append({"arm": arm, "train_flights": size, "seed": seed, "vus_pr": y})
+    fit = interaction_model(pd.DataFrame(rows), "vus_pr", "lstm", "transformer")
+    assert fit["arch"] == pytest.approx(0.1, abs=0.01) and fit["arch_p"] < 1e-6
+    assert fit["interaction"] == pytest.approx(-0.02, abs=0.004) and fit["interaction_p"] < 1e-6

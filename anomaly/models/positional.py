@@ -1,0 +1,57 @@
+"""How a Transformer knows order: added position vectors, or a bias on attention by distance.
+
+Attention itself is order-blind: with 'none', a window's rows are a set (apart from what a causal
+mask reveals). 'sinusoidal' and 'learned' add a vector per position (the table has exactly
+window_len rows, so every parameter is used); 'alibi' adds nothing to the rows but lowers each
+head's attention to a row in proportion to its distance (Press et al., ICLR 2022), so order
+enters as recency, much as a recurrence's decaying memory does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from anomaly.errors import UserError
+
+POSITIONAL = ("none", "sinusoidal", "learned", "alibi")
+
+
+class PositionalEncoding(nn.Module):
+    """Adds position vectors to (B, T, d) inputs ('sinusoidal', 'learned'); else passes them."""
+
+    def __init__(self, kind: str, d_model: int, window_len: int):
+        super().__init__()
+        if kind not in POSITIONAL:
+            raise UserError(f"positional must be one of {', '.join(POSITIONAL)}, got {kind!r}")
+        self.kind = kind
+        if kind == "learned":
+            self.table = nn.Parameter(torch.randn(window_len, d_model) * 0.02)
+        elif kind == "sinusoidal":
+            pos = torch.arange(window_len).unsqueeze(1)
+            div = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+            pe = torch.zeros(window_len, d_model)
+            pe[:, 0::2] = torch.sin(pos * div)
+            pe[:, 1::2] = torch.cos(pos * div)[:, : d_model // 2]
+            self.register_buffer("table", pe, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind not in ("sinusoidal", "learned"):
+            return x
+        return x + self.table[: x.shape[1]].unsqueeze(0)  # (B, T, d)
+
+
+def attention_mask(kind: str, n_heads: int, T: int, causal: bool) -> torch.Tensor:
+    """The float mask added to attention scores: -inf on later rows when `causal`, and with
+    'alibi' -slope_h * distance per head h (slopes 2^(-8h/H)). (H, T, T) or (T, T)."""
+    i = torch.arange(T)
+    distance = (i[:, None] - i[None, :]).abs().float()  # (T, T)
+    mask = torch.zeros(T, T)
+    if causal:
+        mask = mask.masked_fill(i[None, :] > i[:, None], float("-inf"))
+    if kind != "alibi":
+        return mask
+    slopes = 2.0 ** (-8.0 * torch.arange(1, n_heads + 1) / n_heads)  # (H,)
+    return mask[None] - slopes[:, None, None] * distance[None]  # (H, T, T)

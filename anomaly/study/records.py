@@ -1,0 +1,91 @@
+"""A sweep's records, read from MLflow alone: one row per finished cell, the per-test-flight
+tables, training curves and W(t, k) summaries. The report is built from these, so it can be
+rebuilt on any machine that sees the tracking store."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from anomaly.errors import UserError
+
+
+@dataclass
+class Records:
+    """cells: one row per finished cell (arm, train_flights, seed, held_out, model, metrics).
+    flights: one row per cell and labelled test flight (arm, train_flights, seed, held_out,
+    flight_id, fault_type, vus_pr, outcome, delay_s). curves: per cell and epoch (val_loss,
+    fit_seconds). lenses: arm -> (train_flights, {'weight_map', 'lag_profile'}) of one cell."""
+
+    cells: pd.DataFrame
+    flights: pd.DataFrame
+    curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    lenses: dict = field(default_factory=dict)
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+KEYS = ["arm", "train_flights", "seed", "held_out"]
+
+
+def load_records(sweep: str) -> tuple[str, dict, Records]:
+    """A parent run id, or an experiment name (its latest sweep) -> (parent id, its params,
+    records)."""
+    from anomaly.track.tracker import artifact_text, metric_history, parent_run, runs_frame
+
+    parent_id, params = parent_run(sweep)
+    runs = runs_frame(parent_run_id=parent_id)
+    if runs.empty:
+        raise UserError(f"sweep {sweep}: the parent run {parent_id} has no child runs")
+    runs = runs.sort_values("start_time")
+    failed = runs["status"] != "FINISHED"
+    done = runs[~failed].drop_duplicates("tags.anomaly.cell", keep="last")
+    cells = pd.DataFrame(
+        {
+            "run_id": done["run_id"],
+            "arm": done["tags.anomaly.arm"],
+            "train_flights": done["tags.anomaly.train_flights"].astype(int),
+            "seed": done["tags.anomaly.seed"].astype(int),
+            "held_out": done.get("tags.anomaly.held_out", pd.Series("", index=done.index))
+            .fillna("")
+            .astype(str),
+            "model": done["params.model"],
+        }
+    )
+    for col in done.columns:
+        if col.startswith("metrics."):
+            cells[col[len("metrics.") :]] = done[col].astype(float)
+    cells = cells.reset_index(drop=True)
+    tables, curves, lenses = [], [], {}
+    for row in cells.itertuples():
+        text = artifact_text(row.run_id, "per_flight.csv")
+        if text:
+            t = pd.read_csv(io.StringIO(text))
+            tables.append(t.assign(**{k: getattr(row, k) for k in KEYS}))
+        losses = dict(metric_history(row.run_id, "val_loss"))
+        times = dict(metric_history(row.run_id, "fit_seconds"))
+        curves += [
+            {
+                **{k: getattr(row, k) for k in KEYS},
+                "epoch": e,
+                "val_loss": v,
+                "fit_seconds": times.get(e),
+            }
+            for e, v in losses.items()
+        ]
+        lens = artifact_text(row.run_id, "lens.json")
+        if lens and row.train_flights >= lenses.get(row.arm, (0, None))[0]:
+            lenses[row.arm] = (row.train_flights, json.loads(lens))
+    errors = runs.loc[failed, "tags.error"].dropna().tolist() if "tags.error" in runs else []
+    records = Records(
+        cells,
+        pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=KEYS),
+        pd.DataFrame(curves),
+        lenses,
+        int(failed.sum()),
+        errors,
+    )
+    return parent_id, params, records

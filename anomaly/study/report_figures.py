@@ -1,0 +1,76 @@
+"""The study report's figures: the metric against training flights, the paired difference, and
+W(t, k) per architecture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from anomaly.evaluate import statistics as st  # noqa: E402
+
+
+def learning_curves(r, arms: list[str], metric: str, path: Path) -> None:
+    c = r.cells[r.cells["held_out"] == ""]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for arm in arms:
+        sizes = sorted(c.loc[c["arm"] == arm, "train_flights"].unique())
+        sel = lambda s, arm=arm: (c["arm"] == arm) & (c["train_flights"] == s)  # noqa: E731
+        cis = [st.mean_interval(c.loc[sel(s), metric]) for s in sizes]
+        m = np.array([ci.mean for ci in cis])
+        err = np.array([[ci.mean - ci.low for ci in cis], [ci.high - ci.mean for ci in cis]])
+        ax.errorbar(sizes, m, yerr=err, marker="o", capsize=3, label=arm)
+    ax.set_xscale("log", base=2)
+    sizes = sorted(c["train_flights"].unique())
+    ax.set_xticks(sizes, [str(s) for s in sizes])
+    ax.set_xlabel("training flights")
+    ax.set_ylabel(f"{metric}, mean and 95 % interval over seeds")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def paired(rows: list[dict], a: str, b: str, metric: str, margin: float, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    sizes = [row["size"] for row in rows]
+    d = [row["cmp"].diff for row in rows]
+    m = np.array([x.mean for x in d])
+    err = np.array([[x.mean - x.low for x in d], [x.high - x.mean for x in d]])
+    ax.errorbar(sizes, m, yerr=err, marker="o", capsize=3)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.axhspan(-margin, margin, color="tab:green", alpha=0.12, label=f"±{margin:g} (equivalence)")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sizes, [str(s) for s in sizes])
+    ax.set_xlabel("training flights")
+    ax.set_ylabel(f"{metric}: {a} - {b}\n(95 % two-way bootstrap)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def lens_maps(lenses: dict, path: Path) -> None:
+    """Per arm: its W(t, k) heat map (top) and lag profile (bottom)."""
+    n = len(lenses)
+    fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 6), squeeze=False)
+    for j, (arm, (size, lens)) in enumerate(lenses.items()):
+        W = np.asarray(lens["weight_map"])
+        axes[0, j].imshow(W, cmap="viridis")
+        axes[0, j].set_title(f"{arm}\n({size} flights)", fontsize=8)
+        axes[0, j].set_xlabel("input row k", fontsize=7)
+        axes[0, j].set_ylabel("output row t", fontsize=7)
+        profile = np.asarray(lens["lag_profile"])
+        axes[1, j].plot(np.arange(len(profile)), profile, marker=".")
+        axes[1, j].set_yscale("log")
+        axes[1, j].set_xlabel("lag (rows)", fontsize=7)
+    axes[1, 0].set_ylabel("mean |W| at the lag", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
