@@ -6,7 +6,8 @@ STAMP   := .venv/.stamp-setup
 TORCH   := torch==2.13.0
 export PYTHONHASHSEED := 0
 
-.PHONY: setup test test-fast lint data demo reproduce reproduce-alfa results score ui bench bench-startup bench-train bench-score bench-synth clean
+.PHONY: setup test test-fast lint data demo reproduce reproduce-full reproduce-alfa results score ui \
+	bench bench-startup bench-synth bench-train bench-score bench-watch clean
 
 setup: $(STAMP)
 
@@ -33,7 +34,8 @@ data: $(STAMP)
 	$(ANOMALY) synth --out data/synthetic --flights 64 --seed 0
 
 clean:
-	rm -rf .venv data/synthetic data/study data/smoke data/bench reports scored mlflow.db mlartifacts lightning_logs
+	rm -rf .venv data/synthetic data/study data/study-quick data/smoke data/bench data/tuning \
+		reports scored explain mlflow.db mlartifacts lightning_logs
 
 demo: $(STAMP)
 	$(ANOMALY) synth --out data/synthetic --flights 64 --seed 0 >/dev/null
@@ -42,24 +44,35 @@ demo: $(STAMP)
 ui: $(STAMP)
 	.venv/bin/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///$(CURDIR)/mlflow.db} --host 127.0.0.1 --port $${PORT:-5000}
 
+bench-startup: $(STAMP)
+	$(PY) scripts/bench_startup.py
+
+bench-synth: $(STAMP)
+	$(PY) scripts/bench_synth.py
+
 bench-train: $(STAMP)
 	$(PY) scripts/bench_train.py
 
 bench-score: $(STAMP)
 	$(PY) scripts/bench_score.py --big
 
-bench-synth: $(STAMP)
-	$(PY) scripts/bench_synth.py
+bench-watch: $(STAMP)
+	$(PY) scripts/bench_watch.py
 
-bench-startup: $(STAMP)
-	$(PY) scripts/bench_startup.py
+bench: bench-startup bench-synth bench-train bench-score bench-watch
 
-bench: bench-startup bench-synth bench-train bench-score
-
+QUICK_REPORT := reports/small_data_quick
 STUDY_REPORT := reports/small_data
 ALFA_REPORT  := reports/alfa
+LOCO_REPORT  := reports/alfa_loco
 
+# the main study cut to fit 15 minutes on 2 cores, set-up included; the full design: reproduce-full
 reproduce: $(STAMP)
+	$(ANOMALY) sweep experiments/small_data_quick.yaml
+	$(ANOMALY) report --sweep study-small-data-quick --out $(QUICK_REPORT)
+	@echo "report: $(QUICK_REPORT)/report.md"
+
+reproduce-full: $(STAMP)
 	$(ANOMALY) sweep experiments/small_data.yaml
 	$(ANOMALY) report --sweep study-small-data --out $(STUDY_REPORT)
 	@echo "report: $(STUDY_REPORT)/report.md"
@@ -67,7 +80,9 @@ reproduce: $(STAMP)
 reproduce-alfa: $(STAMP)
 	$(ANOMALY) sweep experiments/alfa.yaml
 	$(ANOMALY) report --sweep study-alfa --out $(ALFA_REPORT)
-	@echo "report: $(ALFA_REPORT)/report.md"
+	$(ANOMALY) sweep experiments/alfa_loco.yaml
+	$(ANOMALY) report --sweep study-alfa-loco --out $(LOCO_REPORT)
+	@echo "reports: $(ALFA_REPORT)/report.md $(LOCO_REPORT)/report.md"
 
 score: $(STAMP)
 	@test -n "$(INPUT)" -a -n "$(MODEL)" || { echo "usage: make score INPUT=logs/ MODEL=models:/NAME@champion [OUT=scored]"; exit 2; }
@@ -75,6 +90,7 @@ score: $(STAMP)
 
 # Copies the current study reports into docs/results/ (committed, shown in README).
 results:
-	mkdir -p docs/results/small_data docs/results/alfa
+	mkdir -p docs/results/small_data docs/results/alfa docs/results/alfa_loco
 	cp $(STUDY_REPORT)/*.png $(STUDY_REPORT)/report.md docs/results/small_data/
 	-cp $(ALFA_REPORT)/*.png $(ALFA_REPORT)/report.md docs/results/alfa/
+	-cp $(LOCO_REPORT)/report.md docs/results/alfa_loco/

@@ -176,7 +176,7 @@ INT_MIN = {
     "train.limit_train_batches": 1,
     "train.warmup_steps": 0,
 }
-NON_NEGATIVE = ("train.grad_clip",) + tuple(
+NON_NEGATIVE = ("train.grad_clip", "detect.drift") + tuple(
     f"detect.{f.name}" for f in dataclasses.fields(DetectConfig) if f.name.endswith("_s")
 )
 
@@ -186,8 +186,9 @@ def check_values(cfg: RunConfig) -> None:
     threshold that can never flag)."""
     flat = cfg.flat()
 
-    def refuse(key: str, rule: str) -> None:
-        raise UserError(f"config: {key} must be {rule}, got {flat[key]!r}")
+    def refuse(key: str, rule: str, value: Any = None) -> None:
+        value = flat.get(key) if value is None else value
+        raise UserError(f"config: {key} must be {rule}, got {value!r}")
 
     for key, low in INT_MIN.items():
         v = flat[key]
@@ -199,13 +200,20 @@ def check_values(cfg: RunConfig) -> None:
                 refuse(key, "a number (YAML reads 1e-3 as text: write 1.0e-3)")
             if not math.isfinite(v) or v < 0 or (key == "train.lr" and v == 0):
                 refuse(key, "finite and positive" if key == "train.lr" else "finite and >= 0")
-    value = str(cfg.detect.threshold).partition(":")[2]
+    # the alarm rule is checked now, not after minutes of training
+    from anomaly.detect.alarms import SIDES
+    from anomaly.detect.thresholds import Threshold
+
+    if not isinstance(cfg.detect.threshold, str):
+        refuse("detect.threshold", "a rule such as 'fa_per_hour:0.5'")
     try:
-        finite = math.isfinite(float(value))
-    except ValueError:
-        finite = True  # not a number at all: the threshold rule itself names the problem
-    if not finite:
-        refuse("detect.threshold", "a rule with a finite value")
+        Threshold(cfg.detect.threshold)
+    except ValueError as err:
+        refuse("detect.threshold", f"a valid rule ({err})")
+    sides = cfg.detect.sides
+    values = list(sides.values()) if isinstance(sides, dict) else [sides]
+    if not all(isinstance(v, str) and v in SIDES for v in values):
+        refuse("detect.sides", f"one of {SIDES} or a mapping of channels to them", sides)
 
 
 def from_dict(d: dict) -> RunConfig:

@@ -24,6 +24,7 @@ METRIC_ROWS = [
     ("flight_recall", "flight recall"),
     ("detection_delay_seconds", "detection delay (s, mean)"),
     ("false_alarms_per_hour", "false alarms / hour"),
+    ("false_alarms_per_hour_fault_free", "false alarms / hour, fault-free"),
     ("f1_point_adjusted", "F1 point-adjusted (inflated)"),
     ("train_seconds", "train time (s)"),
     ("n_params", "parameters"),

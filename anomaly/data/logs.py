@@ -84,8 +84,8 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
             out.extend(sorted(f for f in logs if not is_scoring_output(f)))
         else:
             out.append(p)
-    seen: set[Path] = set()
-    return [p for p in out if not (p in seen or seen.add(p))]
+    seen: set[Path] = set()  # one file named twice (x.csv, ./x.csv, /abs/x.csv) is read once
+    return [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]
 
 
 class LogReader:

@@ -254,11 +254,16 @@ class AlarmStream:
             return z
         span = r.baseline_rows + r.baseline_lag_rows
         hist = np.concatenate([self.z_history, z])
-        past = pd.DataFrame(hist).shift(r.baseline_lag_rows).rolling(r.baseline_rows, min_periods=1)
+        # a quarter of the baseline before a flight is judged against itself: the spread of a
+        # handful of rows is no spread, and dividing by it would inflate every flight's start
+        need = max(2, r.baseline_rows // 4)
+        past = (
+            pd.DataFrame(hist).shift(r.baseline_lag_rows).rolling(r.baseline_rows, min_periods=need)
+        )
         q25, median, q75 = (past.quantile(q).to_numpy()[len(self.z_history) :] for q in QUARTILES)
         self.z_history = hist[-span:]
         spread = np.maximum((q75 - q25) / 1.349, SPREAD_FLOOR * r.spread_)
-        # no history yet: nothing to subtract, the fleet's spread
+        # not enough history yet: nothing to subtract, the fleet's spread
         spread = np.where(np.isnan(spread), r.spread_, spread)
         return (z - np.nan_to_num(median)) / spread * r.spread_
 

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,13 +29,17 @@ from tqdm import tqdm
 from anomaly.data.logs import LogReader, flight_id_of
 from anomaly.data.schema import LogError, LogFormat
 from anomaly.detect.events import EVENT_COLUMNS, EventBuilder
-from anomaly.detect.pipeline import Pipeline, ScoredBlock
+from anomaly.detect.pipeline import NotFiniteError, Pipeline, ScoredBlock
 from anomaly.errors import UserError
 
 log = logging.getLogger(__name__)
 RATE_TOLERANCE = 0.2  # a log whose sample rate is more than 20 % off the training rate is refused
+RATE_ROWS = 21  # rows the rate is judged on
 SCORED = ".scored."  # outputs are <name>.scored.csv|parquet; folders of inputs skip them
 TMP_SUFFIX = ".tmp"
+OUR_TEMPORARY = re.compile(
+    r"^\..+(\.scored\.(csv|parquet)|summary\.json|events\.csv)\.(?P<pid>\d+)\.tmp$"
+)
 
 
 @dataclass
@@ -45,6 +50,7 @@ class BatchSummary:
     rows: int = 0
     anomalous_rows: int = 0
     events: int = 0
+    interrupted: bool = False
 
 
 def _table(b: ScoredBlock, names: list[str], attribution: bool, with_contrib: bool) -> pa.Table:
@@ -105,11 +111,12 @@ def temporary(path: Path) -> Path:
 
 
 def remove_stale_temporaries(folder: Path) -> int:
-    """Delete temporary outputs left by killed runs (their process is gone); returns how many."""
+    """Delete this tool's temporary outputs left by killed runs (their process is gone); returns
+    how many. Only names this tool writes are touched."""
     removed = 0
     for tmp in folder.rglob(f".*{TMP_SUFFIX}"):
-        pid = tmp.name[: -len(TMP_SUFFIX)].rsplit(".", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
+        m = OUR_TEMPORARY.match(tmp.name)
+        if m and not _alive(int(m.group("pid"))):
             tmp.unlink(missing_ok=True)
             removed += 1
     return removed
@@ -126,17 +133,23 @@ def _alive(pid: int) -> bool:
 
 
 def output_paths(paths: list[Path], out_dir: Path, out_format: str) -> dict[Path, Path]:
-    """One output per input, unique: inputs keep their folders relative to the folder they share,
-    and two inputs of one name (`x.csv` and `x.csv.gz`) keep their whole file names."""
+    """One output per input, never shared: inputs keep their folders relative to the folder they
+    share, two inputs of one name (`x.csv` and `x.csv.gz`) keep their whole file names, and any
+    clash left gets a numbered suffix."""
     ext = "parquet" if out_format == "parquet" else "csv"
     resolved = [p.resolve() for p in paths]
     base = Path(os.path.commonpath([p.parent for p in resolved]))
     rel = {p: r.parent.relative_to(base) for p, r in zip(paths, resolved)}
     stems = [rel[p] / flight_id_of(p) for p in paths]
-    out = {}
+    out, taken = {}, set()
     for p, stem in zip(paths, stems):
-        name = stem if stems.count(stem) == 1 else rel[p] / p.name
-        out[p] = out_dir / f"{name}{SCORED}{ext}"
+        name = str(stem if stems.count(stem) == 1 else rel[p] / p.name)
+        candidate, k = name, 1
+        while candidate in taken:
+            k += 1
+            candidate = f"{name}-{k}"
+        taken.add(candidate)
+        out[p] = out_dir / f"{candidate}{SCORED}{ext}"
     return out
 
 
@@ -216,19 +229,23 @@ def score_file(
     events = EventBuilder(str(path), pipeline.residual_channels, pipeline.detector.has_attribution)
     output = _Output(out, pipeline, out_format, with_contrib)
     t0 = None
+    rate = RateCheck(pipeline, path, None)
     try:
         for chunk in prefetch(reader):
             if t0 is None:
-                t0 = chunk.time[0]
-                _check_rate(pipeline, path, reader.time_col, chunk.time)
-            block = stream.feed(chunk.time - t0, chunk.values)
-            _check_finite(path, block, chunk.row_offset)
+                t0, rate.time_col = chunk.time[0], reader.time_col
+            rate.see(chunk.time)
+            try:
+                block = stream.feed(chunk.time - t0, chunk.values)
+            except NotFiniteError as exc:
+                raise not_finite(path, exc) from None
             events.add(
                 block.time, block.is_anomaly, block.score, block.channel, block.contributions
             )
             output.write(block)
             if bar is not None:
                 bar.update(len(chunk.time))
+        rate.finish()
         if output.rows < pipeline.window_len:
             raise LogError(
                 str(path),
@@ -245,28 +262,43 @@ def score_file(
     return output.rows, output.flagged, events.finish()
 
 
-def _check_rate(pipeline: Pipeline, path: Path, time_col: str, t: np.ndarray) -> None:
-    if len(t) < 2 or not np.isfinite(pipeline.sample_rate_hz):
-        return
-    rate = 1.0 / float(np.median(np.diff(t)))
-    if abs(rate / pipeline.sample_rate_hz - 1) > RATE_TOLERANCE:
-        raise LogError(
-            str(path),
-            f"sample rate {rate:.1f} Hz is far from the model's {pipeline.sample_rate_hz:.1f} Hz; "
-            "resample the log first",
-            time_col,
-            2,
-        )
+class RateCheck:
+    """The log's sample rate against the model's, judged once RATE_ROWS rows have come (or at the
+    end), so the verdict does not depend on how the log is chunked."""
+
+    def __init__(self, pipeline: Pipeline, path: Path, time_col: str | None):
+        self.expected, self.path, self.time_col = pipeline.sample_rate_hz, path, time_col
+        self.times: list[np.ndarray] = []
+        self.done = not np.isfinite(self.expected)
+
+    def see(self, t: np.ndarray) -> None:
+        if not self.done:
+            self.times.append(np.asarray(t, dtype=np.float64))
+            if sum(len(x) for x in self.times) >= RATE_ROWS:
+                self.finish()
+
+    def finish(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        t = np.concatenate(self.times) if self.times else np.zeros(0)
+        if len(t) < 2:
+            return
+        rate = 1.0 / float(np.median(np.diff(t)))
+        if abs(rate / self.expected - 1) > RATE_TOLERANCE:
+            raise LogError(
+                str(self.path),
+                f"sample rate {rate:.1f} Hz is far from the model's {self.expected:.1f} Hz; "
+                "resample the log first",
+                self.time_col,
+                2,
+            )
 
 
-def _check_finite(path: Path, block: ScoredBlock, row_offset: int) -> None:
-    """A score that is not finite would blind every later alarm: it is an error, never output."""
-    bad = ~np.isfinite(block.score)
-    if bad.any():
-        row = row_offset + int(np.argmax(bad)) + 2
-        raise LogError(
-            str(path), "score is not finite (values too large for the model?)", None, row
-        )
+def not_finite(path: Path, exc: NotFiniteError) -> LogError:
+    """A residual that is not finite, as an error naming the file and its row."""
+    why = "the model's residual is not finite (values too large for it?)"
+    return LogError(str(path), why, None, exc.row + 2)
 
 
 def score_batch(
@@ -294,44 +326,54 @@ def score_batch(
     total = sum(p.stat().st_size for p in paths if p.is_file())
     bar = tqdm(total=None, desc="rows", unit="row", unit_scale=True, disable=not progress)
     fbar = tqdm(total=len(paths), desc="files", unit="file", disable=not progress, position=1)
-    for path in paths:
-        try:
-            rows, anomalous, events = score_file(
-                pipeline, path, outputs[path], fmt, chunk_rows, out_format, with_contrib, bar
-            )
-        except (LogError, UserError) as exc:
-            summary.failed.append({"file": str(path), "reason": str(exc)})
-        except Exception as exc:  # a failure inside the tool on this file: the batch goes on
-            reason = on_failure(exc) if on_failure else f"{type(exc).__name__}: {exc}"
-            summary.failed.append({"file": str(path), "reason": f"{path}: {reason}"})
-        else:
-            summary.scored.append(str(path))
-            summary.rows += rows
-            summary.anomalous_rows += anomalous
-            all_events += events
-        fbar.update(1)
-    bar.close()
-    fbar.close()
-    elapsed = time.perf_counter() - t0
-    summary.events = len(all_events)
-    _atomic_text(events_path, _events_csv(all_events))
-    doc = {
-        "model_uri": model_uri,
-        "threshold": pipeline.rule.threshold.threshold_,
-        "threshold_rule": pipeline.rule.threshold.rule,
-        "files": summary.files,
-        "scored_files": len(summary.scored),
-        "failed_files": summary.failed,
-        "outputs": {str(p): str(outputs[p]) for p in paths if str(p) in summary.scored},
-        "rows": summary.rows,
-        "anomalous_rows": summary.anomalous_rows,
-        "events": summary.events,
-        "elapsed_seconds": round(elapsed, 3),
-        "rows_per_second": round(summary.rows / elapsed, 1) if elapsed > 0 else None,
-        "input_bytes": total,
-        "peak_rss_mb": peak_rss_mb(),
-    }
-    _atomic_text(summary_path, json.dumps(doc, indent=2))
+    try:
+        for path in paths:
+            try:
+                rows, anomalous, events = score_file(
+                    pipeline, path, outputs[path], fmt, chunk_rows, out_format, with_contrib, bar
+                )
+            except (LogError, UserError) as exc:
+                summary.failed.append({"file": str(path), "reason": str(exc)})
+            except Exception as exc:  # a failure inside the tool on this file: the batch goes on
+                reason = on_failure(exc) if on_failure else f"{type(exc).__name__}: {exc}"
+                summary.failed.append({"file": str(path), "reason": f"{path}: {reason}"})
+            else:
+                summary.scored.append(str(path))
+                summary.rows += rows
+                summary.anomalous_rows += anomalous
+                all_events += events
+            if summary.failed and summary.failed[-1]["file"] == str(path):
+                # with --overwrite, an earlier run's output of a file that failed now would pass
+                # for this run's: it goes
+                outputs[path].unlink(missing_ok=True)
+            fbar.update(1)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        raise
+    finally:  # even when interrupted: what was scored keeps its events and its summary
+        bar.close()
+        fbar.close()
+        elapsed = time.perf_counter() - t0
+        summary.events = len(all_events)
+        _atomic_text(events_path, _events_csv(all_events))
+        doc = {
+            "model_uri": model_uri,
+            "threshold": pipeline.rule.threshold.threshold_,
+            "threshold_rule": pipeline.rule.threshold.rule,
+            "files": summary.files,
+            "scored_files": len(summary.scored),
+            "failed_files": summary.failed,
+            "interrupted": summary.interrupted,
+            "outputs": {str(p): str(outputs[p]) for p in paths if str(p) in summary.scored},
+            "rows": summary.rows,
+            "anomalous_rows": summary.anomalous_rows,
+            "events": summary.events,
+            "elapsed_seconds": round(elapsed, 3),
+            "rows_per_second": round(summary.rows / elapsed, 1) if elapsed > 0 else None,
+            "input_bytes": total,
+            "peak_rss_mb": peak_rss_mb(),
+        }
+        _atomic_text(summary_path, json.dumps(doc, indent=2))
     return summary
 
 

@@ -19,6 +19,7 @@ from anomaly import __version__
 from anomaly.data.scaling import ChannelScaler
 from anomaly.detect.alarms import AlarmRule
 from anomaly.detect.residuals import residual_stream
+from anomaly.errors import UserError
 from anomaly.models.base import Detector
 from anomaly.models.registry import load_detector
 
@@ -160,12 +161,29 @@ class PipelineStream:
         self.rows = 0
 
     def feed(self, time: np.ndarray, values: np.ndarray) -> ScoredBlock:
-        """time (n,) seconds, values (n, F) raw rows -> their ScoredBlock."""
+        """time (n,) seconds, values (n, F) raw rows -> their ScoredBlock.
+
+        Raises NotFiniteError when the model's residual of a row is not finite: a silent NaN
+        would blind every later alarm of the flight."""
         scaled = self.pipeline.scaler.transform(np.asarray(values, np.float32))
         res, fresh = self.residuals.feed(scaled)
+        bad = fresh & ~np.isfinite(res).all(axis=1)
+        if bad.any():
+            raise NotFiniteError(self.rows + int(np.argmax(bad)))
         a = self.alarms.feed(res, fresh)
         self.rows += len(values)
         return ScoredBlock(np.asarray(time), a.statistic, a.flags, a.channel, a.contributions)
+
+
+class NotFiniteError(UserError):
+    """A row whose residual came out NaN or infinite (values too large for the model, say);
+    `row` counts data rows from 0."""
+
+    def __init__(self, row: int):
+        self.row = row
+        super().__init__(
+            f"data row {row + 1}: the model's residual is not finite (values too large for it?)"
+        )
 
 
 def find_pipeline_folder(path: str | Path) -> Path | None:

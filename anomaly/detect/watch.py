@@ -1,12 +1,14 @@
 """`anomaly watch`: follow a CSV log that is still being written and raise alarms as rows arrive.
 
 New complete lines are read as they are appended (as `tail -f` does), validated by the same
-reader as every other command, and fed to the same pipeline stream as `anomaly score`, so an
-alarm raised here is the alarm batch scoring raises on the finished file, at the same row.
+reader and checks (sample rate, finite residuals) as every other command, and fed to the same
+pipeline stream as `anomaly score`, so an alarm raised here is the alarm batch scoring raises
+on the finished file, at the same row.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -17,8 +19,12 @@ import pandas as pd
 from anomaly.data.csvfile import CsvFile, read_errors
 from anomaly.data.logs import LogReader
 from anomaly.data.schema import LogError, LogFormat
+from anomaly.detect.batch import RateCheck, not_finite
 from anomaly.detect.events import EVENT_COLUMNS, EventBuilder
-from anomaly.detect.pipeline import Pipeline
+from anomaly.detect.pipeline import NotFiniteError, Pipeline
+from anomaly.errors import UserError
+
+BLOCK = 1 << 20  # bytes read at a time
 
 
 @dataclass
@@ -36,7 +42,7 @@ def follow(
         fh.readline()  # the header: CsvFile has read it
         pending = ""
         while True:
-            text = fh.read()
+            text = fh.read(BLOCK)  # a long log already written is read a block at a time
             pending += text
             lines, _, rest = pending.rpartition("\n")
             if not text and (once or stop()):
@@ -52,10 +58,24 @@ def follow(
 
 def wait_for_header(path: Path, once: bool, poll_s: float, stop: Callable[[], bool]) -> None:
     """Until the file holds its header line (a logger may not have created it yet)."""
-    while not (path.is_file() and b"\n" in path.read_bytes()[:65536]):
+    while not (path.is_file() and b"\n" in _head(path)):
         if once or stop():
             raise LogError(str(path), "file not found" if not path.exists() else "no header line")
         time.sleep(poll_s)
+
+
+def _head(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(BLOCK)
+
+
+def check_events_path(path: Path) -> None:
+    """A watch may run for hours before its first alarm: its events file must be writable now."""
+    folder = path.parent
+    if path.exists() and not path.is_file():
+        raise UserError(f"--events {path}: not a file")
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"--events {path}: its folder is missing or not writable")
 
 
 def watch(
@@ -70,6 +90,8 @@ def watch(
 ) -> WatchSummary:
     """Score `path` as it grows; `on_alarm(event)` is called the moment an alarm is raised, and
     the event is appended to `events_path` (a CSV with the events table's columns)."""
+    if events_path is not None:
+        check_events_path(events_path)
     wait_for_header(path, once, poll_s, stop)
     reader = LogReader(
         path,
@@ -81,9 +103,15 @@ def watch(
     events = EventBuilder(str(path), pipeline.residual_channels, pipeline.detector.has_attribution)
     summary = WatchSummary()
     t0 = None
+    rate = RateCheck(pipeline, path, None)
     for chunk in reader:
-        t0 = chunk.time[0] if t0 is None else t0
-        block = stream.feed(chunk.time - t0, chunk.values)
+        if t0 is None:
+            t0, rate.time_col = chunk.time[0], reader.time_col
+        rate.see(chunk.time)
+        try:
+            block = stream.feed(chunk.time - t0, chunk.values)
+        except NotFiniteError as exc:
+            raise not_finite(path, exc) from None
         summary.rows += len(block.time)
         for event in events.add(
             block.time, block.is_anomaly, block.score, block.channel, block.contributions
@@ -93,6 +121,7 @@ def watch(
                 append_event(events_path, event)
             if on_alarm is not None:
                 on_alarm(event)
+    rate.finish()
     return summary
 
 

@@ -110,7 +110,8 @@ def flight_outcome(
 
 
 def flight_metrics(outcomes: list[FlightOutcome]) -> dict[str, float]:
-    """flight_precision, flight_recall, flight_accuracy and detection delays over flights.
+    """flight_precision, flight_recall, their F1, flight_accuracy and detection delays over
+    flights.
 
     Recall counts every fault flight in its denominator, including those lost to an early alarm.
     """
@@ -119,9 +120,14 @@ def flight_metrics(outcomes: list[FlightOutcome]) -> dict[str, float]:
     tn = sum(o.outcome == "TN" for o in outcomes)
     n_fault = sum(o.onset_s is not None for o in outcomes)
     delays = [o.delay_s for o in outcomes if o.delay_s is not None]
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / n_fault if n_fault else float("nan")
     return {
-        "flight_precision": tp / (tp + fp) if tp + fp else 0.0,
-        "flight_recall": tp / n_fault if n_fault else float("nan"),
+        "flight_precision": precision,
+        "flight_recall": recall,
+        "flight_f1": 2 * precision * recall / (precision + recall)
+        if precision + recall > 0
+        else 0.0,
         "flight_accuracy": (tp + tn) / len(outcomes) if outcomes else float("nan"),
         "detection_delay_seconds": float(np.mean(delays)) if delays else float("nan"),
         "detection_delay_max_seconds": float(np.max(delays)) if delays else float("nan"),

@@ -93,6 +93,11 @@ def evaluate_flights(
     out["false_alarms_per_hour"] = M.false_alarms_per_hour(
         [r.flight.labels for r in labelled], [r.flagged for r in labelled], rate_hz
     )
+    # the operator's number: alarms on flights that had no fault at all, per hour of them
+    clean = [r for r in labelled if not r.flight.labels.any()]
+    out["false_alarms_per_hour_fault_free"] = M.false_alarms_per_hour(
+        [r.flight.labels for r in clean], [r.flagged for r in clean], rate_hz
+    )
     return out, outcomes, per_fault_table(labelled, outcomes, vus_window)
 
 

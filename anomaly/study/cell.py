@@ -77,8 +77,10 @@ def per_flight(trial: Trial) -> pd.DataFrame:
 
 
 def shuffled_vus(trial: Trial, seed: int = 0) -> tuple[float, float]:
-    """VUS-PR on the temporal-order test flights with windowed scoring, as it is and with the
-    rows before each scored row shuffled (the scored row stays last); NaN without such flights."""
+    """VUS-PR on the temporal-order test flights with windowed scoring, as it is and with each
+    window's earlier rows shuffled; NaN without such flights. The last two rows stay in place:
+    a forecaster predicts the last from the one before (persistence plus a correction), which an
+    order-blind model would lose too if it moved."""
     p = trial.pipeline
     flights = [r.flight for r in trial.results if r.flight.fault_type == ORDER_FAULT]
     if not flights:
@@ -97,8 +99,8 @@ def shuffled_vus(trial: Trial, seed: int = 0) -> tuple[float, float]:
 
 
 def windowed_residuals(pipeline, values: np.ndarray, rng: np.random.Generator | None):
-    """Every row scored from the window ending on it, its earlier rows shuffled when `rng` is
-    given: (n, C) residuals and fresh (n,)."""
+    """Every row scored from the window ending on it, the window's rows before its last two
+    shuffled when `rng` is given: (n, C) residuals and fresh (n,)."""
     scaled = pipeline.scaler.transform(np.asarray(values, np.float32))
     T, n = pipeline.window_len, len(scaled)
     res = np.full((n, len(pipeline.residual_channels)), np.nan, np.float32)
@@ -107,8 +109,8 @@ def windowed_residuals(pipeline, values: np.ndarray, rng: np.random.Generator | 
     for i in range(0, len(view), BATCH):
         w = np.ascontiguousarray(view[i : i + BATCH].transpose(0, 2, 1))  # (B, T, F)
         if rng is not None:
-            order = np.argsort(rng.random((len(w), T - 1)), axis=1)
-            w[:, : T - 1] = np.take_along_axis(w[:, : T - 1], order[:, :, None], axis=1)
+            order = np.argsort(rng.random((len(w), T - 2)), axis=1)
+            w[:, : T - 2] = np.take_along_axis(w[:, : T - 2], order[:, :, None], axis=1)
         res[i + T - 1 : i + T - 1 + len(w)] = pipeline.detector.last_residuals(w)
     return res, fresh
 

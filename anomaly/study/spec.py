@@ -45,9 +45,10 @@ class Arm:
     shuffle: bool = False
 
     def overrides(self, size: int) -> dict:
+        """Settings at a training size (0: every training flight, the largest)."""
         out = dict(self.settings)
         for threshold in sorted(self.by_size):
-            if size >= threshold:
+            if size == 0 or size >= threshold:
                 out = merge(out, self.by_size[threshold])
         return out
 

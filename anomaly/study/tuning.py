@@ -74,13 +74,12 @@ def judge_rules(
                 a = rule.stream().feed(res, fresh)
                 results.append(FlightResult(flight, a.statistic, a.contributions, a.flags))
         m, outcomes, _ = evaluate_flights(results, folds[0].rate_hz, timeout_s)
-        p, r = m["flight_precision"], m["flight_recall"]
         rows.append(
             {
                 **settings,
-                "flight_f1": 2 * p * r / (p + r) if p + r else 0.0,
-                "flight_precision": p,
-                "flight_recall": r,
+                "flight_f1": m["flight_f1"],
+                "flight_precision": m["flight_precision"],
+                "flight_recall": m["flight_recall"],
                 "detection_delay_seconds": m["detection_delay_seconds"],
                 "false_alarms_per_hour": m["false_alarms_per_hour"],
                 "auc_roc": m["auc_roc"],

@@ -51,6 +51,8 @@ def test_hand_built_flights_give_the_known_metrics(two_flights):
     assert m["detection_delay_seconds"] == pytest.approx(0.5)
     # one alarm run over 60 + 50 normal rows at 10 Hz
     assert m["false_alarms_per_hour"] == pytest.approx(1 / (110 / RATE / 3600))
+    # on fault-free flights alone: one alarm in B's 50 rows
+    assert m["false_alarms_per_hour_fault_free"] == pytest.approx(1 / (50 / RATE / 3600))
     assert m["recall_event"] == 1.0 and m["precision_event"] == pytest.approx(0.5)
     # per flight, then averaged over fault flights: A is perfect, B (no fault) does not count
     assert m["vus_pr"] == pytest.approx(1.0) and m["vus_roc"] == pytest.approx(1.0)
