@@ -31,14 +31,14 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check anomaly tests scripts
 
 data: $(STAMP)
-	$(ANOMALY) synth --out data/synthetic --flights 64 --seed 0
+	$(ANOMALY) synth --out data/synthetic --flights 64 --seed 0 --overwrite
 
 clean:
 	rm -rf .venv data/synthetic data/study data/study-quick data/smoke data/bench data/tuning \
 		reports scored explain mlflow.db mlartifacts lightning_logs
 
 demo: $(STAMP)
-	$(ANOMALY) synth --out data/synthetic --flights 64 --seed 0 >/dev/null
+	$(ANOMALY) synth --out data/synthetic --flights 64 --seed 0 --overwrite >/dev/null
 	$(ANOMALY) compare --data synthetic --train-flights 8 --experiment demo
 
 ui: $(STAMP)

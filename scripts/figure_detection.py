@@ -18,19 +18,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from anomaly.cli.score import load_pipeline  # noqa: E402
 from anomaly.data.datasets import load_dataset  # noqa: E402
 from anomaly.data.splits import split_flights  # noqa: E402
-from anomaly.track.tracker import resolve_model_folder  # noqa: E402
 
 
 def main() -> None:
-    from anomaly.detect.pipeline import Pipeline
-
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
     ap.add_argument("--out", default="docs/results/alfa")
     args = ap.parse_args()
-    pipe = Pipeline.load(resolve_model_folder(args.model))
+    pipe = load_pipeline(args.model)
     ds = load_dataset("alfa").select(pipe.channels)
     for f in split_flights(ds).test:
         if f.fault_type != "engine":
@@ -45,8 +43,8 @@ def main() -> None:
     c = int(b.channel[first])
     res, fresh = pipe.residuals(f.values)
     rule = pipe.rule
-    z = (res[:, c] - rule.center_[c]) / rule.scale_[0][c]
-    z[~fresh] = np.nan
+    # what the CUSUMs accumulate: centred, flight-relative, scaled (row time scale)
+    z = rule.stream(decide=False).normalised(res, fresh)[0][:, c]
     lo = max(0, onset - int(60 * pipe.sample_rate_hz))
     hi = min(f.n_rows, first + int(15 * pipe.sample_rate_hz))
     t = f.time[lo:hi]

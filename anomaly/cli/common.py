@@ -69,15 +69,17 @@ def threshold_rule(text: str) -> str:
     return text
 
 
-def log_format_flags() -> argparse.ArgumentParser:
+def log_format_flags(channels: bool = True) -> argparse.ArgumentParser:
     """Parent parser of the flags that say how to read a log; each defaults to None (not given),
-    so a preset's or a model's own format stays in force unless a flag overrides it."""
+    so a preset's or a model's own format stays in force unless a flag overrides it. Commands
+    that score with a trained model get no --channels: the model's channels are fixed."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("log format")
     g.add_argument("--sep", help="delimiter (default: sniffed among ',', ';' and tab)")
     g.add_argument("--time-col", help="time column (default: auto-detected)")
     g.add_argument("--label-col", help="label column, 0 normal and nonzero anomalous")
-    g.add_argument("--channels", help="comma-separated channel columns (default: all numeric)")
+    if channels:
+        g.add_argument("--channels", help="comma-separated channel columns (default: all numeric)")
     g.add_argument(
         "--max-gap",
         type=non_negative_int,
@@ -86,7 +88,7 @@ def log_format_flags() -> argparse.ArgumentParser:
     return p
 
 
-def format_options(args: argparse.Namespace, channels: bool = True) -> dict:
+def format_options(args: argparse.Namespace) -> dict:
     """The log-format flags as `LogFormat.with_options` keywords (None: not given)."""
     opts = {
         "sep": args.sep,
@@ -94,7 +96,7 @@ def format_options(args: argparse.Namespace, channels: bool = True) -> dict:
         "label_col": args.label_col,
         "max_gap_rows": args.max_gap,
     }
-    if channels:
+    if "channels" in args:
         opts["channels"] = args.channels
     return opts
 

@@ -12,7 +12,7 @@ from anomaly.errors import UserError
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "explain",
-        parents=[log_format_flags()],
+        parents=[log_format_flags(channels=False)],
         help="draw W(t, k), the weights of past inputs, for one row of a log (deep models)",
     )
     p.add_argument("log", help="a CSV log")
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(
             f"--model {args.model}: a {pipe.model_name} model has no network to explain"
         )
-    fmt = LogFormat.from_options(**pipe.log_format).with_options(**format_options(args, False))
+    fmt = LogFormat.from_options(**pipe.log_format).with_options(**format_options(args))
     flight = read_flight_log(args.log, fmt, pipe.channels)
     scored = pipe.score(flight.values, flight.time)
     T = pipe.window_len

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from anomaly.cli.common import (
     EXIT_FAILED,
+    EXIT_USAGE,
     finite_float,
     format_options,
     log_format_flags,
@@ -24,7 +25,7 @@ from anomaly.errors import UserError
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "score",
-        parents=[log_format_flags()],
+        parents=[log_format_flags(channels=False)],
         help="score CSV logs with a trained model; writes scored files, events.csv, summary.json",
     )
     p.add_argument("inputs", nargs="+", help="files, folders or globs of .csv / .csv.gz logs")
@@ -88,9 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if not paths:
         raise UserError(f"no .csv or .csv.gz logs in {' '.join(args.inputs)}")
     # the model reads logs as its training logs were read, unless a flag says otherwise
-    fmt = LogFormat.from_options(**pipe.log_format).with_options(
-        **format_options(args, channels=False)
-    )
+    fmt = LogFormat.from_options(**pipe.log_format).with_options(**format_options(args))
     summary = score_batch(
         pipe,
         paths,
@@ -111,4 +110,6 @@ def run(args: argparse.Namespace) -> int:
             f"scored {len(summary.scored)}/{summary.files} files, {summary.rows} rows, "
             f"{summary.anomalous_rows} anomalous rows, {summary.events} events -> {args.out}"
         )
-    return EXIT_FAILED if summary.failed else 0
+    if any(not f["input"] for f in summary.failed):
+        return EXIT_FAILED
+    return EXIT_USAGE if summary.failed else 0

@@ -29,4 +29,10 @@ def run(args: argparse.Namespace) -> int:
         f"{counts['finished']} finished, {counts['failed']} failed"
     )
     print(f"parent run {parent_id} in experiment '{spec.experiment}'")
+    if counts["failed"]:
+        # a failed cell is the tool's failure, not the user's: its traceback is in error.txt
+        print(
+            f"{counts['failed']} cells failed: see error.txt in their MLflow runs; rerun to retry them"
+        )
+        return 1
     return 0

@@ -17,11 +17,21 @@ def add_parser(sub) -> None:
     p.add_argument("--min-duration", type=positive_float, default=60.0, help="seconds")
     p.add_argument("--max-duration", type=positive_float, default=240.0, help="seconds")
     p.add_argument("--fault-free-share", type=unit_share, default=0.25)
+    p.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from anomaly.data.synthetic import SynthConfig, write_dataset
+    from anomaly.errors import UserError
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    old = sorted((out / "flights").glob("*.csv")) if (out / "flights").is_dir() else []
+    if (old or (out / "manifest.csv").exists()) and not args.overwrite:
+        # a second dataset written over the first would mix their flights
+        raise UserError(f"--out {out}: already holds a dataset; pass --overwrite to replace it")
 
     cfg = SynthConfig(
         n_flights=args.flights,
@@ -31,7 +41,10 @@ def run(args: argparse.Namespace) -> int:
         max_duration_s=args.max_duration,
         fault_free_share=args.fault_free_share,
     )
-    man = write_dataset(args.out, cfg)
+    man = write_dataset(out, cfg)
+    for path in old:  # flights of the replaced dataset that the new one does not have
+        if path.name not in set(man["file"]):
+            path.unlink()
     counts = man["fault_type"].value_counts().to_dict()
     print(f"wrote {len(man)} flights to {Path(args.out) / 'flights'} ({counts})")
     return 0

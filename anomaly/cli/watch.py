@@ -12,7 +12,7 @@ from anomaly.cli.common import format_options, log_format_flags, positive_float
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "watch",
-        parents=[log_format_flags()],
+        parents=[log_format_flags(channels=False)],
         help="follow a growing CSV log and raise alarms as rows arrive (like tail -f)",
     )
     p.add_argument("log", help="the CSV log being written (plain .csv)")
@@ -35,9 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from anomaly.detect.watch import watch
 
     pipe = load_pipeline(args.model)
-    fmt = LogFormat.from_options(**pipe.log_format).with_options(
-        **format_options(args, channels=False)
-    )
+    fmt = LogFormat.from_options(**pipe.log_format).with_options(**format_options(args))
 
     def announce(event: dict) -> None:
         print(

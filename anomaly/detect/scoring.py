@@ -5,21 +5,35 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from anomaly.data.schema import LogError
+from anomaly.data.schema import LogError, LogFormat
 from anomaly.detect.pipeline import Pipeline
 
 
 def frame_values(pipeline: Pipeline, frame: pd.DataFrame, source: str = "input") -> np.ndarray:
-    """The pipeline's channels, by name, as (n_rows, F) float32; short gaps filled as when reading
-    logs."""
+    """The pipeline's channels, by name, as (n_rows, F) float32, under the rules the model's
+    logs were read by: text in a channel is an error, a run of empty cells up to the model's
+    gap limit is forward-filled (leading ones back-filled), a longer run is an error. Rows are
+    numbered as in a CSV file (header = row 1)."""
     missing = [c for c in pipeline.channels if c not in frame.columns]
     if missing:
         raise LogError(source, "required channel missing", missing[0], 1)
-    block = frame[pipeline.channels].apply(pd.to_numeric, errors="coerce")
-    values = block.ffill().bfill().to_numpy(dtype=np.float64)
+    block = frame[pipeline.channels]
+    numeric = block.apply(pd.to_numeric, errors="coerce")
+    text = numeric.isna().to_numpy() & block.notna().to_numpy()
+    if text.any():
+        row, col = np.argwhere(text)[0]
+        value = block.iloc[row, col]
+        raise LogError(source, f"non-numeric value {value!r}", pipeline.channels[col], row + 2)
+    limit = int(pipeline.log_format.get("max_gap_rows", LogFormat.max_gap_rows))
+    leading = numeric.ffill().isna()  # before a channel's first value: filled backwards
+    filled = numeric.ffill(limit=limit).mask(leading, numeric.bfill(limit=limit))
+    values = filled.to_numpy(dtype=np.float64)
     if np.isnan(values).any():
-        col = pipeline.channels[int(np.argmax(np.isnan(values).any(axis=0)))]
-        raise LogError(source, "channel has no numeric values", col)
+        row, col = np.argwhere(np.isnan(values))[0]
+        why = f"gap of more than {limit} empty rows (the model's gap limit)"
+        if numeric.iloc[:, col].isna().all():
+            why = "channel has no numeric values"
+        raise LogError(source, why, pipeline.channels[col], row + 2)
     big = ~(np.abs(values) <= np.finfo(np.float32).max)
     if big.any():
         row, col = np.argwhere(big)[0]

@@ -112,14 +112,18 @@ def attention_maps(network, windows: np.ndarray) -> list[np.ndarray]:
             captured.append(weights.detach().numpy())
             return out, weights
 
-        originals.append((attn, original))
+        originals.append(attn)
         attn.forward = forward
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    # the fused inference kernel would bypass the modules' forward and never report weights
+    torch.backends.mha.set_fastpath_enabled(False)
     try:
         with torch.no_grad():
             network(torch.as_tensor(np.asarray(windows, dtype=np.float32)))
     finally:
-        for attn, original in originals:
-            attn.forward = original
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+        for attn in originals:
+            del attn.forward  # the instance attribute; the class's forward shows through again
     return captured
 
 

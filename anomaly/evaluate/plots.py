@@ -115,6 +115,30 @@ def lens_figure(lenses: dict, title: str, rate_hz: float):
     return fig
 
 
+def attention_figure(maps: list[np.ndarray], rollout: np.ndarray, title: str):
+    """A Transformer's attention per layer and head (mean over windows) beside its rollout: the
+    content-set weights that W(t, k) sums up, seen from inside."""
+    heads = [
+        (f"layer {i + 1} head {h + 1}", a[:, h].mean(axis=0))
+        for i, a in enumerate(maps)
+        for h in range(a.shape[1])
+    ]
+    panels = [*heads, ("rollout", rollout.mean(axis=0))]
+    cols = min(4, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    for ax, (label, a) in zip(axes.flat, panels):
+        ax.imshow(a, cmap="magma", origin="upper", vmin=0)
+        ax.set_title(label, fontsize=8)
+        ax.set_xlabel("key row k", fontsize=7)
+        ax.set_ylabel("query row t", fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def explain_figure(
     W: np.ndarray, channels: list[str], out_channel: int, rate_hz: float, title: str
 ):

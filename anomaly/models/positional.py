@@ -55,3 +55,9 @@ def attention_mask(kind: str, n_heads: int, T: int, causal: bool) -> torch.Tenso
         return mask
     slopes = 2.0 ** (-8.0 * torch.arange(1, n_heads + 1) / n_heads)  # (H,)
     return mask[None] - slopes[:, None, None] * distance[None]  # (H, T, T)
+
+
+def batched(mask: torch.Tensor, batch: int) -> torch.Tensor:
+    """A per-head (H, T, T) mask repeated for each window, as attention wants (B * H, T, T);
+    a (T, T) mask as it is."""
+    return mask.repeat(batch, 1, 1) if mask.dim() == 3 else mask

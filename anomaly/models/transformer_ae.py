@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from anomaly.errors import UserError
-from anomaly.models.positional import PositionalEncoding, attention_mask
+from anomaly.models.positional import PositionalEncoding, attention_mask, batched
 
 
 @dataclass
@@ -63,7 +63,7 @@ class TransformerAutoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape  # (B, T, F)
-        mask = _batched(attention_mask(self.cfg.positional, self.cfg.n_heads, T, False), B)
+        mask = batched(attention_mask(self.cfg.positional, self.cfg.n_heads, T, False), B)
         h = self.encoder(self.pos_enc(self.in_proj(x)), mask=mask)  # (B, T, d)
         z = self.to_latent(h.mean(dim=1))  # (B, latent)
         seed = self.from_latent(z).unsqueeze(1).expand(B, T, -1)  # (B, T, d)
@@ -71,9 +71,3 @@ class TransformerAutoencoder(nn.Module):
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-
-def _batched(mask: torch.Tensor, batch: int) -> torch.Tensor:
-    """A per-head (H, T, T) mask repeated for each window, as attention wants (B * H, T, T);
-    a (T, T) mask as it is."""
-    return mask.repeat(batch, 1, 1) if mask.dim() == 3 else mask

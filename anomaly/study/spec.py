@@ -53,6 +53,10 @@ class Arm:
         return out
 
 
+# threshold-free metrics, so a verdict is about the model, not the threshold's calibration
+PRIMARY = ("vus_pr", "vus_roc", "auc_pr", "auc_roc")
+
+
 @dataclass
 class SweepSpec:
     name: str
@@ -85,6 +89,10 @@ class SweepSpec:
             spec = cls(arms=arms, source=str(path), **d)
         except TypeError as exc:
             raise UserError(f"{path}: {exc}") from None
+        if spec.primary not in PRIMARY:
+            raise UserError(f"{path}: primary must be one of {PRIMARY}, got {spec.primary!r}")
+        if not (isinstance(spec.margin, (int, float)) and 0 < spec.margin < 1):
+            raise UserError(f"{path}: margin must be a number in (0, 1), got {spec.margin!r}")
         spec.arms += spec.factorial_arms()
         names = [a.name for a in spec.arms]
         if len(set(names)) != len(names):

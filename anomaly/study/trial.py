@@ -113,7 +113,12 @@ def run_trial(cfg: RunConfig, dataset: Dataset | None = None, progress: bool = F
         w.window_len,
         w.score_stride,
         rate,
-        log_format={"sep": fmt.sep, "time_col": fmt.time_col, "label_col": fmt.label_col},
+        log_format={
+            "sep": fmt.sep,
+            "time_col": fmt.time_col,
+            "label_col": fmt.label_col,
+            "max_gap_rows": fmt.max_gap_rows,
+        },
     )
     normal = [f.normal_prefix() for f in split.validation]
     normal = [v for v in normal if len(v) >= w.window_len]

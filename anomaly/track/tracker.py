@@ -235,14 +235,6 @@ def download_model(uri: str) -> Path:
     return folder
 
 
-def resolve_model_folder(uri: str) -> Path:
-    """A local pipeline folder or any MLflow model URI -> the saved pipeline folder on disk."""
-    folder = find_pipeline_folder(uri)
-    if folder is None and (hit := model_cache.cached(uri)) is not None:
-        folder = find_pipeline_folder(hit)
-    return folder or download_model(uri)
-
-
 def runs_frame(experiment: str | None = None, parent_run_id: str | None = None) -> pd.DataFrame:
     """Finished and failed runs of an experiment (or children of a parent) as a DataFrame."""
     mlflow.set_tracking_uri(tracking_uri())

@@ -96,8 +96,14 @@ def log_lens(tracker: Tracker, run_id: str, trial: Trial, name: str) -> None:
     maps and lag profiles under lens/, the lag-dependence index and effective memory as metrics."""
     import matplotlib.pyplot as plt
 
-    from anomaly.evaluate.lens import flight_windows, lens, network_of
-    from anomaly.evaluate.plots import lens_figure
+    from anomaly.evaluate.lens import (
+        attention_maps,
+        attention_rollout,
+        flight_windows,
+        lens,
+        network_of,
+    )
+    from anomaly.evaluate.plots import attention_figure, lens_figure
 
     network = network_of(trial.pipeline)
     if network is None:
@@ -117,6 +123,11 @@ def log_lens(tracker: Tracker, run_id: str, trial: Trial, name: str) -> None:
     fig = lens_figure(lenses, f"{name}: W(t, k) on test flights", trial.pipeline.sample_rate_hz)
     tracker.log_figure(run_id, fig, "lens/weights.png")
     plt.close(fig)
+    if hasattr(network, "encoder") and len(normal):  # a Transformer: its attention, inside W
+        maps = attention_maps(network, normal)
+        fig = attention_figure(maps, attention_rollout(maps), f"{name}: attention, normal windows")
+        tracker.log_figure(run_id, fig, "lens/attention.png")
+        plt.close(fig)
 
 
 def trial_events(trial: Trial) -> pd.DataFrame:

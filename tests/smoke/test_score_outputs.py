@@ -97,23 +97,54 @@ def test_scoring_into_the_input_folder_does_not_read_its_outputs(easy_dir, model
     assert json.loads((folder / "summary.json").read_text())["files"] == 2
 
 
-def test_a_score_that_is_not_finite_is_an_error_naming_the_row(
+def test_a_residual_that_is_not_finite_is_an_error_naming_the_row(
+    easy_dir, model, tmp_path, capsys, monkeypatch
+):
+    from anomaly.detect.pipeline import Pipeline
+
+    real = Pipeline._residual_stream
+
+    def broken(self):
+        stream = real(self)
+        feed = stream.feed
+
+        def nan_once_fresh(scaled):
+            res, fresh = feed(scaled)
+            res[fresh] = np.nan
+            return res, fresh
+
+        stream.feed = nan_once_fresh
+        return stream
+
+    from anomaly.cli.score import load_pipeline
+
+    first = load_pipeline(model).window_len - 1  # the first row with a full window: fresh
+    monkeypatch.setattr(Pipeline, "_residual_stream", broken)
+    out = tmp_path / "out"
+    assert _score(_flights(easy_dir)[0], "--model", model, "--out", out) == 2
+    assert f"row {first + 2}: the model's residual is not finite" in capsys.readouterr().err
+    assert not list(out.rglob("*.scored.csv"))
+
+
+def test_a_failure_inside_the_tool_exits_1_and_the_batch_goes_on(
     easy_dir, model, tmp_path, capsys, monkeypatch
 ):
     from anomaly.detect.pipeline import PipelineStream
 
-    real = PipelineStream.feed
+    real, calls = PipelineStream.feed, []
 
-    def broken(self, time, values):
-        block = real(self, time, values)
-        block.score[5:] = np.nan
-        return block
+    def first_file_breaks(self, time, values):
+        if not calls or calls[0] is self:
+            calls.append(self)
+            raise RuntimeError("an internal bug")
+        return real(self, time, values)
 
-    monkeypatch.setattr(PipelineStream, "feed", broken)
+    monkeypatch.setattr(PipelineStream, "feed", first_file_breaks)
     out = tmp_path / "out"
-    assert _score(_flights(easy_dir)[0], "--model", model, "--out", out) == 1
-    assert "row 7: score is not finite" in capsys.readouterr().err
-    assert not list(out.rglob("*.scored.csv"))
+    assert _score(easy_dir / "flights", "--model", model, "--out", out) == 1
+    err = capsys.readouterr().err
+    assert "internal failure (RuntimeError: an internal bug); traceback in" in err
+    assert len(list(out.glob("*.scored.csv"))) == len(_flights(easy_dir)) - 1
 
 
 def test_a_model_reads_logs_the_way_it_was_trained(easy_dir, tmp_path, mlflow_store, capsys):

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 
 from anomaly.evaluate.lens import (
+    attention_maps,
+    attention_rollout,
     effective_memory,
     effective_weights,
     lag_dependence_index,
@@ -71,3 +73,30 @@ def test_lag_profile_and_memory_by_hand():
     assert effective_memory(np.array([1.0, 0.5, 0.25, 0.125])) == 2  # 1.75 / 1.875 >= 0.9
     summary = lens(LinearRNN(LinearRNNConfig(2, 3)), np.zeros((2, 8, 2), np.float32))
     assert summary.weight_map.shape == (8, 8) and summary.lag_profile.shape == (8,)
+
+
+def test_attention_maps_are_causal_distributions_and_rollout_keeps_them():
+    from anomaly.models.transformer_forecaster import (
+        TransformerForecaster,
+        TransformerForecasterConfig,
+    )
+
+    torch.manual_seed(0)
+    net = TransformerForecaster(TransformerForecasterConfig(n_features=3, window_len=12)).eval()
+    windows = np.random.default_rng(0).normal(size=(5, 12, 3)).astype(np.float32)
+    maps = attention_maps(net, windows)
+    assert len(maps) == net.cfg.n_layers
+    for a in maps:
+        assert a.shape == (5, net.cfg.n_heads, 12, 12)
+        np.testing.assert_allclose(a.sum(axis=-1), 1.0, atol=1e-5)
+        assert np.abs(np.triu(a, k=1)).max() == 0.0  # no query attends to a later row
+    rollout = attention_rollout(maps)
+    np.testing.assert_allclose(rollout.sum(axis=-1), 1.0, atol=1e-5)
+    assert np.abs(np.triu(rollout, k=1)).max() < 1e-7
+    # the network's forward is its own again once the maps are read
+    with torch.no_grad():
+        before = net(torch.as_tensor(windows))
+    assert all("forward" not in vars(layer.self_attn) for layer in net.encoder.layers)
+    with torch.no_grad():
+        assert torch.equal(before, net(torch.as_tensor(windows)))
+    assert torch.backends.mha.get_fastpath_enabled()

@@ -107,3 +107,13 @@ def test_synth_cli_output_validates(tmp_path, capsys):
     )
     assert main(["validate", str(out)]) == 0
     assert "3 valid, 0 invalid" in capsys.readouterr().out
+
+
+def test_synth_refuses_to_mix_two_datasets(tmp_path, capsys):
+    out = tmp_path / "ds"
+    args = ["synth", "--out", str(out), "--seed", "5", "--max-duration", "70"]
+    assert main([*args, "--flights", "4"]) == 0
+    assert main([*args, "--flights", "2"]) == 2  # would leave flights of the first behind
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*args, "--flights", "2", "--overwrite"]) == 0
+    assert len(list((out / "flights").glob("*.csv"))) == 2

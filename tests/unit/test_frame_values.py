@@ -1,0 +1,36 @@
+"""The MLflow model's in-memory input follows the rules the model's logs were read by."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from anomaly.data.schema import LogError
+from anomaly.detect.scoring import frame_values
+
+PIPE = SimpleNamespace(channels=["a", "b"], log_format={"max_gap_rows": 2})
+
+
+def test_short_gaps_filled_within_the_models_limit():
+    frame = pd.DataFrame({"b": [1.0, None, None, 4.0], "a": [None, 2.0, 3.0, 4.0], "x": "t"})
+    values = frame_values(PIPE, frame)
+    np.testing.assert_array_equal(values, [[2, 1], [2, 1], [3, 1], [4, 4]])
+
+
+@pytest.mark.parametrize(
+    "column, needle, row",
+    [
+        ([1.0, None, None, None, 5.0], "gap of more than 2 empty rows", 5),
+        ([1.0, "n/a", 3.0, 4.0, 5.0], "non-numeric value 'n/a'", 3),
+        ([None] * 5, "channel has no numeric values", 2),
+    ],
+)
+def test_bad_cells_name_column_and_row(column, needle, row):
+    frame = pd.DataFrame({"a": [1.0] * 5, "b": column})
+    with pytest.raises(LogError) as info:
+        frame_values(PIPE, frame)
+    message = str(info.value)
+    assert needle in message and "b" in message and f"row {row}" in message
