@@ -7,7 +7,7 @@ TORCH   := torch==2.13.0
 export PYTHONHASHSEED := 0
 
 .PHONY: setup test test-fast lint data demo reproduce reproduce-full reproduce-alfa results score ui \
-	bench bench-startup bench-synth bench-train bench-score bench-watch clean
+	bench bench-startup bench-synth bench-train bench-score bench-watch bench-lens clean
 
 setup: $(STAMP)
 
@@ -59,7 +59,10 @@ bench-score: $(STAMP)
 bench-watch: $(STAMP)
 	$(PY) scripts/bench_watch.py
 
-bench: bench-startup bench-synth bench-train bench-score bench-watch
+bench-lens: $(STAMP)
+	$(PY) scripts/bench_lens.py
+
+bench: bench-startup bench-synth bench-train bench-score bench-watch bench-lens
 
 QUICK_REPORT := reports/small_data_quick
 STUDY_REPORT := reports/small_data
@@ -91,6 +94,8 @@ score: $(STAMP)
 # Copies the current study reports into docs/results/ (committed, shown in README).
 results:
 	mkdir -p docs/results/small_data docs/results/alfa docs/results/alfa_loco
-	cp $(STUDY_REPORT)/*.png $(STUDY_REPORT)/report.md docs/results/small_data/
+	mkdir -p docs/results/small_data_quick
+	-cp $(QUICK_REPORT)/*.png $(QUICK_REPORT)/report.md docs/results/small_data_quick/
+	-cp $(STUDY_REPORT)/*.png $(STUDY_REPORT)/report.md docs/results/small_data/
 	-cp $(ALFA_REPORT)/*.png $(ALFA_REPORT)/report.md docs/results/alfa/
 	-cp $(LOCO_REPORT)/report.md docs/results/alfa_loco/

@@ -35,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from anomaly.cli.score import load_pipeline
     from anomaly.data.logs import read_flight_log
     from anomaly.data.schema import LogFormat
+    from anomaly.detect.batch import not_finite
+    from anomaly.detect.pipeline import NotFiniteError
     from anomaly.evaluate.lens import effective_weights, lag_profile, network_of, window_at
     from anomaly.evaluate.plots import explain_figure
 
@@ -46,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
         )
     fmt = LogFormat.from_options(**pipe.log_format).with_options(**format_options(args))
     flight = read_flight_log(args.log, fmt, pipe.channels)
-    scored = pipe.score(flight.values, flight.time)
+    try:
+        scored = pipe.score(flight.values, flight.time)
+    except NotFiniteError as exc:
+        raise not_finite(Path(args.log), exc) from None
     T = pipe.window_len
     if args.at is not None:
         row = int(np.searchsorted(flight.time, args.at))

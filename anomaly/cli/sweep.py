@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from anomaly.cli.common import positive_int
 
@@ -32,7 +33,9 @@ def run(args: argparse.Namespace) -> int:
     if counts["failed"]:
         # a failed cell is the tool's failure, not the user's: its traceback is in error.txt
         print(
-            f"{counts['failed']} cells failed: see error.txt in their MLflow runs; rerun to retry them"
+            f"{counts['failed']} cells failed: each run keeps its traceback in error.txt "
+            f"(and its message in the 'error' tag); rerun to retry them",
+            file=sys.stderr,
         )
         return 1
     return 0

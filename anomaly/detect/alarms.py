@@ -256,7 +256,7 @@ class AlarmStream:
         hist = np.concatenate([self.z_history, z])
         # a quarter of the baseline before a flight is judged against itself: the spread of a
         # handful of rows is no spread, and dividing by it would inflate every flight's start
-        need = max(2, r.baseline_rows // 4)
+        need = min(r.baseline_rows, max(2, r.baseline_rows // 4))
         past = (
             pd.DataFrame(hist).shift(r.baseline_lag_rows).rolling(r.baseline_rows, min_periods=need)
         )

@@ -38,7 +38,7 @@ RATE_ROWS = 21  # rows the rate is judged on
 SCORED = ".scored."  # outputs are <name>.scored.csv|parquet; folders of inputs skip them
 TMP_SUFFIX = ".tmp"
 OUR_TEMPORARY = re.compile(
-    r"^\..+(\.scored\.(csv|parquet)|summary\.json|events\.csv)\.(?P<pid>\d+)\.tmp$"
+    r"^\.(.+\.scored\.(csv|parquet)|summary\.json|events\.csv)\.(?P<pid>\d+)\.tmp$"
 )
 
 

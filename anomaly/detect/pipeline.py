@@ -19,7 +19,6 @@ from anomaly import __version__
 from anomaly.data.scaling import ChannelScaler
 from anomaly.detect.alarms import AlarmRule
 from anomaly.detect.residuals import residual_stream
-from anomaly.errors import UserError
 from anomaly.models.base import Detector
 from anomaly.models.registry import load_detector
 
@@ -175,9 +174,10 @@ class PipelineStream:
         return ScoredBlock(np.asarray(time), a.statistic, a.flags, a.channel, a.contributions)
 
 
-class NotFiniteError(UserError):
-    """A row whose residual came out NaN or infinite (values too large for the model, say);
-    `row` counts data rows from 0."""
+class NotFiniteError(ArithmeticError):
+    """A row whose residual came out NaN or infinite; `row` counts data rows from 0. Where a
+    user's file is read (score, watch, explain) it becomes that file's LogError (values too
+    large for the model); in training it is the tool's failure (a diverged network)."""
 
     def __init__(self, row: int):
         self.row = row

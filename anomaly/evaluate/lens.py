@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 MEMORY_SHARE = 0.9
 
@@ -24,8 +25,9 @@ def effective_weights(network, windows: np.ndarray) -> np.ndarray:
 
     For a forecaster (output = row t plus a correction) W is the Jacobian of the correction:
     the identity that carries row t forward is the same for every model and would swamp what
-    each one learned. One backward pass per output position and channel, for all windows at
-    once (windows are independent, so the gradient of their sum is each one's gradient).
+    each one learned. One backward pass per output position and channel (vectorised where the
+    network allows), for all windows at once (windows are independent, so the gradient of their
+    sum is each one's gradient).
     """
     x = torch.as_tensor(np.asarray(windows, dtype=np.float32)).clone().requires_grad_(True)
     was_training = network.training
@@ -34,13 +36,20 @@ def effective_weights(network, windows: np.ndarray) -> np.ndarray:
     if getattr(network, "objective", "") == "forecast":
         out = out - x
     B, T, F = out.shape
-    rows = []
-    for t in range(T):
-        for i in range(F):
-            (g,) = torch.autograd.grad(out[:, t, i].sum(), x, retain_graph=True)
-            rows.append(g)  # (B, T, F_in)
+    if any(isinstance(m, nn.LSTM) for m in network.modules()):
+        # the LSTM kernel has no batching rule: vectorised backward passes would be slower
+        rows = []
+        for t in range(T):
+            for i in range(F):
+                (g,) = torch.autograd.grad(out[:, t, i].sum(), x, retain_graph=True)
+                rows.append(g)  # (B, T, F_in)
+        jac = torch.stack(rows, dim=1)  # (B, T * F_out, T, F_in)
+    else:  # every (t, i) backward pass at once, vectorised
+        eye = torch.eye(T * F).reshape(T * F, 1, T, F).expand(T * F, B, T, F)
+        (g,) = torch.autograd.grad(out, x, grad_outputs=eye, is_grads_batched=True)
+        jac = g.transpose(0, 1)  # (B, T * F_out, T, F_in)
     network.train(was_training)
-    jac = torch.stack(rows, dim=1).reshape(B, T, F, T, F)  # (B, t, i, k, j)
+    jac = jac.reshape(B, T, F, T, F)  # (B, t, i, k, j)
     return jac.permute(0, 1, 3, 2, 4).detach().numpy()
 
 
@@ -94,6 +103,12 @@ def lens(network, windows: np.ndarray) -> Lens:
     W = effective_weights(network, windows)
     profile = lag_profile(W)
     return Lens(weight_map(W), profile, lag_dependence_index(W), effective_memory(profile))
+
+
+def has_attention(network) -> bool:
+    """Whether a network has self-attention encoder layers (the Transformers; an LSTM
+    autoencoder's `encoder` is an LSTM)."""
+    return isinstance(getattr(network, "encoder", None), torch.nn.TransformerEncoder)
 
 
 def attention_maps(network, windows: np.ndarray) -> list[np.ndarray]:

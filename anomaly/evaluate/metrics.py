@@ -125,7 +125,9 @@ def flight_metrics(outcomes: list[FlightOutcome]) -> dict[str, float]:
     return {
         "flight_precision": precision,
         "flight_recall": recall,
-        "flight_f1": 2 * precision * recall / (precision + recall)
+        "flight_f1": float("nan")
+        if np.isnan(recall)
+        else 2 * precision * recall / (precision + recall)
         if precision + recall > 0
         else 0.0,
         "flight_accuracy": (tp + tn) / len(outcomes) if outcomes else float("nan"),

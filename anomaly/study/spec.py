@@ -146,10 +146,15 @@ class Cell:
     lens: bool = False
 
 
-def cell_key(sweep_name: str, cfg: RunConfig, held_out: str = "") -> str:
-    blob = json.dumps(
-        {"sweep": sweep_name, "held_out": held_out, **cfg.flat()}, sort_keys=True, default=str
-    )  # fmt: skip
+def cell_key(
+    sweep_name: str, cfg: RunConfig, held_out: str = "", shuffle: bool = False, lens: bool = False
+) -> str:
+    """Everything that changes what a cell logs: adding the order control or the lens to a
+    finished grid reruns the cells it touches."""
+    cell = {"sweep": sweep_name, "held_out": held_out}
+    # only when set, so the keys of cells without them (and their finished runs) stay valid
+    cell.update({k: True for k, on in (("shuffle", shuffle), ("lens", lens)) if on})
+    blob = json.dumps({**cell, **cfg.flat()}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -207,7 +212,7 @@ def expand(spec: SweepSpec, n_features: int, campaigns: list[str] | None = None)
             for seed in arm.seeds or spec.seeds:
                 cfg = arm_config(spec, arm, size, seed, n_features)
                 for campaign in held:
-                    key = cell_key(spec.name, cfg, campaign)
                     lens = seed in spec.lens_seeds
+                    key = cell_key(spec.name, cfg, campaign, arm.shuffle, lens)
                     cells.append(Cell(arm.name, size, seed, cfg, key, campaign, arm.shuffle, lens))
     return cells

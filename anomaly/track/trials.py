@@ -100,6 +100,7 @@ def log_lens(tracker: Tracker, run_id: str, trial: Trial, name: str) -> None:
         attention_maps,
         attention_rollout,
         flight_windows,
+        has_attention,
         lens,
         network_of,
     )
@@ -123,7 +124,7 @@ def log_lens(tracker: Tracker, run_id: str, trial: Trial, name: str) -> None:
     fig = lens_figure(lenses, f"{name}: W(t, k) on test flights", trial.pipeline.sample_rate_hz)
     tracker.log_figure(run_id, fig, "lens/weights.png")
     plt.close(fig)
-    if hasattr(network, "encoder") and len(normal):  # a Transformer: its attention, inside W
+    if has_attention(network) and len(normal):  # a Transformer: its attention, inside W
         maps = attention_maps(network, normal)
         fig = attention_figure(maps, attention_rollout(maps), f"{name}: attention, normal windows")
         tracker.log_figure(run_id, fig, "lens/attention.png")

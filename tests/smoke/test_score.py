@@ -105,7 +105,7 @@ def test_cli_matches_pyfunc_path(pipeline, easy_dir, tmp_path):
     np.testing.assert_array_equal(scored["is_anomaly"].astype(bool), direct["is_anomaly"])
 
 
-def test_mixed_batch_scores_good_files_and_exits_1(pipeline, easy_dir, tmp_path, capsys):
+def test_mixed_batch_scores_good_files_and_exits_2(pipeline, easy_dir, tmp_path, capsys):
     _, model = pipeline
     inp = tmp_path / "in"
     inp.mkdir()

@@ -79,12 +79,16 @@ def test_overwrite_governs_summary_and_events_too(easy_dir, model, tmp_path, cap
 def test_temporary_files_of_killed_runs_are_removed(easy_dir, model, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    dead = out / ".flight.scored.csv.999999999.tmp"  # no such process
+    dead = [
+        out / f".{name}.999999999.tmp"  # no such process
+        for name in ("flight.scored.csv", "summary.json", "events.csv")
+    ]
     mine = out / f".other.scored.csv.{os.getpid()}.tmp"  # a live process's: kept
-    dead.write_text("half")
-    mine.write_text("half")
+    not_ours = out / ".mysummary.json.999999999.tmp"  # a name the tool never writes: kept
+    for path in (*dead, mine, not_ours):
+        path.write_text("half")
     assert _score(_flights(easy_dir)[0], "--model", model, "--out", out) == 0
-    assert not dead.exists() and mine.exists()
+    assert not any(p.exists() for p in dead) and mine.exists() and not_ours.exists()
 
 
 def test_scoring_into_the_input_folder_does_not_read_its_outputs(easy_dir, model, tmp_path):

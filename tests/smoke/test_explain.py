@@ -1,0 +1,64 @@
+"""`anomaly explain` draws W(t, k) of a trained model on one row of a log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from anomaly.cli import main
+from anomaly.study.trial import run_trial
+from tests.helpers import quick_config
+
+
+@pytest.fixture(scope="module")
+def lstm_ae(easy_dir, tmp_path_factory) -> Path:
+    out = run_trial(quick_config(str(easy_dir), "lstm_ae"))
+    return out.pipeline.save(tmp_path_factory.mktemp("model") / "pipeline")
+
+
+def _log(easy_dir) -> Path:
+    return sorted((easy_dir / "flights").glob("*.csv"))[0]
+
+
+def test_explain_writes_the_figure_of_the_chosen_row(lstm_ae, easy_dir, tmp_path, capsys):
+    out = tmp_path / "explain"
+    assert (
+        main(
+            [
+                "explain",
+                str(_log(easy_dir)),
+                "--model",
+                str(lstm_ae),
+                "--at",
+                "20",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    pngs = list(out.glob("*.png"))
+    assert len(pngs) == 1 and pngs[0].name.endswith("-W-20.00s.png")
+    assert pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pngs[0].stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert "at 20 s" in printed and "strongest past lag" in printed
+
+
+def test_explain_defaults_to_the_first_alarm_or_the_peak(lstm_ae, easy_dir, tmp_path, capsys):
+    assert (
+        main(["explain", str(_log(easy_dir)), "--model", str(lstm_ae), "--out", str(tmp_path)]) == 0
+    )
+    printed = capsys.readouterr().out
+    assert "first alarm" in printed or "the highest statistic" in printed
+
+
+def test_explain_refuses_a_row_without_a_window_and_a_model_without_a_network(
+    lstm_ae, easy_dir, tmp_path, capsys
+):
+    log = str(_log(easy_dir))
+    assert main(["explain", log, "--model", str(lstm_ae), "--at", "0", "--out", str(tmp_path)]) == 2
+    assert "within its first window" in capsys.readouterr().err
+    pca = run_trial(quick_config(str(easy_dir), "pca")).pipeline.save(tmp_path / "pca")
+    assert main(["explain", log, "--model", str(pca), "--out", str(tmp_path)]) == 2
+    assert "no network to explain" in capsys.readouterr().err
