@@ -5,10 +5,10 @@ One module per subcommand, each with `add_parser(sub)` and its `run`; heavy libr
 imported inside `run`, so `anomaly --help` starts in a fraction of a second. Logging is configured
 here once; library modules only use `logging.getLogger(__name__)`.
 
-Exit codes: 0 done; 1 a failure inside the tool (in a batch: in any file), with the traceback
-kept in a file the message names (`--debug` prints it); 2 a mistake the user can fix (bad flag,
-config, path or input file; in a batch: any file refused), reported in one line; 130
-interrupted.
+Exit codes: 0 done; 1 a failure inside the tool, with the traceback kept in a file the message
+names (`--debug` prints it), or a batch in which any file was refused or failed (each reported,
+the rest scored); 2 a mistake the user can fix (bad flag, config, path or input file), reported
+in one line; 130 interrupted.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from anomaly.cli.common import (
     EXIT_FAILED,
-    EXIT_USAGE,
     finite_float,
     format_options,
     log_format_flags,
@@ -110,6 +109,5 @@ def run(args: argparse.Namespace) -> int:
             f"scored {len(summary.scored)}/{summary.files} files, {summary.rows} rows, "
             f"{summary.anomalous_rows} anomalous rows, {summary.events} events -> {args.out}"
         )
-    if any(not f["input"] for f in summary.failed):
-        return EXIT_FAILED
-    return EXIT_USAGE if summary.failed else 0
+    # the issue-12 policy: a batch with any file refused or failed exits 1 at the end
+    return EXIT_FAILED if summary.failed else 0

@@ -333,12 +333,10 @@ def score_batch(
                     pipeline, path, outputs[path], fmt, chunk_rows, out_format, with_contrib, bar
                 )
             except (LogError, UserError) as exc:
-                summary.failed.append({"file": str(path), "reason": str(exc), "input": True})
+                summary.failed.append({"file": str(path), "reason": str(exc)})
             except Exception as exc:  # a failure inside the tool on this file: the batch goes on
                 reason = on_failure(exc) if on_failure else f"{type(exc).__name__}: {exc}"
-                summary.failed.append(
-                    {"file": str(path), "reason": f"{path}: {reason}", "input": False}
-                )
+                summary.failed.append({"file": str(path), "reason": f"{path}: {reason}"})
             else:
                 summary.scored.append(str(path))
                 summary.rows += rows

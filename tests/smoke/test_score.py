@@ -105,7 +105,7 @@ def test_cli_matches_pyfunc_path(pipeline, easy_dir, tmp_path):
     np.testing.assert_array_equal(scored["is_anomaly"].astype(bool), direct["is_anomaly"])
 
 
-def test_mixed_batch_scores_good_files_and_exits_2(pipeline, easy_dir, tmp_path, capsys):
+def test_mixed_batch_scores_good_files_and_exits_1(pipeline, easy_dir, tmp_path, capsys):
     _, model = pipeline
     inp = tmp_path / "in"
     inp.mkdir()
@@ -124,7 +124,7 @@ def test_mixed_batch_scores_good_files_and_exits_2(pipeline, easy_dir, tmp_path,
     before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in inp.iterdir()}
     out = tmp_path / "out"
     code = _score(inp, model, out, "--chunk-rows", "400", "--quiet")
-    assert code == 2  # bad input, not a failure inside the tool
+    assert code == 1
     err = capsys.readouterr().err.strip().splitlines()
     reasons = {
         Path(line.split()[1].rstrip(",:")).name: line for line in err if line.startswith("FAILED")
@@ -231,6 +231,6 @@ def test_error_in_a_later_chunk_leaves_no_partial_file(pipeline, easy_dir, tmp_p
     path = tmp_path / "late_error.csv"
     src.to_csv(path, index=False)
     out = tmp_path / "out"
-    assert _score(path, model, out, "--chunk-rows", "200", "--quiet") == 2
+    assert _score(path, model, out, "--chunk-rows", "200", "--quiet") == 1
     assert f"row {len(src) - 5 + 2}" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["events.csv", "summary.json"]

@@ -125,7 +125,7 @@ def test_a_residual_that_is_not_finite_is_an_error_naming_the_row(
     first = load_pipeline(model).window_len - 1  # the first row with a full window: fresh
     monkeypatch.setattr(Pipeline, "_residual_stream", broken)
     out = tmp_path / "out"
-    assert _score(_flights(easy_dir)[0], "--model", model, "--out", out) == 2
+    assert _score(_flights(easy_dir)[0], "--model", model, "--out", out) == 1
     assert f"row {first + 2}: the model's residual is not finite" in capsys.readouterr().err
     assert not list(out.rglob("*.scored.csv"))
 
