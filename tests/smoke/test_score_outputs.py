@@ -55,14 +55,44 @@ def test_same_names_in_two_folders_and_gz_get_their_own_outputs(easy_dir, model,
     assert set(events["file"]) <= {str(p) for p in inputs}
 
 
-@pytest.mark.parametrize("case", ["a file", "under a file"])
+@pytest.mark.parametrize("case", ["a file", "under a file", "cannot be created"])
 def test_a_bad_out_is_one_line_and_exit_2(easy_dir, model, tmp_path, capsys, case):
     blocker = tmp_path / "blocker"
     blocker.write_text("x")
-    out = blocker if case == "a file" else blocker / "sub"
+    out = {
+        "a file": blocker,
+        "under a file": blocker / "sub",
+        "cannot be created": Path("/proc/anomaly-out/sub"),  # not even root can create it
+    }[case]
     assert _score(_flights(easy_dir)[0], "--model", model, "--out", out) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: --out") and "\n" not in err and blocker.read_text() == "x"
+    assert err.startswith(f"error: --out {out}") and "\n" not in err and blocker.read_text() == "x"
+
+
+def test_a_batch_of_awkward_logs_scores_the_good_ones_and_names_the_bad(
+    easy_dir, model, tmp_path, capsys
+):
+    """Zoned ISO times and padded headers score; a .gz that is not gzip is refused, alone."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    frame = pd.read_csv(_flights(easy_dir)[0])
+    zoned = frame.copy()
+    start = pd.Timestamp("2024-05-01T10:00:00Z")
+    zoned["time"] = [(start + pd.Timedelta(seconds=t)).isoformat() for t in frame["time"]]
+    zoned.to_csv(logs / "zoned.csv", index=False)
+    frame.rename(columns=lambda c: f"  {c} ").to_csv(logs / "padded.csv", index=False)
+    (logs / "fake.csv.gz").write_text("time,a\n0,1\n")
+    out = tmp_path / "out"
+    assert _score(logs, "--model", model, "--out", out) == 1
+    err = capsys.readouterr().err
+    assert "fake.csv.gz" in err and "cannot read" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scored_files"] == 2 and len(summary["failed_files"]) == 1
+    scored = {p.name: pd.read_csv(p) for p in out.glob("*.scored.csv")}
+    assert set(scored) == {"zoned.scored.csv", "padded.scored.csv"}
+    np.testing.assert_allclose(
+        scored["zoned.scored.csv"]["score"], scored["padded.scored.csv"]["score"], rtol=1e-6
+    )
 
 
 def test_overwrite_governs_summary_and_events_too(easy_dir, model, tmp_path, capsys):

@@ -210,3 +210,20 @@ def test_validate_prints_warnings_after_the_ok_line_and_exits_0(tmp_path, capsys
     c_warnings = [line for line in out if line.startswith(f"WARNING {tmp_path / 'c.csv'}:")]
     assert len(c_warnings) == 2  # milliseconds, and a rate far from the other two
     assert out[-1] == "3 valid, 0 invalid"
+
+
+def test_train_warns_about_logs_read_from_a_folder(tmp_path, caplog):
+    """The warnings `validate` prints also come from `train` on the user's own logs."""
+    from anomaly.data.datasets import load_dataset
+    from anomaly.study.trial import warn_suspicious
+    from tests.helpers import write_log
+
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    for i in range(2):
+        frame = pd.read_csv(write_log(tmp_path / f"f{i}.csv", seed=i))
+        frame["time"] = (frame["time"] * 1000).round().astype(int)  # milliseconds
+        frame.to_csv(folder / f"f{i}.csv", index=False)
+    with caplog.at_level("WARNING", logger="anomaly.study.trial"):
+        warn_suspicious(load_dataset(str(folder)))
+    assert sum("milliseconds" in r.getMessage() for r in caplog.records) == 2
