@@ -13,13 +13,12 @@ import pandas as pd
 import pytest
 
 from anomaly.cli import main
+from anomaly.cli.score import load_pipeline
 from anomaly.config import PRESETS
-from anomaly.detect.pipeline import Pipeline
 from anomaly.detect.scoring import score_frame
 from anomaly.models import registry
 from anomaly.models.registry import MODELS, make_detector
 from anomaly.study.trial import run_trial
-from anomaly.track.tracker import resolve_model_folder
 from tests.helpers import quick_config
 
 REQUIRED_PARAMS = {
@@ -153,7 +152,7 @@ def test_train_logs_everything_and_model_reloads(
     pred = model.predict(frame)
     assert len(pred) == len(frame)
     assert list(pred.columns) == ["score", "is_anomaly", "top_channel"]
-    pipe = Pipeline.load(resolve_model_folder(uri))
+    pipe = load_pipeline(uri)
     # the whole alarm rule survives the round trip
     assert pipe.rule.baseline_rows > 0 and pipe.rule.baseline_lag_rows > 0
     np.testing.assert_allclose(pred["score"], score_frame(pipe, frame)["score"], rtol=1e-6)

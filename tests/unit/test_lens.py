@@ -21,11 +21,14 @@ from anomaly.models.linear_rnn import LinearRNN, LinearRNNConfig
 
 
 class TinyNet(nn.Module):
-    """A hand-built nonlinear network: out[t] = tanh(a * u[t] + b * u[t-1]) + c * u[0]**2."""
+    """A hand-built nonlinear network: out[t] = tanh(a * u[t] + u[t-1] M) + c * u[0]**2, with a
+    non-symmetric channel mix M, so that swapped time or channel axes show."""
+
+    MIX = torch.tensor([[0.3, 0.5, 0.0], [-0.2, 0.3, 0.1], [0.0, 0.4, 0.3]])
 
     def forward(self, x):
         prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
-        return torch.tanh(0.7 * x + 0.3 * prev) + 0.1 * x[:, :1] ** 2
+        return torch.tanh(0.7 * x + prev @ self.MIX.to(x.dtype)) + 0.1 * x[:, :1] ** 2
 
 
 def test_jacobian_matches_finite_differences():

@@ -1,0 +1,23 @@
+"""The learned position table is sized to the window and every parameter counted is used."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from anomaly.models.registry import build_network, count_params, network_config
+
+
+@pytest.mark.parametrize("name, tables", [("transformer", 1), ("transformer_ae", 2)])
+def test_learned_table_has_window_len_rows_and_is_counted_once(name, tables):
+    F, T = 5, 24
+    net = build_network(name, network_config(name, {"positional": "learned"}, F, T))
+    d = net.cfg.d_model
+    learned = [m.table for m in net.modules() if getattr(m, "kind", "") == "learned"]
+    assert len(learned) == tables and all(t.shape == (T, d) for t in learned)
+    plain = count_params(name, {"positional": "none"}, F, T)
+    assert count_params(name, {"positional": "learned"}, F, T) == plain + tables * T * d
+    # n_params counts only what the forward pass uses: every parameter gets a gradient
+    net(torch.randn(3, T, F)).pow(2).sum().backward()
+    unused = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum()]
+    assert not unused
