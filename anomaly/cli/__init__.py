@@ -55,8 +55,5 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # Lightning's banner (GPU/TPU availability, tips) is noise on a CPU tool; warnings still show
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
     with common.terminate_as_interrupt():
         return common.run_command(args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytorch_lightning as pl
@@ -10,6 +11,11 @@ from pytorch_lightning.callbacks import Callback
 from torch import nn
 
 from anomaly.models.registry import build_network
+
+# Lightning sets its own loggers to INFO when imported: its banner (GPU/TPU availability, tips)
+# is noise on a CPU tool, in every process a sweep starts; its warnings still show
+for _name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 class ReconstructionSystem(pl.LightningModule):
