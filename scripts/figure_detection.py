@@ -22,11 +22,14 @@ from anomaly.cli.score import load_pipeline  # noqa: E402
 from anomaly.data.datasets import load_dataset  # noqa: E402
 from anomaly.data.splits import split_flights  # noqa: E402
 
+TIMEOUT_S = 5.0  # the per-flight protocol's window for a detection
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
     ap.add_argument("--out", default="docs/results/alfa")
+    ap.add_argument("--late", action="store_true", help="also take an alarm after the timeout")
     args = ap.parse_args()
     pipe = load_pipeline(args.model)
     ds = load_dataset("alfa").select(pipe.channels)
@@ -35,10 +38,13 @@ def main() -> None:
             continue
         b = pipe.score(f.values, f.time)
         onset = f.onset_index
-        if b.is_anomaly.any() and not b.is_anomaly[:onset].any():
+        if not b.is_anomaly.any() or b.is_anomaly[:onset].any():
+            continue
+        delay = f.time[int(np.argmax(b.is_anomaly))] - f.time[onset]
+        if args.late or delay <= TIMEOUT_S:  # detected by the per-flight rule (or a late one)
             break
     else:
-        raise SystemExit("no detected engine failure among the test flights")
+        raise SystemExit("no engine failure among the test flights detected without early alarm")
     first = int(np.argmax(b.is_anomaly))
     c = int(b.channel[first])
     res, fresh = pipe.residuals(f.values)
@@ -70,7 +76,9 @@ def main() -> None:
         f"{f.flight_id}: engine failure (orange), alarm {delay:.2f} s later (red)", fontsize=10
     )
     fig.tight_layout()
-    out = Path(args.out) / "detection_engine.png"
+    out = Path(args.out) / (
+        "detection_engine_late.png" if delay > TIMEOUT_S else "detection_engine.png"
+    )
     fig.savefig(out, dpi=110)
     print(out)
 
