@@ -56,12 +56,13 @@ def add_parser(sub) -> None:
 
 def load_pipeline(uri: str):
     """A local pipeline folder or any MLflow model URI; MLflow is imported only for a URI that
-    is not in the local cache of immutable models."""
+    is neither in the local cache of immutable models nor a `runs:/` model of a local SQLite
+    store."""
     from anomaly.detect.pipeline import Pipeline, find_pipeline_folder
-    from anomaly.track.model_cache import cached
+    from anomaly.track.model_cache import cached, local_model
 
     folder = find_pipeline_folder(uri)
-    if folder is None and (hit := cached(uri)) is not None:
+    if folder is None and (hit := cached(uri) or local_model(uri)) is not None:
         folder = find_pipeline_folder(hit)
     if folder is None:
         from anomaly.track.tracker import download_model

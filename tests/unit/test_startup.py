@@ -35,3 +35,23 @@ def test_scoring_with_a_local_folder_needs_neither_lightning_nor_mlflow(easy_dir
     loaded = _heavy_modules_after(f"import anomaly.cli\nassert anomaly.cli.main({args!r}) == 0")
     assert "torch" in loaded  # the network itself runs
     assert not {"pytorch_lightning", "lightning", "mlflow", "sklearn"} & set(loaded)
+
+
+@pytest.mark.slow
+def test_scoring_a_runs_uri_of_a_local_store_does_not_import_mlflow(
+    easy_dir, tmp_path, mlflow_store, capsys
+):
+    from anomaly.cli import main
+
+    train = ["train", "--data", str(easy_dir), "--model", "pca", "--experiment", "startup"]
+    assert main(train) == 0
+    uri = capsys.readouterr().out.strip().splitlines()[-1]
+    assert uri.startswith("runs:/")
+    log = sorted((easy_dir / "flights").glob("*.csv"))[0]
+    args = ["score", str(log), "--model", uri, "--out", str(tmp_path / "out"), "--quiet"]
+    fresh_cache = f"import os\nos.environ['ANOMALY_CACHE'] = {str(tmp_path / 'cache')!r}"
+    loaded = _heavy_modules_after(
+        f"{fresh_cache}\nimport anomaly.cli\nassert anomaly.cli.main({args!r}) == 0"
+    )
+    assert "mlflow" not in loaded
+    assert not (tmp_path / "cache").exists()  # read in place, not downloaded
