@@ -1,5 +1,6 @@
-"""`anomaly` command line: validate, synth, train, compare, search, sweep, report, score, watch,
-explain.
+"""`anomaly` command line: find faults in flight logs, in real time.
+
+Subcommands: validate, synth, train, compare, search, sweep, report, score, watch, explain.
 
 One module per subcommand, each with `add_parser(sub)` and its `run`; heavy libraries are
 imported inside `run`, so `anomaly --help` starts in a fraction of a second. Logging is configured

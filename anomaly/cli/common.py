@@ -117,7 +117,8 @@ def training_flags() -> argparse.ArgumentParser:
     p.add_argument(
         "--threshold",
         type=threshold_rule,
-        help="rule fitted on validation normal rows, e.g. quantile:0.99, zscore:4",
+        help="decision level fitted on validation normal flights (default fa_per_hour:0.5; also "
+        "quantile:0.995, zscore:4, max:1.2, fixed:X)",
     )
     return p
 
