@@ -17,6 +17,7 @@ import queue
 import re
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -225,27 +226,16 @@ def score_file(
     Returns (rows, anomalous rows, events).
     """
     reader = LogReader(path, fmt, chunk_rows, pipeline.channels)
-    stream = pipeline.stream()
     events = EventBuilder(str(path), pipeline.residual_channels, pipeline.detector.has_attribution)
     output = _Output(out, pipeline, out_format, with_contrib)
-    t0 = None
-    rate = RateCheck(pipeline, path, None)
     try:
-        for chunk in prefetch(reader):
-            if t0 is None:
-                t0, rate.time_col = chunk.time[0], reader.time_col
-            rate.see(chunk.time)
-            try:
-                block = stream.feed(chunk.time - t0, chunk.values)
-            except NotFiniteError as exc:
-                raise not_finite(path, exc) from None
+        for block in scored_blocks(pipeline, path, reader, prefetch(reader)):
             events.add(
                 block.time, block.is_anomaly, block.score, block.channel, block.contributions
             )
             output.write(block)
             if bar is not None:
-                bar.update(len(chunk.time))
-        rate.finish()
+                bar.update(len(block.time))
         if output.rows < pipeline.window_len:
             raise LogError(
                 str(path),
@@ -293,6 +283,27 @@ class RateCheck:
                 self.time_col,
                 2,
             )
+
+
+def scored_blocks(
+    pipeline: Pipeline, path: Path, reader: LogReader, chunks: Iterable
+) -> Iterator[ScoredBlock]:
+    """One log's chunks through one causal stream, as `score` and `watch` both read it: time
+    from the log's first row, the sample rate checked as rows arrive (and at the end), a
+    non-finite residual reported as the file's error with its row."""
+    stream = pipeline.stream()
+    rate = RateCheck(pipeline, path, None)
+    t0 = None
+    for chunk in chunks:
+        if t0 is None:
+            t0, rate.time_col = chunk.time[0], reader.time_col
+        rate.see(chunk.time)
+        try:
+            block = stream.feed(chunk.time - t0, chunk.values)
+        except NotFiniteError as exc:
+            raise not_finite(path, exc) from None
+        yield block
+    rate.finish()
 
 
 def not_finite(path: Path, exc: NotFiniteError) -> LogError:

@@ -19,9 +19,9 @@ import pandas as pd
 from anomaly.data.csvfile import CsvFile, read_errors
 from anomaly.data.logs import LogReader
 from anomaly.data.schema import LogError, LogFormat
-from anomaly.detect.batch import RateCheck, not_finite
+from anomaly.detect.batch import scored_blocks
 from anomaly.detect.events import EVENT_COLUMNS, EventBuilder
-from anomaly.detect.pipeline import NotFiniteError, Pipeline
+from anomaly.detect.pipeline import Pipeline
 from anomaly.errors import UserError
 
 BLOCK = 1 << 20  # bytes read at a time
@@ -99,19 +99,9 @@ def watch(
         required_channels=pipeline.channels,
         frames=lambda file: follow(file, once, poll_s, stop),
     )
-    stream = pipeline.stream()
     events = EventBuilder(str(path), pipeline.residual_channels, pipeline.detector.has_attribution)
     summary = WatchSummary()
-    t0 = None
-    rate = RateCheck(pipeline, path, None)
-    for chunk in reader:
-        if t0 is None:
-            t0, rate.time_col = chunk.time[0], reader.time_col
-        rate.see(chunk.time)
-        try:
-            block = stream.feed(chunk.time - t0, chunk.values)
-        except NotFiniteError as exc:
-            raise not_finite(path, exc) from None
+    for block in scored_blocks(pipeline, path, reader, reader):
         summary.rows += len(block.time)
         for event in events.add(
             block.time, block.is_anomaly, block.score, block.channel, block.contributions
@@ -121,7 +111,6 @@ def watch(
                 append_event(events_path, event)
             if on_alarm is not None:
                 on_alarm(event)
-    rate.finish()
     return summary
 
 
