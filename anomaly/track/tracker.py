@@ -98,7 +98,9 @@ class Tracker:
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         run_id = run.info.run_id
         try:
-            with mlflow.start_run(run_id=run_id):
+            # a child may open while its parent is the active run (a search logs each trial
+            # inside its parent's run): MLflow calls that nesting
+            with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
                 yield run_id
         except BaseException as exc:
             self.client.set_tag(run_id, "error", f"{type(exc).__name__}: {exc}"[:5000])

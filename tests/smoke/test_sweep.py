@@ -156,3 +156,21 @@ def test_changed_settings_start_a_new_parent(smoke_spec, mlflow_store):
     second, counts = runner.run_sweep(spec, workers=1, progress=False)
     assert second != first and counts["skipped"] == 0
     assert len(_children(second)) == counts["cells"]
+
+
+@pytest.mark.slow
+def test_search_logs_one_parent_with_a_child_per_trial(smoke_spec, mlflow_store, capsys):
+    code = main(["search", str(smoke_spec), "--arm", "lstm", "--size", "1", "--trials", "2"])
+    assert code == 0
+    parents = mlflow.search_runs(
+        experiment_names=["study-smoke-search"], filter_string="tags.`anomaly.role` = 'search'"
+    )
+    assert len(parents) == 1 and parents["status"].iloc[0] == "FINISHED"
+    parent = parents["run_id"].iloc[0]
+    kids = _children(parent)
+    assert len(kids) == 2 and (kids["status"] == "FINISHED").all()
+    assert kids["metrics.vus_pr"].notna().all() and kids["params.train.lr"].notna().all()
+    best = mlflow.artifacts.load_dict(f"runs:/{parent}/best.json")
+    assert best["value"] == pytest.approx(kids["metrics.vus_pr"].max())
+    out = capsys.readouterr().out
+    assert "best vus_pr" in out and "\n1:\n" in out  # the settings to freeze, keyed by size
