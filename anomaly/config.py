@@ -83,6 +83,10 @@ class DetectConfig:
     # baseline_lag_s earlier (causal): minus their median, over their spread
     baseline_s: float = 0.0
     baseline_lag_s: float = 1.0
+    # a channel that stops changing for twice its longest still run in validation normal
+    # flights (at least 1 s) raises an alarm too (anomaly.detect.frozen): a frozen sensor is
+    # invisible to a forecaster's residuals
+    frozen_check: bool = True
     timeout_s: float = 5.0  # ALFA protocol: first alarm after onset must come within this
     # VUS buffer, in seconds (README, "Metrics"): about the published real-time detector's delay
     vus_window_s: float = 2.0
@@ -200,6 +204,8 @@ def check_values(cfg: RunConfig) -> None:
                 refuse(key, "a number (YAML reads 1e-3 as text: write 1.0e-3)")
             if not math.isfinite(v) or v < 0 or (key == "train.lr" and v == 0):
                 refuse(key, "finite and positive" if key == "train.lr" else "finite and >= 0")
+    if not isinstance(cfg.detect.frozen_check, bool):
+        refuse("detect.frozen_check", "true or false")
     # the alarm rule is checked now, not after minutes of training
     from anomaly.detect.alarms import SIDES
     from anomaly.detect.thresholds import Threshold

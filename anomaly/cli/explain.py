@@ -56,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
     if args.at is not None:
         row = int(np.searchsorted(flight.time, args.at))
         why = f"at {args.at:g} s"
-    elif scored.is_anomaly.any():
-        row = int(np.argmax(scored.is_anomaly))
+    elif scored.is_anomaly[T - 1 :].any():  # a frozen-signal alarm may come before a window
+        row = T - 1 + int(np.argmax(scored.is_anomaly[T - 1 :]))
         why = "first alarm"
     else:
         row = int(np.argmax(scored.score))

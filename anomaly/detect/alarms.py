@@ -8,7 +8,8 @@ validation flights, the statistic is the largest of them, and its channel is the
 raised once the statistic has stayed above the decision level for the confirmation time, stays on
 while it does, and is held for the merge gap after it drops. Every step uses rows up to the
 current one only, and all state is carried across chunks, so one pass, chunked scoring and
-`anomaly watch` give the same alarms.
+`anomaly watch` give the same alarms. Rows that a model-free check (anomaly.detect.frozen) marks
+enter the decision as rows above the level.
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ class AlarmRule:
     sides : 'two', 'up' or 'down' for every channel, or {channel: side} (others two-sided).
     smooth_s : time scales (seconds; 0 is the row itself): each gets its own CUSUMs on the
         trailing mean of the centred residual over that time, scaled after smoothing. A jump or
-        a spike shows at the row scale; a slow drift or a frozen sensor shows over a second:
-        one-step forecast residuals are close to differenced noise, whose mean over a second
+        a spike shows at the row scale; a slow drift shows better over a second (a sensor frozen
+        at its last value hardly shows at all: anomaly.detect.frozen catches it): one-step
+        forecast residuals are close to differenced noise, whose mean over a second
         varies far less than one row does, while a sustained shift keeps its size.
     confirm_s : the statistic must stay above the level this long before the alarm is raised.
     merge_gap_s : an alarm is held this long after the statistic drops below the level.
@@ -208,8 +210,12 @@ class AlarmStream:
         self.last_below = -1  # last row whose statistic was not above the level
         self.last_confirmed = -np.inf  # last row on which the alarm was confirmed
 
-    def feed(self, residuals: np.ndarray, fresh: np.ndarray) -> AlarmBlock:
-        """residuals (n, C) and fresh (n,) bool -> this block's AlarmBlock."""
+    def feed(
+        self, residuals: np.ndarray, fresh: np.ndarray, forced: np.ndarray | None = None
+    ) -> AlarmBlock:
+        """residuals (n, C) and fresh (n,) bool -> this block's AlarmBlock. `forced` (n,) bool
+        marks rows that a model-free check (anomaly.detect.frozen) found faulty: they count as
+        above the level and go through the same confirmation and merging."""
         r = self.rule
         n = len(residuals)
         rows = np.arange(self.seen, self.seen + n)
@@ -221,7 +227,7 @@ class AlarmStream:
         total = per_channel.sum(axis=1, keepdims=True)
         uniform = np.full_like(per_channel, 1.0 / per_channel.shape[1])
         contributions = np.divide(per_channel, total, out=uniform, where=total > 0)
-        flags = self._decide(statistic, rows) if self.decide else np.zeros(n, bool)
+        flags = self._decide(statistic, rows, forced) if self.decide else np.zeros(n, bool)
         return AlarmBlock(statistic, per_channel.argmax(axis=1), contributions, flags)
 
     def arms(self, residuals: np.ndarray, fresh: np.ndarray) -> np.ndarray:
@@ -295,9 +301,14 @@ class AlarmStream:
             self.cusum = S[-1].copy()
         return S
 
-    def _decide(self, statistic: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def _decide(
+        self, statistic: np.ndarray, rows: np.ndarray, forced: np.ndarray | None
+    ) -> np.ndarray:
         r = self.rule
-        above = r.threshold.apply(statistic) & (rows >= r.warmup_rows)
+        above = r.threshold.apply(statistic)
+        if forced is not None:
+            above = above | forced
+        above = above & (rows >= r.warmup_rows)
         last_below = np.maximum.accumulate(np.where(~above, rows, self.last_below))
         confirmed = rows - last_below >= r.confirm_rows
         last_confirmed = np.maximum.accumulate(

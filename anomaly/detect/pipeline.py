@@ -2,7 +2,8 @@
 
 Rows -> scaled rows -> causal residuals (anomaly.detect.residuals) -> alarm rule (normalisation,
 CUSUM, decision level; anomaly.detect.alarms) -> per-row statistic, blamed channel and alarm
-flag. Each row's outputs use rows up to it only, and a stream carries every state across chunks,
+flag; beside the model, the frozen-signal check (anomaly.detect.frozen) on the raw rows adds its
+alarms through the same confirmation. Each row's outputs use rows up to it only, and a stream carries every state across chunks,
 so `anomaly train`'s evaluation, `anomaly score`, `anomaly watch` and the MLflow model give the
 same alarms, whatever the chunking.
 """
@@ -18,6 +19,7 @@ import numpy as np
 from anomaly import __version__
 from anomaly.data.scaling import ChannelScaler
 from anomaly.detect.alarms import AlarmRule
+from anomaly.detect.frozen import FrozenCheck
 from anomaly.detect.residuals import residual_stream
 from anomaly.models.base import Detector
 from anomaly.models.registry import load_detector
@@ -29,7 +31,8 @@ FORMAT_VERSION = 2
 @dataclass
 class ScoredBlock:
     """Consecutive rows: time (n,), score (n,) the alarm rule's statistic, is_anomaly (n,) bool,
-    channel (n,) index of the residual channel holding the statistic, contributions (n, C)."""
+    channel (n,) index of the residual channel holding the statistic (of the frozen channel on
+    an alarm that only the frozen check raised), contributions (n, C)."""
 
     time: np.ndarray
     score: np.ndarray
@@ -50,6 +53,9 @@ class Pipeline:
     log_format : how the training logs were read (sep, time_col, label_col): scoring reads new
         logs the same way unless a flag overrides it.
     rule : the fitted alarm rule (None until `calibrate`).
+    frozen : the fitted frozen-signal check (anomaly.detect.frozen), or None: its alarms join
+        the rule's (naming the frozen channel where the model has per-channel residuals); the
+        score stays the rule's statistic.
     """
 
     def __init__(
@@ -63,6 +69,7 @@ class Pipeline:
         sample_rate_hz: float,
         rule: AlarmRule | None = None,
         log_format: dict | None = None,
+        frozen: FrozenCheck | None = None,
     ):
         self.model_name = model_name
         self.detector = detector
@@ -73,6 +80,7 @@ class Pipeline:
         self.sample_rate_hz = sample_rate_hz
         self.rule = rule
         self.log_format = dict(log_format or {})
+        self.frozen = frozen
 
     @property
     def residual_channels(self) -> list[str]:
@@ -121,6 +129,7 @@ class Pipeline:
             "sample_rate_hz": self.sample_rate_hz,
             "log_format": self.log_format,
             "rule": None if self.rule is None else self.rule.to_dict(),
+            "frozen": None if self.frozen is None else self.frozen.to_dict(),
         }
         (folder / PIPELINE_FILE).write_text(json.dumps(spec, indent=2))
         return folder
@@ -147,6 +156,7 @@ class Pipeline:
             spec["sample_rate_hz"],
             None if spec["rule"] is None else AlarmRule.from_dict(spec["rule"]),
             spec["log_format"],
+            FrozenCheck.from_dict(spec["frozen"]) if spec.get("frozen") else None,
         )
 
 
@@ -157,6 +167,7 @@ class PipelineStream:
         self.pipeline = pipeline
         self.residuals = pipeline._residual_stream()
         self.alarms = pipeline.rule.stream()
+        self.frozen = None if pipeline.frozen is None else pipeline.frozen.stream()
         self.rows = 0
 
     def feed(self, time: np.ndarray, values: np.ndarray) -> ScoredBlock:
@@ -164,14 +175,22 @@ class PipelineStream:
 
         Raises NotFiniteError when the model's residual of a row is not finite: a silent NaN
         would blind every later alarm of the flight."""
-        scaled = self.pipeline.scaler.transform(np.asarray(values, np.float32))
+        values = np.asarray(values, np.float32)  # as the frozen check was fitted
+        scaled = self.pipeline.scaler.transform(values)
         res, fresh = self.residuals.feed(scaled)
         bad = fresh & ~np.isfinite(res).all(axis=1)
         if bad.any():
             raise NotFiniteError(self.rows + int(np.argmax(bad)))
-        a = self.alarms.feed(res, fresh)
+        frozen = None if self.frozen is None else self.frozen.feed(values)
+        forced = None if frozen is None else frozen.any(axis=1)
+        a = self.alarms.feed(res, fresh, forced)
+        channel = a.channel
+        if forced is not None and self.pipeline.detector.has_attribution:
+            # an alarm the residuals alone would not raise names the frozen channel
+            by_check = a.flags & forced & ~self.pipeline.rule.threshold.apply(a.statistic)
+            channel = np.where(by_check, frozen.argmax(axis=1), channel)
         self.rows += len(values)
-        return ScoredBlock(np.asarray(time), a.statistic, a.flags, a.channel, a.contributions)
+        return ScoredBlock(np.asarray(time), a.statistic, a.flags, channel, a.contributions)
 
 
 class NotFiniteError(ArithmeticError):

@@ -18,12 +18,14 @@ UNKNOWN_FAULT = "unknown"
 
 @dataclass
 class FlightResult:
-    """One scored flight: score (n_rows,), contributions (n_rows, F), flagged (n_rows,) bool."""
+    """One scored flight: score (n_rows,), contributions (n_rows, F), flagged (n_rows,) bool,
+    channel (n_rows,) the blamed channel's index (None: the largest contribution's)."""
 
     flight: Flight
     score: np.ndarray
     contributions: np.ndarray
     flagged: np.ndarray
+    channel: np.ndarray | None = None
 
 
 def _concat(arrays: list[np.ndarray], fill) -> np.ndarray:

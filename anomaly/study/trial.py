@@ -19,6 +19,7 @@ from anomaly.data.datasets import Dataset, load_dataset
 from anomaly.data.splits import Split, split_flights
 from anomaly.data.training import training_windows
 from anomaly.detect.alarms import AlarmRule
+from anomaly.detect.frozen import FrozenCheck
 from anomaly.detect.pipeline import Pipeline
 from anomaly.errors import UserError
 from anomaly.evaluate.metrics import FlightOutcome
@@ -73,7 +74,7 @@ def score_flights(pipeline: Pipeline, flights) -> list[FlightResult]:
     out = []
     for f in flights:
         b = pipeline.score(f.values, f.time)
-        out.append(FlightResult(f, b.score, b.contributions, b.is_anomaly))
+        out.append(FlightResult(f, b.score, b.contributions, b.is_anomaly, b.channel))
     return out
 
 
@@ -127,6 +128,9 @@ def run_trial(cfg: RunConfig, dataset: Dataset | None = None, progress: bool = F
             "no validation flight has a full window of normal rows; cannot fit the alarm rule"
         )
     pipe.calibrate(normal, alarm_rule(cfg, pipe))
+    if cfg.detect.frozen_check:  # model-free: every normal row not used for testing teaches it
+        still = [f.normal_prefix() for f in split.train] + normal
+        pipe.frozen = FrozenCheck(rate, gap_rows=fmt.max_gap_rows).fit(still)
     t1 = time.perf_counter()
     results = score_flights(pipe, split.test)
     score_seconds = time.perf_counter() - t1

@@ -34,7 +34,7 @@ class FoldResiduals:
     channels: list[str]
     rate_hz: float
     validation: list[tuple[np.ndarray, np.ndarray]]
-    held_out: list[tuple[Flight, np.ndarray, np.ndarray]]
+    held_out: list[tuple[Flight, np.ndarray, np.ndarray, np.ndarray | None]]  # + frozen rows
 
 
 def fold_residuals(cfg: RunConfig, ds: Dataset, k: int = 4, seed: int = 0) -> list[FoldResiduals]:
@@ -53,9 +53,16 @@ def fold_residuals(cfg: RunConfig, ds: Dataset, k: int = 4, seed: int = 0) -> li
         trial = run_trial(cfg, fold_ds)
         p = trial.pipeline
         validation = [p.residuals(f.normal_prefix()) for f in trial.split.validation]
-        held_out = [(f, *p.residuals(f.values)) for f in trial.split.test]
+        held_out = [(f, *p.residuals(f.values), forced(p, f.values)) for f in trial.split.test]
         out.append(FoldResiduals(p.residual_channels, p.sample_rate_hz, validation, held_out))
     return out
+
+
+def forced(pipeline, values) -> np.ndarray | None:
+    """The frozen check's rows: it does not depend on the rule's settings, so it is run once."""
+    if pipeline.frozen is None:
+        return None
+    return pipeline.frozen.stream().feed(values).any(axis=1)
 
 
 def judge_rules(
@@ -70,8 +77,8 @@ def judge_rules(
         results = []
         for fold in folds:
             rule = AlarmRule(fold.channels, fold.rate_hz, **settings).fit(fold.validation)
-            for flight, res, fresh in fold.held_out:
-                a = rule.stream().feed(res, fresh)
+            for flight, res, fresh, frozen in fold.held_out:
+                a = rule.stream().feed(res, fresh, frozen)
                 results.append(FlightResult(flight, a.statistic, a.contributions, a.flags))
         m, outcomes, _ = evaluate_flights(results, folds[0].rate_hz, timeout_s)
         rows.append(
@@ -101,8 +108,8 @@ def per_fault(folds: list[FoldResiduals], settings: dict, timeout_s: float = 5.0
     results = []
     for fold in folds:
         rule = AlarmRule(fold.channels, fold.rate_hz, **settings).fit(fold.validation)
-        for flight, res, fresh in fold.held_out:
-            a = rule.stream().feed(res, fresh)
+        for flight, res, fresh, frozen in fold.held_out:
+            a = rule.stream().feed(res, fresh, frozen)
             results.append(FlightResult(flight, a.statistic, a.contributions, a.flags))
     _, outcomes, _ = evaluate_flights(results, folds[0].rate_hz, timeout_s)
     table = pd.DataFrame([{"fault_type": o.fault_type, "outcome": o.outcome} for o in outcomes])

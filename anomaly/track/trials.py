@@ -137,7 +137,7 @@ def trial_events(trial: Trial) -> pd.DataFrame:
     rows = []
     for r in trial.results:
         b = EventBuilder(r.flight.flight_id, p.residual_channels, p.detector.has_attribution)
-        channel = r.contributions.argmax(axis=1)
+        channel = r.contributions.argmax(axis=1) if r.channel is None else r.channel
         b.add(r.flight.time, r.flagged, r.score, channel, r.contributions)
         rows += b.finish()
     return events_table(rows)

@@ -3,10 +3,13 @@ and in chunked streaming; chunked streaming gives the one-pass alarms."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from anomaly.detect.pipeline import Pipeline
 from anomaly.models.registry import MODELS
 from anomaly.study.trial import run_trial
 from tests.helpers import quick_config
@@ -61,3 +64,31 @@ def test_chunked_streaming_equals_one_pass(pipelines, easy_dir, model, size):
     score, flags = _chunked(pipe, time, values, size)
     np.testing.assert_allclose(score, one.score, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(flags, one.is_anomaly)
+
+
+@pytest.mark.parametrize("model", ["lstm", "iforest"])
+def test_a_frozen_sensor_raises_an_alarm_naming_it(pipelines, easy_dir, model, tmp_path):
+    pipe = copy.copy(pipelines[model])
+    pipe.rule = copy.deepcopy(pipe.rule)
+    pipe.rule.threshold.threshold_ = np.inf  # the residual test is mute: only the check speaks
+    manifest = pd.read_csv(easy_dir / "manifest.csv")
+    name = manifest.loc[manifest["fault_type"] == "none", "file"].iloc[0]
+    frame = pd.read_csv(easy_dir / "flights" / name)
+    time, values = frame["time"].to_numpy(), frame[pipe.channels].to_numpy(np.float32)
+    k, ch = len(values) // 2, 2
+    frozen = values.copy()
+    frozen[k:, ch] = frozen[k, ch]  # the sensor holds its value from row k on
+    first = k + int(pipe.frozen.limit_rows_[ch]) + pipe.rule.confirm_rows - 1
+    block = pipe.score(frozen, time)
+    assert np.flatnonzero(block.is_anomaly).tolist() == list(range(first, len(values)))
+    if pipe.detector.has_attribution:
+        assert (block.channel[first:] == ch).all()
+    assert not pipe.score(values, time).is_anomaly.any()
+    score, flags = _chunked(pipe, time, frozen, 37)  # the check's state crosses chunks
+    np.testing.assert_array_equal(flags, block.is_anomaly)
+    loaded = Pipeline.load(pipe.save(tmp_path / "saved"))  # the check travels with the model
+    np.testing.assert_array_equal(loaded.score(frozen, time).is_anomaly, block.is_anomaly)
+    pipe.frozen = None
+    without = pipe.score(frozen, time)
+    assert not without.is_anomaly.any()
+    np.testing.assert_array_equal(without.score, block.score)  # flags only, the same score

@@ -103,6 +103,7 @@ def test_one_row_log_in_train_names_the_file(folder, capsys):
         ("train: {lr: 1e-3}\n", "train.lr must be a number"),
         ("detect: {threshold: 'fixed:nan'}\n", "detect.threshold"),
         ("detect: {smooth_s: -1}\n", "detect.smooth_s"),
+        ("detect: {frozen_check: 'false'}\n", "detect.frozen_check must be true or false"),
         ("seed: -3\n", "seed must be an integer >= 0"),
         ("windw: {}\n", "unknown key 'windw'"),
     ],
