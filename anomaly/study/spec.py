@@ -8,6 +8,7 @@ factorial of claim 4 (positional encoding x readout), which expands into arms.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -164,16 +165,27 @@ def transformer_for_params(
     """Transformer config whose parameter count is closest to `target`, varying d_model.
 
     Used by the parameter-scaling arms: Transformers at about 1x, 4x and 16x the LSTM's size.
+    Every seed of a size asks the same question, and each answer builds dozens of networks, so
+    answers are kept.
     """
-    base = dict(base or {})
+    key = json.dumps(base or {}, sort_keys=True)
+    return dict(_transformer_for_params(target, n_features, window_len, key))
+
+
+@functools.cache
+def _transformer_for_params(target: int, n_features: int, window_len: int, key: str) -> dict:
+    base = json.loads(key)
     heads = base.get("n_heads", 4)
     best, best_gap = None, None
     for d in range(heads, 513, heads):
         cfg = {**base, "d_model": d, "dim_feedforward": base.get("ff_mult", 2) * d}
         cfg.pop("ff_mult", None)
-        gap = abs(count_params("transformer", cfg, n_features, window_len) - target)
+        n = count_params("transformer", cfg, n_features, window_len)
+        gap = abs(n - target)
         if best_gap is None or gap < best_gap:
             best, best_gap = cfg, gap
+        elif n > target:  # the count grows with d_model: past the target it only drifts away
+            break
     return best
 
 

@@ -174,3 +174,25 @@ def test_search_logs_one_parent_with_a_child_per_trial(smoke_spec, mlflow_store,
     assert best["value"] == pytest.approx(kids["metrics.vus_pr"].max())
     out = capsys.readouterr().out
     assert "best vus_pr" in out and "\n1:\n" in out  # the settings to freeze, keyed by size
+
+
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "experiments").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_every_study_spec_expands(path):
+    spec = SweepSpec.from_yaml(path)
+    assert expand(spec, n_features=10, campaigns=["2018-07", "2018-09", "2018-10"])
+
+
+def test_frozen_search_choices_reach_the_cells_and_the_quick_design_shares_them():
+    full = SweepSpec.from_yaml(REPO / "experiments" / "small_data.yaml")
+    quick = SweepSpec.from_yaml(REPO / "experiments" / "small_data_quick.yaml")
+    cells = {(c.arm, c.train_flights): c.config for c in expand(full, n_features=10)}
+    assert cells[("lstm", 1)].model_params["hidden_size"] == 64  # the choice at 2 flights
+    assert cells[("lstm", 32)].model_params["hidden_size"] == 16  # the choice at 16
+    assert cells[("lstm", 32)].window.window_len == 64
+    assert cells[("transformer-none-last", 16)].train.lr == cells[("transformer", 16)].train.lr
+    for name in ("lstm", "transformer", "linear_rnn"):
+        a = next(x for x in full.arms if x.name == name)
+        b = next(x for x in quick.arms if x.name == name)
+        assert (a.settings, a.by_size) == (b.settings, b.by_size), name
