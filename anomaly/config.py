@@ -83,8 +83,8 @@ class DetectConfig:
     # baseline_lag_s earlier (causal): minus their median, over their spread
     baseline_s: float = 0.0
     baseline_lag_s: float = 1.0
-    # a channel that stops changing for twice its longest still run in validation normal
-    # flights (at least 1 s) raises an alarm too (anomaly.detect.frozen): a frozen sensor is
+    # a channel that stops changing for twice its longest still run in the normal rows of the
+    # training and validation flights (at least 1 s) raises an alarm too (anomaly.detect.frozen): a frozen sensor is
     # invisible to a forecaster's residuals
     frozen_check: bool = True
     timeout_s: float = 5.0  # ALFA protocol: first alarm after onset must come within this

@@ -3,8 +3,8 @@
 A one-step forecaster learns that the next row is close to the last one, so a sensor frozen at
 its last value looks to it like a flight with no surprises, and its residuals stay quiet. A
 frozen value is easy to see without a model: on a moving aircraft every noisy channel changes
-from row to row. Each channel's limit is set on validation normal flights (its longest run of
-unchanged values there, times a margin, at least a second), so a channel that legitimately holds
+from row to row. Each channel's limit is set on normal flights (its longest run of unchanged
+values there, times a margin, at least a second), so a channel that legitimately holds
 still (a saturated throttle, a slow sensor repeated at a faster log rate) only alarms when it
 holds still far longer than it ever did in normal flight, and one that never changes within a
 normal flight (a mode or status column) is never judged. The check needs no model, so it is
