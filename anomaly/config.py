@@ -50,13 +50,19 @@ class WindowConfig:
 
 @dataclass
 class TrainConfig:
-    max_epochs: int = 30
-    patience: int = 4  # early stopping on val/loss
+    max_epochs: int = 30  # cap; a run stopped by it is logged with hit_max_epochs = 1
+    patience: int = 4  # epochs without progress on val/loss before early stopping
+    # relative fall of val/loss that counts as progress: at 0.005 a run creeping down by less
+    # than 0.5 % over `patience` epochs has reached its plateau instead of running to the cap
+    min_improvement: float = 0.0
     batch_size: int = 128
     lr: float = 1e-3
     grad_clip: float = 1.0
     warmup_steps: int = 0  # linear learning-rate warm-up over this many optimizer steps
-    limit_train_batches: int | None = None  # batches per epoch cap; bounds time on big sets
+    # optimizer steps per epoch (None: one pass over the training windows); fixed, an epoch is
+    # the same amount of training at every data size, so patience, the cap and the warm-up mean
+    # the same thing for one flight as for thirty-two
+    steps_per_epoch: int | None = None
     accelerator: str = "cpu"  # Lightning's: 'cpu', 'gpu' or 'auto' (scoring always runs on CPU)
 
 
@@ -177,10 +183,10 @@ INT_MIN = {
     "train.max_epochs": 1,
     "train.patience": 0,
     "train.batch_size": 1,
-    "train.limit_train_batches": 1,
+    "train.steps_per_epoch": 1,
     "train.warmup_steps": 0,
 }
-NON_NEGATIVE = ("train.grad_clip", "detect.drift") + tuple(
+NON_NEGATIVE = ("train.grad_clip", "train.min_improvement", "detect.drift") + tuple(
     f"detect.{f.name}" for f in dataclasses.fields(DetectConfig) if f.name.endswith("_s")
 )
 
@@ -204,6 +210,8 @@ def check_values(cfg: RunConfig) -> None:
                 refuse(key, "a number (YAML reads 1e-3 as text: write 1.0e-3)")
             if not math.isfinite(v) or v < 0 or (key == "train.lr" and v == 0):
                 refuse(key, "finite and positive" if key == "train.lr" else "finite and >= 0")
+    if flat["train.min_improvement"] >= 1:
+        refuse("train.min_improvement", "a fraction below 1")
     if not isinstance(cfg.detect.frozen_check, bool):
         refuse("detect.frozen_check", "true or false")
     # the alarm rule is checked now, not after minutes of training

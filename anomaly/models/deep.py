@@ -73,9 +73,10 @@ class DeepDetector(Detector):
     arch : registry name of the network ('lstm', 'transformer', ...).
     net : network config overrides (hidden_size, d_model, positional, ...).
     max_epochs, patience : epoch cap and early-stopping patience on val/loss.
+    min_improvement : relative fall of val/loss that counts as progress (0: any fall).
     batch_size, lr, grad_clip : optimisation.
     warmup_steps : optimizer steps over which the learning rate ramps up linearly (0: none).
-    limit_train_batches : cap on batches per epoch (None: all), to bound time on large sets.
+    steps_per_epoch : optimizer steps per epoch (None: one pass over the windows).
     random_state : seeds weights and shuffling.
     progress : show Lightning's progress bar.
     accelerator : Lightning's accelerator for training ('cpu', 'gpu', 'auto'); scoring runs on CPU.
@@ -87,11 +88,12 @@ class DeepDetector(Detector):
         net: dict | None = None,
         max_epochs: int = 30,
         patience: int = 4,
+        min_improvement: float = 0.0,
         batch_size: int = 128,
         lr: float = 1e-3,
         grad_clip: float = 1.0,
         warmup_steps: int = 0,
-        limit_train_batches: int | None = None,
+        steps_per_epoch: int | None = None,
         random_state: int = 0,
         progress: bool = False,
         accelerator: str = "cpu",
@@ -100,21 +102,22 @@ class DeepDetector(Detector):
         self.net = net
         self.max_epochs = max_epochs
         self.patience = patience
+        self.min_improvement = min_improvement
         self.batch_size = batch_size
         self.lr = lr
         self.grad_clip = grad_clip
         self.warmup_steps = warmup_steps
-        self.limit_train_batches = limit_train_batches
+        self.steps_per_epoch = steps_per_epoch
         self.random_state = random_state
         self.progress = progress
         self.accelerator = accelerator
 
     def fit(self, windows: np.ndarray, val_windows: np.ndarray | None = None) -> DeepDetector:
         import pytorch_lightning as pl
-        from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+        from pytorch_lightning.callbacks import ModelCheckpoint
 
         from anomaly.data.datamodule import WindowDataModule
-        from anomaly.models.system import History, ReconstructionSystem
+        from anomaly.models.system import History, Plateau, ReconstructionSystem
 
         windows = self._check_windows(windows)
         val = windows[:0] if val_windows is None else self._check_windows(val_windows)
@@ -126,7 +129,9 @@ class DeepDetector(Detector):
             lr=self.lr,
             warmup_steps=self.warmup_steps,
         )
-        dm = WindowDataModule(windows, val, self.batch_size, self.random_state)
+        dm = WindowDataModule(
+            windows, val, self.batch_size, self.random_state, self.steps_per_epoch
+        )
         history = History()
         with tempfile.TemporaryDirectory() as ckpt_dir:
             best = ModelCheckpoint(
@@ -139,11 +144,10 @@ class DeepDetector(Detector):
                 deterministic=True,
                 gradient_clip_val=self.grad_clip,
                 callbacks=[
-                    EarlyStopping("val/loss", patience=self.patience, mode="min"),
+                    Plateau(self.patience, self.min_improvement, self.warmup_steps),
                     best,
                     history,
                 ],
-                limit_train_batches=self.limit_train_batches or 1.0,
                 logger=False,
                 enable_progress_bar=self.progress,
                 enable_model_summary=False,

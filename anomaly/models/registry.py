@@ -64,11 +64,12 @@ class ModelSpec:
             "net": dict(cfg.model_params),
             "max_epochs": t.max_epochs,
             "patience": t.patience,
+            "min_improvement": t.min_improvement,
             "batch_size": t.batch_size,
             "lr": t.lr,
             "grad_clip": t.grad_clip,
             "warmup_steps": t.warmup_steps,
-            "limit_train_batches": t.limit_train_batches,
+            "steps_per_epoch": t.steps_per_epoch,
             "accelerator": t.accelerator,
         }
 

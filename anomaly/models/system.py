@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.callbacks import Callback, EarlyStopping
 from torch import nn
 
 from anomaly.models.registry import build_network
@@ -78,6 +79,32 @@ class ReconstructionSystem(pl.LightningModule):
         # linear warm-up of the learning rate over the first optimizer steps, then constant
         ramp = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warmup))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": ramp, "interval": "step"}}
+
+
+class Plateau(EarlyStopping):
+    """Early stopping on val/loss at a plateau: progress is measured relative to the best loss,
+    so one rule fits losses of any scale, and training never stops while the learning rate is
+    still warming up (a model that stalled then stops as soon as the ramp is over).
+
+    Relative progress is judged on log(val/loss): a fall of more than -log(1 - min_improvement)
+    there is a fall of more than min_improvement of the best loss.
+    """
+
+    def __init__(self, patience: int, min_improvement: float = 0.0, warmup_steps: int = 0):
+        super().__init__(
+            "val/loss", patience=patience, mode="min", min_delta=-math.log1p(-min_improvement)
+        )
+        self.warmup_steps = warmup_steps
+        self._trainer = None
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        self._trainer = trainer
+
+    def _evaluate_stopping_criteria(self, current: torch.Tensor):
+        stop, reason = super()._evaluate_stopping_criteria(torch.log(current.clamp_min(1e-12)))
+        warming = self._trainer is not None and self._trainer.global_step < self.warmup_steps
+        return (False, None) if stop and warming else (stop, reason)
 
 
 class History(Callback):

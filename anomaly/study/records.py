@@ -29,6 +29,8 @@ class Records:
 
 
 KEYS = ["arm", "train_flights", "seed", "held_out"]
+# the settings that decide how long a deep cell trains, quoted by the report
+TRAINING_RULE = ("max_epochs", "patience", "min_improvement", "steps_per_epoch")
 
 
 def load_records(sweep: str) -> tuple[str, dict, Records]:
@@ -55,6 +57,9 @@ def load_records(sweep: str) -> tuple[str, dict, Records]:
             "model": done["params.model"],
         }
     )
+    for key in TRAINING_RULE:  # params are text; absent in runs of models that do not train
+        col = done.get(f"params.train.{key}", pd.Series(None, index=done.index))
+        cells[key] = pd.to_numeric(col, errors="coerce").to_numpy()
     for col in done.columns:
         if col.startswith("metrics."):
             cells[col[len("metrics.") :]] = done[col].astype(float)

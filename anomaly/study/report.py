@@ -117,14 +117,30 @@ def comparison_table(rows: list[dict], a: str, b: str, label: str) -> list[str]:
     return md
 
 
+def training_rule(deep: pd.DataFrame) -> list[str]:
+    """The stopping rule in words, from the settings the deep cells were trained with."""
+
+    def one(key: str, fmt: str = "{:g}") -> str:
+        values = sorted({v for v in deep.get(key, pd.Series(dtype=float)).dropna()})
+        return " or ".join(fmt.format(v) for v in values) or "-"
+
+    steps = one("steps_per_epoch")
+    epoch = "one pass over its training windows" if steps == "-" else f"{steps} optimizer steps"
+    fall = one("min_improvement", "{:.1%}")
+    bar = "no fall" if fall in ("-", "0.0%") else f"no fall of more than {fall}"
+    return [
+        f"Every deep cell trains to a validation plateau: an epoch is {epoch}, and training "
+        f"stops once {one('patience')} epochs in a row bring {bar} of the best validation "
+        "loss, though never during the learning-rate warm-up, or at the cap of "
+        f"{one('max_epochs')} epochs. A cell stopped by the cap may still have been improving."
+    ]
+
+
 def training_section(r: Records, arms: list[str]) -> list[str]:
     c = r.cells[r.cells["held_out"] == ""]
-    md = [
-        "## Training",
-        "",
-        "Every deep cell trains to a validation plateau (early stopping) under a cap of "
-        "epochs; a cell that reaches the cap may still have been improving.",
-        "",
+    deep = c[c.get("epochs", pd.Series(0, index=c.index)).fillna(0) > 0]
+    md = ["## Training", "", *training_rule(deep), ""]
+    md += [
         "| arm | cells | epochs (median) | best epoch (median) | steps (median) | hit the cap | "
         "fit s (median) | validation s (median) |",
         "|---|---|---|---|---|---|---|---|",
@@ -139,7 +155,6 @@ def training_section(r: Records, arms: list[str]) -> list[str]:
             f"| {sub['steps'].median():.0f} | {cap:.0%} | {sub['fit_seconds'].median():.1f} | "
             f"{sub['validate_seconds'].median():.1f} |"
         )
-    deep = c[c.get("epochs", pd.Series(0, index=c.index)).fillna(0) > 0]
     share = deep["hit_max_epochs"].mean() if len(deep) else float("nan")
     return [*md, "", f"Share of deep cells that hit the epoch cap: **{share:.1%}**.", ""], share
 

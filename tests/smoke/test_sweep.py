@@ -112,6 +112,9 @@ def test_smoke_sweep_resumes_and_reports(smoke_spec, mlflow_store, tmp_path, mon
                     "## What each model looks at", "## Verdicts"):  # fmt: skip
         assert section in text, section
     assert "| lstm |" in text and "hit the epoch cap" in text
+    # the stopping rule is quoted from the settings the cells were trained with
+    assert "an epoch is 4 optimizer steps" in text and "no fall of more than 1.0%" in text
+    assert "| lstm | 4 | 2 | " in text and "| 8 | 100% |" in text  # 2 epochs of 4 steps, capped
     for png in ("metric_vs_training_flights.png", "paired.png", "lens.png"):
         assert (out / png).stat().st_size > 1000
     arts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent, "report")}

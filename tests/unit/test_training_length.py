@@ -1,0 +1,72 @@
+"""How long a deep model trains: fixed-size epochs and the plateau rule of early stopping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from anomaly.models.registry import make_detector
+from anomaly.models.system import Plateau
+
+TINY = {"hidden_size": 4}
+
+
+def _windows(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(8)[None, :, None]
+    w = np.sin(0.4 * t + rng.uniform(0, 6, (n, 1, 2))) + 0.05 * rng.standard_normal((n, 8, 2))
+    return w.astype(np.float32)
+
+
+@pytest.mark.parametrize("n_windows", [5, 300])
+def test_an_epoch_is_steps_per_epoch_optimizer_steps_at_any_data_size(n_windows):
+    det = make_detector(
+        "lstm",
+        {"net": TINY, "max_epochs": 3, "patience": 100, "batch_size": 64, "steps_per_epoch": 7},
+    )
+    det.fit(_windows(n_windows), _windows(16, seed=1))
+    summary = det.training_summary()
+    assert summary["epochs"] == 3 and summary["steps"] == 21
+    assert summary["hit_max_epochs"] == 1.0
+
+
+def test_without_steps_per_epoch_an_epoch_is_one_pass():
+    det = make_detector("lstm", {"net": TINY, "max_epochs": 2, "patience": 100, "batch_size": 64})
+    det.fit(_windows(300), _windows(16, seed=1))
+    assert det.training_summary()["steps"] == 2 * 5  # ceil(300 / 64) batches per pass
+
+
+def test_training_never_stops_while_the_learning_rate_warms_up():
+    """Five steps an epoch, a 20-step warm-up and a 50 % progress bar no epoch can pass: the
+    plateau is there from epoch 2, but training goes on to the end of the warm-up (epoch 4)."""
+    det = make_detector(
+        "lstm",
+        {
+            "net": TINY,
+            "max_epochs": 50,
+            "patience": 1,
+            "min_improvement": 0.5,
+            "warmup_steps": 20,
+            "steps_per_epoch": 5,
+        },
+    )
+    det.fit(_windows(64), _windows(16, seed=1))
+    summary = det.training_summary()
+    assert summary["epochs"] == 4 and summary["hit_max_epochs"] == 0.0
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-3, 1e4])
+def test_progress_is_relative_to_the_best_loss(scale):
+    """Falls of 5 %, then 1 % and 1 %: with a 4 % bar only the first counts (the last two add up
+    to 2 % of the best loss), at any scale of loss."""
+    rule = Plateau(patience=2, min_improvement=0.04)
+    losses = scale * np.array([1.0, 0.95, 0.95 * 0.99, 0.95 * 0.99 * 0.99])
+    stops = [rule._evaluate_stopping_criteria(torch.tensor(x))[0] for x in losses]
+    assert stops == [False, False, False, True]
+
+
+def test_any_fall_is_progress_without_a_bar():
+    rule = Plateau(patience=1)
+    stops = [rule._evaluate_stopping_criteria(torch.tensor(x))[0] for x in (1.0, 0.999, 0.9989)]
+    assert stops == [False, False, False]
