@@ -11,8 +11,9 @@ from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 class WindowDataModule(pl.LightningDataModule):
     """Serves prepared windows; shuffling is seeded so a run repeats exactly.
 
-    With `steps_per_epoch`, an epoch is that many batches drawn from reshuffled passes over the
-    windows: a small set is repeated, a large one cut, and every window is drawn equally often.
+    With `steps_per_epoch`, an epoch is that many batches drawn from back-to-back reshuffled
+    passes over the windows (without replacement within a pass): a small set is repeated, a large
+    one cut, each epoch starting a fresh pass.
     """
 
     def __init__(

@@ -25,7 +25,8 @@ from anomaly.models.base import Detector
 from anomaly.models.registry import load_detector
 
 PIPELINE_FILE = "pipeline.json"
-FORMAT_VERSION = 2
+# 3: deep detectors record steps_per_epoch and min_improvement (limit_train_batches is gone)
+FORMAT_VERSION = 3
 
 
 @dataclass

@@ -119,6 +119,8 @@ class DeepDetector(Detector):
         from anomaly.data.datamodule import WindowDataModule
         from anomaly.models.system import History, Plateau, ReconstructionSystem
 
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch must be None or >= 1, got {self.steps_per_epoch!r}")
         windows = self._check_windows(windows)
         val = windows[:0] if val_windows is None else self._check_windows(val_windows)
         pl.seed_everything(self.random_state, workers=True, verbose=False)

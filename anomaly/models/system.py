@@ -9,6 +9,7 @@ import time
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, EarlyStopping
+from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
 from torch import nn
 
 from anomaly.models.registry import build_network
@@ -87,10 +88,19 @@ class Plateau(EarlyStopping):
     still warming up (a model that stalled then stops as soon as the ramp is over).
 
     Relative progress is judged on log(val/loss): a fall of more than -log(1 - min_improvement)
-    there is a fall of more than min_improvement of the best loss.
+    there is a fall of more than min_improvement of the best loss. Small falls add up: progress
+    is measured from the best loss, not from the previous epoch.
+
+    Parameters
+    ----------
+    patience : epochs without progress before stopping.
+    min_improvement : relative fall of the best loss that counts as progress, in [0, 1).
+    warmup_steps : optimizer steps of the learning-rate warm-up, during which no stop is made.
     """
 
     def __init__(self, patience: int, min_improvement: float = 0.0, warmup_steps: int = 0):
+        if not 0 <= min_improvement < 1:
+            raise ValueError(f"min_improvement must be in [0, 1), got {min_improvement!r}")
         super().__init__(
             "val/loss", patience=patience, mode="min", min_delta=-math.log1p(-min_improvement)
         )
@@ -104,7 +114,10 @@ class Plateau(EarlyStopping):
     def _evaluate_stopping_criteria(self, current: torch.Tensor):
         stop, reason = super()._evaluate_stopping_criteria(torch.log(current.clamp_min(1e-12)))
         warming = self._trainer is not None and self._trainer.global_step < self.warmup_steps
-        return (False, None) if stop and warming else (stop, reason)
+        if stop and warming and self.stopping_reason == EarlyStoppingReason.PATIENCE_EXHAUSTED:
+            self.stopping_reason = EarlyStoppingReason.NOT_STOPPED  # a non-finite loss still stops
+            return False, None
+        return stop, reason
 
 
 class History(Callback):

@@ -125,7 +125,10 @@ def training_rule(deep: pd.DataFrame) -> list[str]:
         return " or ".join(fmt.format(v) for v in values) or "-"
 
     steps = one("steps_per_epoch")
-    epoch = "one pass over its training windows" if steps == "-" else f"{steps} optimizer steps"
+    kinds = [] if steps == "-" else [f"{steps} optimizer steps"]
+    if not kinds or deep.get("steps_per_epoch", pd.Series(dtype=float)).isna().any():
+        kinds.append("one pass over its training windows")
+    epoch = " or ".join(kinds)
     fall = one("min_improvement", "{:.1%}")
     bar = "no fall" if fall in ("-", "0.0%") else f"no fall of more than {fall}"
     return [

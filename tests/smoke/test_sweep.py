@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def test_smoke_sweep_resumes_and_reports(smoke_spec, mlflow_store, tmp_path, mon
     assert "| lstm |" in text and "hit the epoch cap" in text
     # the stopping rule is quoted from the settings the cells were trained with
     assert "an epoch is 4 optimizer steps" in text and "no fall of more than 1.0%" in text
-    assert "| lstm | 4 | 2 | " in text and "| 8 | 100% |" in text  # 2 epochs of 4 steps, capped
+    assert re.search(r"\| lstm \| 4 \| 2 \| \d+ \| 8 \| 100% \|", text)  # 2 epochs of 4 steps
     for png in ("metric_vs_training_flights.png", "paired.png", "lens.png"):
         assert (out / png).stat().st_size > 1000
     arts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent, "report")}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -70,3 +72,30 @@ def test_any_fall_is_progress_without_a_bar():
     rule = Plateau(patience=1)
     stops = [rule._evaluate_stopping_criteria(torch.tensor(x))[0] for x in (1.0, 0.999, 0.9989)]
     assert stops == [False, False, False]
+
+
+def test_small_falls_add_up_against_the_best_loss():
+    """Falls of 2 % a check never pass a 4 % bar one by one, but two of them together do."""
+    rule = Plateau(patience=3, min_improvement=0.04)
+    losses = [1.0, 0.98, 0.98**2, 0.98**3]
+    stops = [rule._evaluate_stopping_criteria(torch.tensor(x))[0] for x in losses]
+    assert stops == [False, False, False, False]
+
+
+def test_a_non_finite_loss_stops_training_even_during_warm_up():
+    rule = Plateau(patience=1, warmup_steps=100)
+    rule._trainer = SimpleNamespace(global_step=10)
+    stops = [rule._evaluate_stopping_criteria(torch.tensor(x))[0] for x in (1.0, 1.0, np.nan)]
+    assert stops == [False, False, True]
+
+
+@pytest.mark.parametrize("bad", [1.0, -0.1, float("nan")])
+def test_an_impossible_progress_bar_is_refused(bad):
+    with pytest.raises(ValueError, match="min_improvement"):
+        Plateau(patience=1, min_improvement=bad)
+
+
+def test_a_zero_step_epoch_is_refused():
+    det = make_detector("lstm", {"net": TINY, "steps_per_epoch": 0})
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        det.fit(_windows(8), _windows(8, seed=1))
