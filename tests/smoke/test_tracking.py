@@ -26,3 +26,21 @@ def test_every_experiment_opens_on_the_runs_table(mlflow_store):
         tags = client.get_experiment_by_name(name).tags
         assert tags["mlflow.experimentKind"] == "custom_model_development"
     assert client.get_experiment_by_name("ours").tags["mlflow.note.content"] == "what ours holds"
+
+
+def test_a_training_history_keeps_every_epoch_as_a_step(mlflow_store):
+    tracker = Tracker("tracking-history", description="holds one test run")
+    history = [
+        {"epoch": e, "train_loss": 1.0 / (e + 1), "val_loss": 2.0 / (e + 1)} for e in range(600)
+    ]
+    history[3]["val_loss"] = float("nan")  # an epoch without a validation loss
+    with tracker.run("r") as run_id:
+        tracker.log_history(run_id, history)  # 1,199 values: more than one MLflow batch
+    client = mlflow.MlflowClient()
+    train = client.get_metric_history(run_id, "train_loss")
+    assert sorted(m.step for m in train) == list(range(600))
+    assert {m.step: m.value for m in train}[7] == 1.0 / 8
+    assert sorted(m.step for m in client.get_metric_history(run_id, "val_loss")) == [
+        e for e in range(600) if e != 3
+    ]
+    assert client.get_run(run_id).data.tags["anomaly.missing_metrics"] == "val_loss"
