@@ -35,12 +35,14 @@ def effective_weights(network, windows: np.ndarray) -> np.ndarray:
     x = torch.as_tensor(np.asarray(windows, dtype=np.float32))
     was_training = network.training
     network.eval()
-    if any(isinstance(m, nn.LSTM) for m in network.modules()):
-        # the LSTM kernel has no batching rule: vectorised backward passes would be slower
-        jac = _jacobian_by_rows(network, x)
-    else:
-        jac = torch.cat([_jacobian_vectorised(network, c) for c in x.split(VECTOR_CHUNK)])
-    network.train(was_training)
+    try:
+        if any(isinstance(m, nn.LSTM) for m in network.modules()):
+            # the LSTM kernel has no batching rule: vectorised backward passes would be slower
+            jac = _jacobian_by_rows(network, x)
+        else:
+            jac = torch.cat([_jacobian_vectorised(network, c) for c in x.split(VECTOR_CHUNK)])
+    finally:  # a network being trained goes back to training, whatever happened here
+        network.train(was_training)
     B, T, F = x.shape
     jac = jac.reshape(B, T, F, T, F)  # (B, t, i, k, j)
     return jac.permute(0, 1, 3, 2, 4).numpy()

@@ -11,7 +11,9 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -29,6 +31,8 @@ from anomaly.study.spec import Cell, SweepSpec, expand
 
 log = logging.getLogger(__name__)
 _DATASET: Dataset | None = None  # per worker process: read once, used by every cell
+# the generator settings a sweep's flights were made with, beside them in the data folder
+SYNTH_MARKER = "synth.json"
 
 
 class CellFailed(RuntimeError):
@@ -73,11 +77,37 @@ def _run_cell(cell: Cell) -> CellResult:
 
 
 def prepare_data(spec: SweepSpec) -> Dataset:
+    """The spec's data; generated flights are (re)generated whenever the folder does not hold
+    exactly what the spec's `synth` settings make, so a changed design never runs on old flights."""
     data = spec.data_spec()
-    if spec.synth is not None and not (Path(data) / "manifest.csv").exists():
-        log.info("generating %s flights into %s", spec.synth.get("n_flights"), data)
-        write_dataset(data, SynthConfig(**spec.synth))
+    if spec.synth is not None:
+        folder = Path(data)
+        wanted = json.dumps(spec.synth, sort_keys=True)
+        marker = folder / SYNTH_MARKER
+        if not marker.exists() or marker.read_text() != wanted:
+            if folder.exists():
+                log.info("%s holds flights of other settings: generating them again", data)
+            log.info("generating %s flights into %s", spec.synth.get("n_flights"), data)
+            _replace_folder(folder, lambda tmp: write_dataset(tmp, SynthConfig(**spec.synth)))
+            (folder / SYNTH_MARKER).write_text(wanted)
     return load_dataset(data)
+
+
+def _replace_folder(folder: Path, fill) -> None:
+    """Fill a fresh folder beside `folder`, then swap it in: an interrupted generation leaves
+    either the old folder or the new one, never a mix of both."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    old = folder.with_name(f".{folder.name}-old")
+    try:
+        fill(tmp)
+        shutil.rmtree(old, ignore_errors=True)
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def grid_hash(cells: list[Cell]) -> str:
@@ -86,10 +116,12 @@ def grid_hash(cells: list[Cell]) -> str:
     return hashlib.sha256(",".join(sorted(c.key for c in cells)).encode()).hexdigest()[:16]
 
 
-def find_parent(tracker, spec: SweepSpec, grid: str) -> str | None:
+def find_parent(tracker, spec: SweepSpec, grid: str, data_hash: str) -> str | None:
+    """The sweep's parent run for this grid on this data: other flights (regenerated with other
+    settings, or a changed folder of logs) start a new parent, as other settings do."""
     runs = tracker.search(
         f"tags.`anomaly.sweep` = '{spec.name}' and tags.`anomaly.role` = 'parent' "
-        f"and tags.`anomaly.grid` = '{grid}'"
+        f"and tags.`anomaly.grid` = '{grid}' and params.`data.content_hash` = '{data_hash}'"
     )
     if runs.empty:
         return None
@@ -150,7 +182,7 @@ def run_sweep(
     tracker = Tracker(spec.experiment, description=spec.describe())
     cells = expand(spec, len(ds.channels), campaigns(ds))
     grid = grid_hash(cells)
-    parent_id = find_parent(tracker, spec, grid)
+    parent_id = find_parent(tracker, spec, grid, ds.content_hash)
     if parent_id is None:
         with tracker.run(
             f"sweep-{spec.name}",

@@ -162,6 +162,24 @@ def test_changed_settings_start_a_new_parent(smoke_spec, mlflow_store):
     assert len(_children(second)) == counts["cells"]
 
 
+def test_changed_generator_settings_regenerate_the_flights_and_start_a_new_parent(
+    smoke_spec, mlflow_store
+):
+    spec = SweepSpec.from_yaml(smoke_spec)
+    spec.experiment = "study-smoke-data"
+    spec.arms = [a for a in spec.arms if a.model == "pca"]
+    spec.seeds, spec.train_sizes = [0], [1]
+    first, _ = runner.run_sweep(spec, workers=1, progress=False)
+    again, counts = runner.run_sweep(spec, workers=1, progress=False)  # same flights: resumed
+    assert again == first and counts["skipped"] == counts["cells"]
+    flights = Path(spec.data_spec()) / "flights"
+    spec.synth = {**spec.synth, "n_flights": 16, "n_test": 4}  # the same grid on fewer flights
+    second, counts = runner.run_sweep(spec, workers=1, progress=False)
+    assert second != first and counts["skipped"] == 0
+    assert len(list(flights.glob("*.csv"))) == 16  # no flight of the old settings is left
+    assert not list(flights.parent.parent.glob(f".{flights.parent.name}-*"))  # nor a temp folder
+
+
 @pytest.mark.slow
 def test_search_logs_one_parent_with_a_child_per_trial(smoke_spec, mlflow_store, capsys):
     code = main(["search", str(smoke_spec), "--arm", "lstm", "--size", "1", "--trials", "2"])
