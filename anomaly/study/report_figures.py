@@ -56,21 +56,30 @@ def paired(rows: list[dict], a: str, b: str, metric: str, margin: float, path: P
     plt.close(fig)
 
 
-def lens_maps(lenses: dict, path: Path) -> None:
-    """Per arm: its W(t, k) heat map (top) and lag profile (bottom)."""
+def lens_maps(lenses: dict, path: Path, per_row: int = 6) -> None:
+    """Per arm: its W(t, k) heat map above its lag profile; at most `per_row` arms a row, so the
+    claim-4 factorial's 15 arms stay readable."""
     n = len(lenses)
-    fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 6), squeeze=False)
+    cols = min(n, per_row)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(2 * rows, cols, figsize=(3.2 * cols, 6 * rows), squeeze=False)
+    for ax in axes.flat:  # the used ones are shown again below
+        ax.set_visible(False)
     for j, (arm, (size, lens)) in enumerate(lenses.items()):
+        top, bottom = axes[2 * (j // cols), j % cols], axes[2 * (j // cols) + 1, j % cols]
+        top.set_visible(True)
+        bottom.set_visible(True)
         W = np.asarray(lens["weight_map"])
-        axes[0, j].imshow(W, cmap="viridis")
-        axes[0, j].set_title(f"{arm}\n({size} flights)", fontsize=8)
-        axes[0, j].set_xlabel("input row k", fontsize=7)
-        axes[0, j].set_ylabel("output row t", fontsize=7)
+        top.imshow(W, cmap="viridis")
+        top.set_title(f"{arm}\n({size} flights)", fontsize=8)
+        top.set_xlabel("input row k", fontsize=7)
+        top.set_ylabel("output row t", fontsize=7)
         profile = np.asarray(lens["lag_profile"])
-        axes[1, j].plot(np.arange(len(profile)), profile, marker=".")
-        axes[1, j].set_yscale("log")
-        axes[1, j].set_xlabel("lag (rows)", fontsize=7)
-    axes[1, 0].set_ylabel("mean |W| at the lag", fontsize=7)
+        bottom.plot(np.arange(len(profile)), profile, marker=".")
+        bottom.set_yscale("log")
+        bottom.set_xlabel("lag (rows)", fontsize=7)
+        if j % cols == 0:
+            bottom.set_ylabel("mean |W| at the lag", fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

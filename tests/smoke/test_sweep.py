@@ -218,3 +218,16 @@ def test_frozen_search_choices_reach_the_cells_and_the_quick_design_shares_them(
         a = next(x for x in full.arms if x.name == name)
         b = next(x for x in quick.arms if x.name == name)
         assert (a.settings, a.by_size) == (b.settings, b.by_size), name
+
+
+def test_the_claim4_spec_is_the_full_designs_factorial_on_the_same_flights():
+    full = SweepSpec.from_yaml(REPO / "experiments" / "small_data.yaml")
+    claim4 = SweepSpec.from_yaml(REPO / "experiments" / "claim4.yaml")
+    assert claim4.synth == full.synth and claim4.base == full.base  # same flights, same rule
+    f, c = dict(full.factorial), dict(claim4.factorial)
+    assert f.pop("sizes") == [2, 16] and c.pop("sizes") == [2, 8]
+    assert f == c
+    for name in ("lstm", "transformer", "linear_rnn"):
+        a = next(x for x in full.arms if x.name == name)
+        b = next(x for x in claim4.arms if x.name == name)
+        assert a.settings == b.settings and not b.by_size, name  # the choice below 16 flights
