@@ -130,16 +130,16 @@ def verdict(
     return "inconclusive"
 
 
-def overall(verdicts: list[str], a: str, b: str) -> str:
-    """One phrase for a claim from its per-size verdicts."""
+def overall(verdicts: list[str], a: str, b: str, unit: str = "size") -> str:
+    """One phrase for a claim from its verdicts per size (or per held-out campaign: `unit`)."""
     kinds = set(verdicts)
     if kinds == {f"{a} better"}:
-        return f"{a} better at every size"
+        return f"{a} better at every {unit}"
     if kinds == {f"{b} better"}:
-        return f"{b} better at every size"
+        return f"{b} better at every {unit}"
     if len(kinds) == 1:
-        return f"{verdicts[0]} at every size"
-    return "differs by size: " + ", ".join(verdicts)
+        return f"{verdicts[0]} at every {unit}"
+    return f"differs by {unit}: " + ", ".join(verdicts)
 
 
 def interaction_model(frame, metric: str, a: str, b: str) -> dict:

@@ -82,6 +82,12 @@ def comparison_rows(
         if D.size == 0 or not np.isfinite(D).any():
             continue
         rows.append({"size": size, "cmp": st.compare(D, margin, seed=size)})
+    return with_verdicts(rows, a, b, margin)
+
+
+def with_verdicts(rows: list[dict], a: str, b: str, margin: float) -> list[dict]:
+    """Holm-correct the rows' p-values across the family (sizes, or held-out campaigns) and
+    call each row's verdict from the corrected values."""
     p = st.holm([row["cmp"].p_value for row in rows])
     pe = st.holm([row["cmp"].p_equivalent for row in rows])
     for row, p_adj, pe_adj in zip(rows, p, pe):
@@ -139,8 +145,7 @@ def training_rule(deep: pd.DataFrame) -> list[str]:
     ]
 
 
-def training_section(r: Records, arms: list[str]) -> list[str]:
-    c = r.cells[r.cells["held_out"] == ""]
+def training_section(c: pd.DataFrame, arms: list[str]) -> tuple[list[str], float]:
     deep = c[c.get("epochs", pd.Series(0, index=c.index)).fillna(0) > 0]
     md = ["## Training", "", *training_rule(deep), ""]
     md += [
@@ -439,10 +444,12 @@ def protocol_section(r: Records, arms: list[str], params: dict) -> list[str]:
     return [*md, ""]
 
 
-def campaign_section(r: Records, arms: list[str], primary: str) -> list[str]:
+def campaign_section(
+    r: Records, arms: list[str], primary: str, a: str, b: str, margin: float
+) -> tuple[list[str], list[dict]]:
     c = r.cells[r.cells["held_out"] != ""]
     if c.empty:
-        return []
+        return [], []
     held = sorted(c["held_out"].unique())
     md = [
         "## Leave one campaign out",
@@ -459,7 +466,37 @@ def campaign_section(r: Records, arms: list[str], primary: str) -> list[str]:
             continue
         cells = [fmt(st.mean_interval(sub.loc[sub["held_out"] == h, primary])) for h in held]
         md.append(f"| {arm} | " + " | ".join(cells) + f" | {sub['flight_recall'].mean():.3f} |")
-    return [*md, ""]
+    rows = []
+    for h in held:  # the paired comparison per held-out campaign, as per size in the main study
+        size = int(c.loc[c["held_out"] == h, "train_flights"].max())
+        D = paired_matrix(r, a, b, size, primary, held_out=h)
+        if D.size and np.isfinite(D).any():
+            label = f"{size or 'all'} of the other campaigns (test {h})"
+            rows.append({"size": label, "cmp": st.compare(D, margin, seed=size)})
+    rows = with_verdicts(rows, a, b, margin)
+    if rows:
+        md += ["", *comparison_table(rows, a, b, primary), ""]
+    return [*md, ""], rows
+
+
+def campaign_report(
+    r: Records, md: list[str], out: Path, primary: str, a: str, b: str, margin: float
+) -> tuple[str, list[dict]]:
+    """The report of a sweep that only holds campaigns out: training, the per-campaign
+    comparison and its verdict, the family being the held-out campaigns instead of the sizes."""
+    arms = list(r.cells["arm"].unique())
+    training, _ = training_section(r.cells, arms)
+    section, rows = campaign_section(r, arms, primary, a, b, margin)
+    verdicts = []
+    if rows:
+        verdicts.append(
+            {
+                "claim": f"{a} reaches higher {primary} than {b} on an unseen campaign",
+                "verdict": st.overall([row["verdict"] for row in rows], a, b, "campaign"),
+                "evidence": ", ".join(f"{row['size']}: {row['verdict']}" for row in rows),
+            }
+        )
+    return finish(out, [*md, *training, *section], verdicts, "held-out campaigns")
 
 
 # -- the report ------------------------------------------------------------------------------------
@@ -469,13 +506,12 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
     a, b = split_list(params.get("compare")) or ["lstm", "transformer"]
     primary = params.get("primary", "vus_pr")
     margin = float(params.get("margin", 0.03))
-    all_sizes = r.cells.loc[r.cells["held_out"] == "", "train_flights"].nunique()
+    main_cells = r.cells[r.cells["held_out"] == ""]
+    all_sizes = main_cells["train_flights"].nunique()
     main = [arm for arm in r.cells["arm"].unique() if len(sizes_of(r, arm)) == all_sizes]
     first = [x for x in (a, b, "linear_rnn") if x in main]
     main = first + [x for x in main if x not in first]
-    n_flights = r.flights[(r.flights["arm"] == a) & (r.flights["held_out"] == "")][
-        "flight_id"
-    ].nunique()
+    n_flights = r.flights.loc[r.flights["arm"] == a, "flight_id"].nunique()
     order = r.flights[(r.flights["fault_type"] == ORDER_FAULT)]["flight_id"].nunique()
     md = [
         f"# {title}",
@@ -488,7 +524,9 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
         f"±{margin:g}.",
         "",
     ]
-    training, cap_share = training_section(r, main)
+    if main_cells.empty:  # a leave-one-campaign-out sweep alone
+        return campaign_report(r, md, out, primary, a, b, margin)
+    training, cap_share = training_section(main_cells, main)
     md += training
     fig.learning_curves(r, main, primary, out / "metric_vs_training_flights.png")
     md += [
@@ -571,15 +609,20 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
     )
     md += protocol_section(r, main, params)
     md += per_fault_section(r, main, primary)
-    md += campaign_section(r, list(r.cells["arm"].unique()), primary)
-    md += ["## Verdicts", "", "| claim | verdict | evidence |", "|---|---|---|"]
+    md += campaign_section(r, list(r.cells["arm"].unique()), primary, a, b, margin)[0]
+    return finish(out, md, verdicts, "sizes")
+
+
+def finish(out: Path, md: list[str], verdicts: list[dict], family: str) -> tuple[str, list[dict]]:
+    """The verdict table and its rules; the report written to a temporary name, then renamed."""
+    md = [*md, "## Verdicts", "", "| claim | verdict | evidence |", "|---|---|---|"]
     md += [f"| {v['claim']} | **{v['verdict']}** | {v['evidence']} |" for v in verdicts]
     md += [
         "",
         "Rules: at each training size the paired difference (same seeds, training flights "
         "and test flights for both arms) gets a 95 % interval from a bootstrap that resamples "
         "seeds and test flights; its p-value and the equivalence (TOST) p-value at the margin "
-        "are Holm-corrected across sizes. A size's verdict is 'X better' when the corrected "
+        f"are Holm-corrected across {family}. Each verdict is 'X better' when the corrected "
         "p < 0.05, 'equivalent within ±margin' when the corrected TOST p < 0.05, else "
         "'inconclusive'. Failed cells are left out, never counted as zeros.",
         "",

@@ -1,0 +1,71 @@
+import numpy as np
+import pandas as pd
+
+from anomaly.study.records import Records
+from anomaly.study.report import build
+
+
+def loco_records(lead: dict[str, float]) -> Records:
+    """Two arms, three held-out campaigns, 3 seeds x 6 test flights each; the LSTM's VUS-PR is
+    the Transformer's plus `lead[campaign]` and a little noise."""
+    rng = np.random.default_rng(0)
+    cells, flights = [], []
+    for campaign, d in lead.items():
+        for seed in range(3):
+            for arm in ("lstm", "transformer"):
+                values = []
+                for f in range(6):
+                    base = 0.3 + 0.02 * f
+                    v = base + (d if arm == "lstm" else 0.0) + rng.normal(0, 0.005)
+                    values.append(v)
+                    flights.append(
+                        dict(
+                            arm=arm,
+                            train_flights=0,
+                            seed=seed,
+                            held_out=campaign,
+                            flight_id=f"{campaign}-{f}",
+                            fault_type="engine",
+                            vus_pr=v,
+                        )
+                    )
+                cells.append(
+                    dict(
+                        arm=arm,
+                        train_flights=0,
+                        seed=seed,
+                        held_out=campaign,
+                        epochs=30,
+                        best_epoch=20,
+                        steps=960,
+                        hit_max_epochs=0.0,
+                        fit_seconds=10.0,
+                        validate_seconds=1.0,
+                        vus_pr=float(np.mean(values)),
+                        flight_recall=0.5,
+                    )
+                )
+    return Records(pd.DataFrame(cells), pd.DataFrame(flights))
+
+
+def test_a_campaign_only_sweep_gets_a_paired_verdict_per_held_out_campaign(tmp_path):
+    r = loco_records({"2018-07": 0.10, "2018-09": 0.0, "2018-10": 0.0})
+    text, verdicts = build(r, {"compare": "lstm,transformer", "margin": "0.03"}, tmp_path, "LOCO")
+    assert (tmp_path / "report.md").read_text() == text
+    assert "18 labelled test flights" in text
+    rows = [line for line in text.splitlines() if line.startswith("| all of the other campaigns")]
+    assert len(rows) == 3
+    assert rows[0].startswith("| all of the other campaigns (test 2018-07) | +0.")
+    assert abs(float(rows[0].split("|")[2].split()[0]) - 0.10) < 0.01
+    assert rows[0].endswith("| lstm better |")
+    assert all(row.endswith("| equivalent within ±0.03 |") for row in rows[1:])
+    assert "Holm-corrected across held-out campaigns" in text
+    (v,) = verdicts
+    assert v["claim"] == "lstm reaches higher vus_pr than transformer on an unseen campaign"
+    assert v["verdict"].startswith("differs by campaign: lstm better")
+
+
+def test_the_same_lead_everywhere_is_called_at_every_campaign(tmp_path):
+    r = loco_records({"2018-07": 0.10, "2018-09": 0.10, "2018-10": 0.10})
+    _, (v,) = build(r, {"compare": "lstm,transformer"}, tmp_path, "LOCO")
+    assert v["verdict"] == "lstm better at every campaign"
