@@ -19,6 +19,7 @@ from anomaly.evaluate import statistics as st
 from anomaly.study import report_figures as fig
 from anomaly.study.cell import ORDER_FAULT
 from anomaly.study.records import Records, load_records
+from anomaly.study.spec import factorial_arm_name
 
 log = logging.getLogger(__name__)
 TARGET_LOSS_FACTOR = 1.1  # time to quality: first epoch within 10 % of the size's median best loss
@@ -299,10 +300,17 @@ def scaling_section(
     return [*md, ""], verdict, evidence
 
 
+def factorial_arm_names(spec: dict) -> list[str]:
+    return [
+        factorial_arm_name(spec["base"], pe, ro)
+        for pe in spec["positional"]
+        for ro in spec["readout"]
+    ]
+
+
 def factorial_section(r: Records, spec: dict, a: str, margin: float) -> tuple[list[str], str, str]:
     """Claim 4: positional encoding x readout on temporal-order faults, with the order control."""
-    base = spec["base"]
-    arms = [f"{base}-{pe}-{ro}" for pe in spec["positional"] for ro in spec["readout"]]
+    arms = factorial_arm_names(spec)
     refs = [x for x in (a, "linear_rnn") if x in set(r.cells["arm"])]
     md = [
         "## Claim 4: does positional encoding capture strict temporal order worse than recurrence?",
@@ -447,32 +455,43 @@ def protocol_section(r: Records, arms: list[str], params: dict) -> list[str]:
 def campaign_section(
     r: Records, arms: list[str], primary: str, a: str, b: str, margin: float
 ) -> tuple[list[str], list[dict]]:
+    """VUS-PR per held-out campaign (and training size), and the paired a - b comparison on
+    each, Holm-corrected across them: an unseen campaign is the question, not a pooled mean."""
     c = r.cells[r.cells["held_out"] != ""]
-    if c.empty:
+    groups = sorted(c.groupby(["held_out", "train_flights"]).groups)
+    if not groups:
         return [], []
-    held = sorted(c["held_out"].unique())
+
+    def trained_on(size: int) -> str:
+        return "every flight" if size == 0 else f"{size} flights"
+
+    several = c["train_flights"].nunique() > 1
+    names = [f"test {h}" + (f", {trained_on(n)}" if several else "") for h, n in groups]
     md = [
         "## Leave one campaign out",
         "",
         "Trained on the training and validation flights of two campaigns, tested on every flight "
         "of the third.",
         "",
-        "| arm | " + " | ".join(f"{primary}, test {h}" for h in held) + " | flight recall (mean) |",
-        "|---|" + "---|" * (len(held) + 1),
+        "| arm | " + " | ".join(f"{primary}, {x}" for x in names) + " | flight recall (mean) |",
+        "|---|" + "---|" * (len(groups) + 1),
     ]
     for arm in arms:
         sub = c[c["arm"] == arm]
         if sub.empty:
             continue
-        cells = [fmt(st.mean_interval(sub.loc[sub["held_out"] == h, primary])) for h in held]
+        values = [
+            sub.loc[(sub["held_out"] == h) & (sub["train_flights"] == n), primary]
+            for h, n in groups
+        ]
+        cells = [fmt(st.mean_interval(v)) if len(v) else "-" for v in values]
         md.append(f"| {arm} | " + " | ".join(cells) + f" | {sub['flight_recall'].mean():.3f} |")
     rows = []
-    for h in held:  # the paired comparison per held-out campaign, as per size in the main study
-        size = int(c.loc[c["held_out"] == h, "train_flights"].max())
-        D = paired_matrix(r, a, b, size, primary, held_out=h)
+    for h, n in groups:
+        D = paired_matrix(r, a, b, int(n), primary, held_out=h)
         if D.size and np.isfinite(D).any():
-            label = f"{size or 'all'} of the other campaigns (test {h})"
-            rows.append({"size": label, "cmp": st.compare(D, margin, seed=size)})
+            label = f"{trained_on(int(n))} of the other two (test {h})"
+            rows.append({"size": label, "cmp": st.compare(D, margin, seed=int(n))})
     rows = with_verdicts(rows, a, b, margin)
     if rows:
         md += ["", *comparison_table(rows, a, b, primary), ""]
@@ -492,11 +511,11 @@ def campaign_report(
         verdicts.append(
             {
                 "claim": f"{a} reaches higher {primary} than {b} on an unseen campaign",
-                "verdict": st.overall([row["verdict"] for row in rows], a, b, "campaign"),
+                "verdict": st.overall([row["verdict"] for row in rows], a, b, "held-out campaign"),
                 "evidence": ", ".join(f"{row['size']}: {row['verdict']}" for row in rows),
             }
         )
-    return finish(out, [*md, *training, *section], verdicts, "held-out campaigns")
+    return finish(out, [*md, *training, *section], verdicts, "held-out campaign")
 
 
 # -- the report ------------------------------------------------------------------------------------
@@ -508,10 +527,17 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
     margin = float(params.get("margin", 0.03))
     main_cells = r.cells[r.cells["held_out"] == ""]
     all_sizes = main_cells["train_flights"].nunique()
-    main = [arm for arm in r.cells["arm"].unique() if len(sizes_of(r, arm)) == all_sizes]
+    factorial = _factorial(params)
+    factorial_arms = set(factorial_arm_names(factorial)) if factorial else set()
+    main = [  # the arms run at every size; claim 4's factorial has its own section
+        arm
+        for arm in r.cells["arm"].unique()
+        if len(sizes_of(r, arm)) == all_sizes and arm not in factorial_arms
+    ]
     first = [x for x in (a, b, "linear_rnn") if x in main]
     main = first + [x for x in main if x not in first]
-    n_flights = r.flights.loc[r.flights["arm"] == a, "flight_id"].nunique()
+    tested = r.flights if main_cells.empty else r.flights[r.flights["held_out"] == ""]
+    n_flights = tested.loc[tested["arm"] == a, "flight_id"].nunique()
     order = r.flights[(r.flights["fault_type"] == ORDER_FAULT)]["flight_id"].nunique()
     md = [
         f"# {title}",
@@ -526,7 +552,8 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
     ]
     if main_cells.empty:  # a leave-one-campaign-out sweep alone
         return campaign_report(r, md, out, primary, a, b, margin)
-    training, cap_share = training_section(main_cells, main)
+    trained = main + [x for x in r.cells["arm"].unique() if x in factorial_arms]
+    training, cap_share = training_section(main_cells, trained)
     md += training
     fig.learning_curves(r, main, primary, out / "metric_vs_training_flights.png")
     md += [
@@ -593,7 +620,6 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
                 "evidence": ev,
             }
         )
-    factorial = _factorial(params)
     if factorial:
         section, v, ev = factorial_section(r, factorial, a, margin)
         md += section
@@ -609,20 +635,21 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
     )
     md += protocol_section(r, main, params)
     md += per_fault_section(r, main, primary)
-    md += campaign_section(r, list(r.cells["arm"].unique()), primary, a, b, margin)[0]
-    return finish(out, md, verdicts, "sizes")
+    return finish(out, md, verdicts, "size")
 
 
-def finish(out: Path, md: list[str], verdicts: list[dict], family: str) -> tuple[str, list[dict]]:
-    """The verdict table and its rules; the report written to a temporary name, then renamed."""
+def finish(out: Path, md: list[str], verdicts: list[dict], unit: str) -> tuple[str, list[dict]]:
+    """The verdict table and the rules that produced it (per `unit`: a training size or a
+    held-out campaign); written to a temporary name and renamed, so a crash or a reader never
+    sees half a report."""
     md = [*md, "## Verdicts", "", "| claim | verdict | evidence |", "|---|---|---|"]
     md += [f"| {v['claim']} | **{v['verdict']}** | {v['evidence']} |" for v in verdicts]
     md += [
         "",
-        "Rules: at each training size the paired difference (same seeds, training flights "
+        f"Rules: at each {unit} the paired difference (same seeds, training flights "
         "and test flights for both arms) gets a 95 % interval from a bootstrap that resamples "
         "seeds and test flights; its p-value and the equivalence (TOST) p-value at the margin "
-        f"are Holm-corrected across {family}. Each verdict is 'X better' when the corrected "
+        f"are Holm-corrected across the {unit}s. Each verdict is 'X better' when the corrected "
         "p < 0.05, 'equivalent within ±margin' when the corrected TOST p < 0.05, else "
         "'inconclusive'. Failed cells are left out, never counted as zeros.",
         "",

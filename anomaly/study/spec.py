@@ -54,6 +54,11 @@ class Arm:
         return out
 
 
+def factorial_arm_name(base: str, positional: str, readout: str) -> str:
+    """One name for a factorial cell's arm, shared by the sweep and its report."""
+    return f"{base}-{positional}-{readout}"
+
+
 # threshold-free metrics, so a verdict is about the model, not the threshold's calibration
 PRIMARY = ("vus_pr", "vus_roc", "auc_pr", "auc_roc")
 
@@ -112,7 +117,7 @@ class SweepSpec:
                 params = {"model_params": {"positional": pe, "readout": ro}}
                 arms.append(
                     Arm(
-                        f"{base.name}-{pe}-{ro}",
+                        factorial_arm_name(base.name, pe, ro),
                         base.model,
                         merge(base.settings, params),
                         {k: merge(v, params) for k, v in base.by_size.items()},

@@ -224,6 +224,8 @@ def test_the_claim4_spec_is_the_full_designs_factorial_on_the_same_flights():
     full = SweepSpec.from_yaml(REPO / "experiments" / "small_data.yaml")
     claim4 = SweepSpec.from_yaml(REPO / "experiments" / "claim4.yaml")
     assert claim4.synth == full.synth and claim4.base == full.base  # same flights, same rule
+    same = ("primary", "margin", "compare", "lens_seeds")
+    assert [getattr(claim4, k) for k in same] == [getattr(full, k) for k in same]
     f, c = dict(full.factorial), dict(claim4.factorial)
     assert f.pop("sizes") == [2, 16] and c.pop("sizes") == [2, 8]
     assert f == c
@@ -231,3 +233,4 @@ def test_the_claim4_spec_is_the_full_designs_factorial_on_the_same_flights():
         a = next(x for x in full.arms if x.name == name)
         b = next(x for x in claim4.arms if x.name == name)
         assert a.settings == b.settings and not b.by_size, name  # the choice below 16 flights
+        assert a.shuffle == b.shuffle, name
