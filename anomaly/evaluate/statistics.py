@@ -147,7 +147,8 @@ def interaction_model(frame, metric: str, a: str, b: str) -> dict:
 
     frame: one row per cell with columns arm, train_flights, seed and `metric`. Returns the
     coefficients and p-values of the architecture effect (at one training flight) and of its
-    interaction with log2 training flights.
+    interaction with log2 training flights; NaN with an 'error' when they cannot be estimated
+    (one size, or too few cells for the fit).
     """
     import statsmodels.formula.api as smf
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
@@ -156,11 +157,18 @@ def interaction_model(frame, metric: str, a: str, b: str) -> dict:
     d["is_a"] = (d["arm"] == a).astype(float)
     d["log_size"] = np.log2(d["train_flights"].astype(float))
     d["y"] = d[metric].astype(float)
-    with warnings.catch_warnings():
-        # seeds often differ by little, so the seed variance sits on its boundary (0): expected,
-        # and the fixed effects are then those of ordinary least squares
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        fit = smf.mixedlm("y ~ is_a * log_size", d, groups=d["seed"]).fit(reml=True)
+    nan = float("nan")
+    not_fitted = {"arch": nan, "arch_p": nan, "interaction": nan, "interaction_p": nan}
+    if d["log_size"].nunique() < 2 or d["is_a"].nunique() < 2:  # nothing to separate
+        return {**not_fitted, "cells": int(len(d)), "error": "needs both arms at two sizes"}
+    try:
+        with warnings.catch_warnings():
+            # seeds often differ by little, so the seed variance sits on its boundary (0):
+            # expected, and the fixed effects are then those of ordinary least squares
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fit = smf.mixedlm("y ~ is_a * log_size", d, groups=d["seed"]).fit(reml=True)
+    except (np.linalg.LinAlgError, ValueError) as exc:  # a report is still written without it
+        return {**not_fitted, "cells": int(len(d)), "error": f"{type(exc).__name__}: {exc}"}
     return {
         "arch": float(fit.params["is_a"]),
         "arch_p": float(fit.pvalues["is_a"]),

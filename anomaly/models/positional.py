@@ -61,3 +61,18 @@ def batched(mask: torch.Tensor, batch: int) -> torch.Tensor:
     """A per-head (H, T, T) mask repeated for each window, as attention wants (B * H, T, T);
     a (T, T) mask as it is."""
     return mask.repeat(batch, 1, 1) if mask.dim() == 3 else mask
+
+
+def encode(encoder: nn.TransformerEncoder, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`encoder(h, mask=mask)`, always as in training. PyTorch's inference fast path (eval mode,
+    no grad) misapplies a per-head (B * H, T, T) float mask: an ALiBi network then scores with
+    other attention than it trained with (seen on torch 2.13: outputs off by more than 1 with
+    dropout 0, and blind to the order of earlier rows). Per-head masks therefore take the
+    standard path; a (T, T) mask keeps the fast one."""
+    if mask.dim() < 3 or not torch.backends.mha.get_fastpath_enabled():
+        return encoder(h, mask=mask)
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        return encoder(h, mask=mask)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(True)

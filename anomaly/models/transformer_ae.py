@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from anomaly.errors import UserError
-from anomaly.models.positional import PositionalEncoding, attention_mask, batched
+from anomaly.models.positional import PositionalEncoding, attention_mask, batched, encode
 
 
 @dataclass
@@ -64,10 +64,10 @@ class TransformerAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape  # (B, T, F)
         mask = batched(attention_mask(self.cfg.positional, self.cfg.n_heads, T, False), B)
-        h = self.encoder(self.pos_enc(self.in_proj(x)), mask=mask)  # (B, T, d)
+        h = encode(self.encoder, self.pos_enc(self.in_proj(x)), mask)  # (B, T, d)
         z = self.to_latent(h.mean(dim=1))  # (B, latent)
         seed = self.from_latent(z).unsqueeze(1).expand(B, T, -1)  # (B, T, d)
-        return self.head(self.decoder(self.pos_dec(seed), mask=mask))  # (B, T, F)
+        return self.head(encode(self.decoder, self.pos_dec(seed), mask))  # (B, T, F)
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from anomaly.errors import UserError
-from anomaly.models.positional import PositionalEncoding, attention_mask, batched
+from anomaly.models.positional import PositionalEncoding, attention_mask, batched, encode
 
 READOUTS = ("last", "mean", "attention")
 
@@ -66,7 +66,7 @@ class TransformerForecaster(nn.Module):
         """(B, T, F) -> (B, T, F): output t predicts row t + 1 from rows <= t."""
         B, T, _ = x.shape
         mask = attention_mask(self.cfg.positional, self.cfg.n_heads, T, causal=True)
-        h = self.encoder(self.pos(self.in_proj(x)), mask=batched(mask, B))  # (B, T, d)
+        h = encode(self.encoder, self.pos(self.in_proj(x)), batched(mask, B))  # (B, T, d)
         return x + self.head(self._readout(h))  # (B, T, F)
 
     def _readout(self, h: torch.Tensor) -> torch.Tensor:

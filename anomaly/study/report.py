@@ -97,6 +97,17 @@ def with_verdicts(rows: list[dict], a: str, b: str, margin: float) -> list[dict]
     return rows
 
 
+def mixed_model_line(model: dict, primary: str, a: str) -> str:
+    head = f"Mixed model {primary} ~ architecture x log2(training flights) + (1 | seed), "
+    if "error" in model:
+        return head + f"{model['cells']} cells: not fitted ({model['error']})."
+    return head + (
+        f"{model['cells']} cells: {a} effect at one flight {model['arch']:+.3f} "
+        f"(p = {model['arch_p']:.3g}), change per doubling of flights "
+        f"{model['interaction']:+.3f} (p = {model['interaction_p']:.3g})."
+    )
+
+
 def ruled_out(rows: list[dict], a: str, b: str) -> str:
     """What the intervals exclude at every size."""
     if not rows:
@@ -576,10 +587,7 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
             "",
             *comparison_table(rows, a, b, primary),
             "",
-            f"Mixed model {primary} ~ architecture x log2(training flights) + (1 | seed), "
-            f"{model['cells']} cells: {a} effect at one flight {model['arch']:+.3f} "
-            f"(p = {model['arch_p']:.3g}), change per doubling of flights "
-            f"{model['interaction']:+.3f} (p = {model['interaction_p']:.3g}).",
+            mixed_model_line(model, primary, a),
             "",
             f"Ruled out: {ruled_out(rows, a, b)}.",
             "",

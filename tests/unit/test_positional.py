@@ -21,3 +21,23 @@ def test_learned_table_has_window_len_rows_and_is_counted_once(name, tables):
     net(torch.randn(3, T, F)).pow(2).sum().backward()
     unused = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum()]
     assert not unused
+
+
+@pytest.mark.parametrize("name", ["transformer", "transformer_ae"])
+@pytest.mark.parametrize("positional", ["none", "sinusoidal", "learned", "alibi"])
+def test_scoring_computes_what_training_computed(name, positional):
+    # eval mode under no_grad is how every window is scored; with dropout 0 it must give the
+    # training-mode output (PyTorch's inference fast path once dropped ALiBi's per-head mask)
+    torch.manual_seed(0)
+    net = build_network(
+        name, network_config(name, {"positional": positional, "dropout": 0.0}, 5, 24)
+    )
+    x = torch.randn(3, 24, 5)
+    net.train()
+    with torch.no_grad():
+        trained = net(x)
+    net.eval()
+    with torch.no_grad():
+        scored = net(x)
+    assert torch.allclose(scored, trained, atol=1e-5)
+    assert torch.backends.mha.get_fastpath_enabled()  # switched back on after the call

@@ -84,3 +84,14 @@ def test_interaction_model_recovers_a_known_interaction():
     fit = interaction_model(pd.DataFrame(rows), "vus_pr", "lstm", "transformer")
     assert fit["arch"] == pytest.approx(0.1, abs=0.01) and fit["arch_p"] < 1e-6
     assert fit["interaction"] == pytest.approx(-0.02, abs=0.004) and fit["interaction_p"] < 1e-6
+
+
+def test_interaction_model_says_why_it_is_not_fitted_on_one_size():
+    rows = [
+        {"arm": arm, "train_flights": 8, "seed": seed, "vus_pr": 0.5 + 0.01 * seed}
+        for seed in range(3)
+        for arm in ("lstm", "transformer")
+    ]
+    fit = interaction_model(pd.DataFrame(rows), "vus_pr", "lstm", "transformer")
+    assert fit["error"] == "needs both arms at two sizes" and fit["cells"] == 6
+    assert np.isnan(fit["arch"]) and np.isnan(fit["interaction_p"])
