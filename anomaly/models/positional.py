@@ -65,11 +65,13 @@ def batched(mask: torch.Tensor, batch: int) -> torch.Tensor:
 
 def encode(encoder: nn.TransformerEncoder, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """`encoder(h, mask=mask)`, always as in training. PyTorch's inference fast path (eval mode,
-    no grad) misapplies a per-head (B * H, T, T) float mask: an ALiBi network then scores with
-    other attention than it trained with (seen on torch 2.13: outputs off by more than 1 with
-    dropout 0, and blind to the order of earlier rows). Per-head masks therefore take the
-    standard path; a (T, T) mask keeps the fast one."""
-    if mask.dim() < 3 or not torch.backends.mha.get_fastpath_enabled():
+    no grad) reads a float mask as a boolean one, every non-zero entry masked (pytorch/pytorch
+    issue 107084): a causal mask of 0 and -inf survives that, but an ALiBi bias leaves each row
+    attending to itself alone, so the network scores with other attention than it trained with
+    (seen on torch 2.13: outputs off by more than 1 with dropout 0, blind to the order of
+    earlier rows). A graded mask therefore takes the standard path."""
+    graded = bool((torch.isfinite(mask) & (mask != 0)).any())
+    if not graded or not torch.backends.mha.get_fastpath_enabled():
         return encoder(h, mask=mask)
     torch.backends.mha.set_fastpath_enabled(False)
     try:
