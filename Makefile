@@ -81,7 +81,7 @@ reproduce-full: $(STAMP)
 	$(ANOMALY) report --sweep study-small-data --out $(STUDY_REPORT)
 	@echo "report: $(STUDY_REPORT)/report.md"
 
-# claim 4's factorial (positional encoding x readout) alone, on the full design's flights (~50 min)
+# claim 4's factorial (positional encoding x readout) alone, on the full design's flights (about an hour)
 reproduce-claim4: $(STAMP)
 	$(ANOMALY) sweep experiments/claim4.yaml
 	$(ANOMALY) report --sweep study-claim4 --out $(CLAIM4_REPORT)

@@ -366,7 +366,13 @@ def factorial_section(r: Records, spec: dict, a: str, margin: float) -> tuple[li
         evidence = f"every encoding x readout is worse than {a} on temporal-order faults"
     elif any(worse):
         verdict = "partly reproduced"
-        evidence = f"{sum(worse)} of {len(worse)} encoding x readout cells are worse than {a}"
+        per_size = [
+            (size, [w for (s, _, _), w in zip(factorial_calls, worse) if s == size])
+            for size in spec["sizes"]
+        ]
+        evidence = f"encoding x readout arms worse than {a} (Holm): " + ", ".join(
+            f"{sum(ws)} of {len(ws)} at {size} flights" for size, ws in per_size
+        )
     else:
         verdict = "not reproduced"
         evidence = f"no encoding x readout is significantly worse than {a} (Holm)"
