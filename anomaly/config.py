@@ -90,8 +90,9 @@ class DetectConfig:
     baseline_s: float = 0.0
     baseline_lag_s: float = 1.0
     # a channel that stops changing for twice its longest still run in the normal rows of the
-    # training and validation flights (at least 1 s) raises an alarm too (anomaly.detect.frozen): a frozen sensor is
-    # invisible to a forecaster's residuals
+    # training and validation flights (at least 1 s; runs where it rests, a throttle at full
+    # power, are neither counted nor judged) raises an alarm too (anomaly.detect.frozen): a
+    # frozen sensor is invisible to a forecaster's residuals
     frozen_check: bool = True
     timeout_s: float = 5.0  # ALFA protocol: first alarm after onset must come within this
     # VUS buffer, in seconds (README, "Metrics"): about the published real-time detector's delay

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,6 +98,44 @@ def judge_rules(
     df = pd.DataFrame(rows)
     order = ["flight_f1", "detection_delay_seconds"]
     return df.sort_values(order, ascending=[False, True]).reset_index(drop=True)
+
+
+def rank_models(tables: dict[str, pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    """One ranking of rule settings for several models at once, by their mean flight F1, then
+    the worse model's F1, then fewer false alarms: a default serves every model, so it is chosen
+    on all of them rather than on the one that happened to be tuned. A setting with no F1 for
+    some model (no labelled flight) ranks last."""
+    cols = ["flight_f1", "flight_precision", "flight_recall", "false_alarms_per_hour"]
+    merged = None
+    for model, table in tables.items():
+        part = table[keys + cols].rename(columns={c: f"{model}_{c}" for c in cols})
+        part["setting"] = [json.dumps(_plain(list(r)), default=str) for r in table[keys].to_numpy()]
+        if merged is None:
+            merged = part
+            continue
+        merged = merged.merge(part.drop(columns=keys), on="setting", validate="one_to_one")
+    if any(len(merged) != len(t) for t in tables.values()):
+        raise ValueError("the models' tables do not hold the same rule settings")
+    f1 = merged[[f"{m}_flight_f1" for m in tables]]
+    alarms = merged[[f"{m}_false_alarms_per_hour" for m in tables]]
+    merged = merged.drop(columns="setting").assign(
+        # rounded: equal means of different F1 pairs must tie, not differ in the last bit
+        mean_flight_f1=f1.mean(axis=1, skipna=False).round(9),
+        worst_flight_f1=f1.min(axis=1, skipna=False).round(9),
+        mean_false_alarms_per_hour=alarms.mean(axis=1),
+    )
+    order = ["mean_flight_f1", "worst_flight_f1", "mean_false_alarms_per_hour"]
+    ranked = merged.sort_values(order, ascending=[False, False, True], na_position="last")
+    return ranked.reset_index(drop=True)
+
+
+def _plain(value):
+    """Every number as a float, so that 1 and 1.0 name the same setting."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (numbers.Real, np.number)) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def outcome_string(outcomes) -> str:

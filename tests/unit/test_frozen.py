@@ -21,15 +21,50 @@ def test_runs_by_hand_and_in_any_chunking():
 
 
 def test_limit_is_twice_the_longest_normal_run_and_at_least_a_second():
-    check = FrozenCheck(rate_hz=2.0).fit([ROWS, ROWS[3:6]])
+    extremes = np.array([[0, 0], [9, 9]], float)  # the runs of ROWS are not at an extreme
+    check = FrozenCheck(rate_hz=2.0).fit([np.vstack([ROWS, extremes]), ROWS[3:6]])
     np.testing.assert_array_equal(check.limit_rows_, [4.0, 6.0])  # max(2 rows, 2 x (2, 3))
     gaps = FrozenCheck(rate_hz=2.0, gap_rows=10).fit([ROWS])  # a filled gap is no frozen sensor
     np.testing.assert_array_equal(gaps.limit_rows_, [11.0, 11.0])
     again = FrozenCheck.from_dict(check.to_dict())
-    np.testing.assert_array_equal(again.limit_rows_, check.limit_rows_)
-    flags = check.stream().feed(np.array([[0, 0]] * 8, float))
+    for k in ("limit_rows_", "low_", "high_"):
+        np.testing.assert_array_equal(getattr(again, k), getattr(check, k))
+    flags = check.stream().feed(np.array([[4, 4]] * 8, float))
     assert flags[:, 0].tolist() == [False] * 4 + [True] * 4  # 4 equal to their predecessor
     assert flags[:, 1].tolist() == [False] * 6 + [True] * 2
+
+
+def test_a_saturated_channel_is_not_frozen():
+    # a throttle at full power through a 3 s climb in one flight, idle in another: its runs at
+    # 1.0 and 0.0 set no limit, and the extremes are those of both flights together
+    climb = np.r_[np.linspace(0.2, 0.9, 20), np.ones(30), np.linspace(0.9, 0.3, 20)]
+    glide = np.r_[np.linspace(0.5, 0.1, 20), np.zeros(40), np.linspace(0.1, 0.5, 20)]
+    check = FrozenCheck(rate_hz=10.0).fit([climb[:, None], glide[:, None]])
+    assert check.limit_rows_[0] == 10 and (check.low_[0], check.high_[0]) == (0.0, 1.0)
+    # longer climbs and glides are no alarm, fed in one pass or in chunks
+    for rest in (1.0, 0.0):
+        longer = np.r_[np.linspace(0.2, 0.9, 20), np.full(300, rest)][:, None]
+        assert not check.stream().feed(longer).any()
+        stream = check.stream()
+        assert not np.vstack([stream.feed(longer[a : a + 7]) for a in range(0, 320, 7)]).any()
+    # a value held as long anywhere else alarms 1 s in
+    stuck = check.stream().feed(np.r_[np.linspace(0.2, 0.9, 20), np.full(300, 0.9)][:, None])
+    assert np.flatnonzero(stuck[:, 0])[0] == 19 + 10
+    # a check saved before saturation was told apart loads and judges every value
+    old = {k: v for k, v in check.to_dict().items() if k not in ("low_", "high_")}
+    assert FrozenCheck.from_dict(old).stream().feed(np.ones((20, 1)))[-1, 0]
+
+
+def test_an_extreme_touched_only_briefly_is_judged_like_any_value():
+    # a surface command at its clip for 8 rows in a sharp turn (its other values never repeat)
+    # does not rest there: the clip's run sets the limit, and held there longer (a stuck
+    # surface the autopilot fights) it alarms
+    turn = np.r_[np.linspace(-5.0, 20.0, 30), np.full(8, 22.9), np.linspace(20.0, -22.9, 30)]
+    check = FrozenCheck(rate_hz=10.0).fit([turn[:, None]])
+    assert np.isnan(check.high_[0]) and np.isnan(check.low_[0])  # -22.9 is touched once
+    assert check.limit_rows_[0] == 14  # twice the 7 rows the clip repeated
+    fight = check.stream().feed(np.r_[np.linspace(-5.0, 20.0, 30), np.full(100, 22.9)][:, None])
+    assert np.flatnonzero(fight[:, 0])[0] == 30 + 14  # 14 rows equal to their predecessor
 
 
 @pytest.mark.parametrize("confirm_s", [0.0, 3.0])
@@ -51,6 +86,10 @@ def test_a_channel_constant_over_a_whole_normal_flight_is_never_judged():
     check = FrozenCheck(rate_hz=10.0).fit([rows[:20], rows])
     assert check.limit_rows_[1] == np.inf and check.limit_rows_[0] == 10
     assert not check.stream().feed(np.column_stack([np.arange(500.0), np.full(500, 3.0)])).any()
+    # but a normal prefix shorter than a second that happens to hold still is no such column
+    moving = np.column_stack([np.arange(50.0), np.arange(50.0) % 7])
+    check = FrozenCheck(rate_hz=10.0).fit([moving, np.full((5, 2), 3.0)])
+    assert check.limit_rows_.tolist() == [10, 10]
 
 
 def test_no_forced_alarm_in_the_warm_up():
