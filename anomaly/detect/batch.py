@@ -369,7 +369,7 @@ def score_batch(
         _atomic_text(events_path, _events_csv(all_events))
         doc = {
             "model_uri": model_uri,
-            "threshold": pipeline.rule.threshold.threshold_,
+            "threshold": pipeline.rule.threshold.to_dict()["threshold"],
             "threshold_rule": pipeline.rule.threshold.rule,
             "files": summary.files,
             "scored_files": len(summary.scored),

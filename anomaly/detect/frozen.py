@@ -91,18 +91,27 @@ class FrozenCheck:
 
     def to_dict(self) -> dict:
         settings = {"rate_hz": self.rate_hz, "margin": self.margin, "min_s": self.min_s}
-        fitted = {k: getattr(self, k).tolist() for k in ("limit_rows_", "low_", "high_")}
+        # strict JSON has no NaN or Infinity: null stands for "never" (limit) and "none" (rest)
+        fitted = {
+            k: [float(v) if np.isfinite(v) else None for v in getattr(self, k)]
+            for k in ("limit_rows_", "low_", "high_")
+        }
         return {**settings, "gap_rows": self.gap_rows, **fitted}
 
     @classmethod
     def from_dict(cls, d: dict) -> FrozenCheck:
         check = cls(d["rate_hz"], d["margin"], d["min_s"], d["gap_rows"])
-        check.limit_rows_ = np.asarray(d["limit_rows_"], dtype=np.float64)
+        check.limit_rows_ = _floats(d["limit_rows_"], np.inf, np.float64)
         # saved before saturation was told apart: no value is a rest
-        nan = [np.nan] * len(check.limit_rows_)
-        check.low_ = np.asarray(d.get("low_", nan), dtype=np.float32)
-        check.high_ = np.asarray(d.get("high_", nan), dtype=np.float32)
+        nan = [None] * len(check.limit_rows_)
+        check.low_ = _floats(d.get("low_", nan), np.nan, np.float32)
+        check.high_ = _floats(d.get("high_", nan), np.nan, np.float32)
         return check
+
+
+def _floats(values: list, missing: float, dtype: type) -> np.ndarray:
+    """A saved list back to an array, null read as `missing` (older files hold NaN/Infinity)."""
+    return np.asarray([missing if v is None else v for v in values], dtype=dtype)
 
 
 class FrozenStream:

@@ -132,7 +132,7 @@ class Pipeline:
             "rule": None if self.rule is None else self.rule.to_dict(),
             "frozen": None if self.frozen is None else self.frozen.to_dict(),
         }
-        (folder / PIPELINE_FILE).write_text(json.dumps(spec, indent=2))
+        (folder / PIPELINE_FILE).write_text(json.dumps(spec, indent=2, allow_nan=False))
         return folder
 
     @classmethod

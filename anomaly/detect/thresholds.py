@@ -87,7 +87,9 @@ class Threshold:
         return np.asarray(stat) > self.threshold_
 
     def to_dict(self) -> dict:
-        return {"rule": self.rule, "threshold": self.threshold_}
+        # strict JSON has no Infinity: a mute rule's level is written "inf", which float() reads
+        level = self.threshold_
+        return {"rule": self.rule, "threshold": level if np.isfinite(level) else str(level)}
 
     @classmethod
     def from_dict(cls, d: dict) -> Threshold:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -127,6 +129,9 @@ def test_threshold_rules_and_round_trip():
     t = Threshold.from_dict(Threshold("quantile:0.9").fit(s, 1.0).to_dict())
     assert t.threshold_ == pytest.approx(np.quantile(s[0], 0.9))
     assert t.apply(np.array([0.0, 1000.0])).tolist() == [False, True]
+    t.threshold_ = np.inf  # a rule made mute (tests do so to hear the frozen check alone)
+    mute = json.loads(json.dumps(t.to_dict(), allow_nan=False))
+    assert Threshold.from_dict(mute).threshold_ == np.inf  # strict JSON, read back as infinite
 
 
 @pytest.mark.parametrize(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from anomaly.detect.alarms import AlarmRule
 from anomaly.detect.frozen import FrozenCheck, FrozenStream
 
+FITTED = ("limit_rows_", "low_", "high_")
 ROWS = np.array([[1, 5], [1, 5], [2, 5], [2, 5], [2, 6], [3, np.nan], [3, np.nan]], float)
 
 
@@ -90,6 +93,21 @@ def test_a_channel_constant_over_a_whole_normal_flight_is_never_judged():
     moving = np.column_stack([np.arange(50.0), np.arange(50.0) % 7])
     check = FrozenCheck(rate_hz=10.0).fit([moving, np.full((5, 2), 3.0)])
     assert check.limit_rows_.tolist() == [10, 10]
+
+
+def test_a_saved_check_is_strict_json_and_loads_back():
+    # "never" (a status column's limit) and "no rest" are null, not Infinity or NaN, which strict
+    # JSON readers (jq, a browser, the MLflow UI) reject; files written with them still load
+    rows = np.column_stack([np.arange(50.0), np.full(50, 3.0)])
+    check = FrozenCheck(rate_hz=10.0).fit([rows])
+    assert check.limit_rows_.tolist() == [10, np.inf] and np.isnan(check.low_[0])
+    saved = json.dumps(check.to_dict(), allow_nan=False)
+    older = json.dumps({**check.to_dict(), **{k: getattr(check, k).tolist() for k in FITTED}})
+    assert "Infinity" in older and "NaN" in older
+    for text in (saved, older):
+        again = FrozenCheck.from_dict(json.loads(text))
+        for k in FITTED:
+            np.testing.assert_array_equal(getattr(again, k), getattr(check, k))
 
 
 def test_no_forced_alarm_in_the_warm_up():
