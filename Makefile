@@ -114,4 +114,4 @@ results:
 	-cp $(ALFA_REPORT)/*.png $(ALFA_REPORT)/report.md docs/results/alfa/
 	-cp $(LOCO_REPORT)/report.md docs/results/alfa_loco/
 	-cp $(CLAIM4_REPORT)/*.png $(CLAIM4_REPORT)/report.md docs/results/claim4/
-	-cp $(ALFA_CAP_REPORT)/report.md docs/results/alfa_cap/
+	-cp $(ALFA_CAP_REPORT)/*.png $(ALFA_CAP_REPORT)/report.md docs/results/alfa_cap/
