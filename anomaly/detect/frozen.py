@@ -91,11 +91,11 @@ class FrozenCheck:
 
     def to_dict(self) -> dict:
         settings = {"rate_hz": self.rate_hz, "margin": self.margin, "min_s": self.min_s}
-        # strict JSON has no NaN or Infinity: null stands for "never" (limit) and "none" (rest)
-        fitted = {
-            k: [float(v) if np.isfinite(v) else None for v in getattr(self, k)]
-            for k in ("limit_rows_", "low_", "high_")
-        }
+        # strict JSON has no NaN or Infinity: null stands for "never" (an infinite limit) and
+        # "no rest" (NaN); any other non-finite value is a bug and fails the strict save
+        fitted = {"limit_rows_": [None if v == np.inf else float(v) for v in self.limit_rows_]}
+        for k in ("low_", "high_"):
+            fitted[k] = [None if np.isnan(v) else float(v) for v in getattr(self, k)]
         return {**settings, "gap_rows": self.gap_rows, **fitted}
 
     @classmethod

@@ -89,7 +89,7 @@ class Threshold:
     def to_dict(self) -> dict:
         # strict JSON has no Infinity: a mute rule's level is written "inf", which float() reads
         level = self.threshold_
-        return {"rule": self.rule, "threshold": level if np.isfinite(level) else str(level)}
+        return {"rule": self.rule, "threshold": "inf" if level == np.inf else level}
 
     @classmethod
     def from_dict(cls, d: dict) -> Threshold:

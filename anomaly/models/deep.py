@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -214,7 +216,8 @@ class DeepDetector(Detector):
             "history": self.history_,
             "summary": self.summary_,
         }
-        (Path(folder) / "deep.json").write_text(json.dumps(meta))
+        # a diverged epoch's loss is NaN: null in strict JSON, NaN again on load
+        (Path(folder) / "deep.json").write_text(json.dumps(_nulls(meta), allow_nan=False))
 
     @classmethod
     def load(cls, folder: Path, params: dict) -> DeepDetector:
@@ -229,5 +232,20 @@ class DeepDetector(Detector):
         det.network_.load_state_dict(state)
         det.network_.eval()
         det.n_params_ = det.network_.n_params()
-        det.epochs_, det.history_, det.summary_ = meta["epochs"], meta["history"], meta["summary"]
+        det.epochs_ = meta["epochs"]
+        det.history_ = [_nans(row) for row in meta["history"]]
+        det.summary_ = _nans(meta["summary"])
         return det
+
+
+def _nulls(value: Any) -> Any:
+    """Non-finite floats (a diverged loss, no best epoch) -> None, through dicts and lists."""
+    if isinstance(value, dict):
+        return {k: _nulls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nulls(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _nans(numbers: dict) -> dict:
+    return {k: float("nan") if v is None else v for k, v in numbers.items()}

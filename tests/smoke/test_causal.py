@@ -4,6 +4,7 @@ and in chunked streaming; chunked streaming gives the one-pass alarms."""
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import pandas as pd
@@ -86,7 +87,15 @@ def test_a_frozen_sensor_raises_an_alarm_naming_it(pipelines, easy_dir, model, t
     assert not pipe.score(values, time).is_anomaly.any()
     score, flags = _chunked(pipe, time, frozen, 37)  # the check's state crosses chunks
     np.testing.assert_array_equal(flags, block.is_anomaly)
+    if hasattr(pipe.detector, "history_"):  # a diverged epoch's loss is NaN
+        pipe.detector = copy.copy(pipe.detector)
+        pipe.detector.history_ = [*pipe.detector.history_, {"epoch": 99, "val_loss": np.nan}]
     loaded = Pipeline.load(pipe.save(tmp_path / "saved"))  # the check travels with the model
+    if hasattr(pipe.detector, "history_"):
+        assert np.isnan(loaded.detector.training_history()[-1]["val_loss"])
+    assert (tmp_path / "saved" / "pipeline.json").exists()
+    for saved in (tmp_path / "saved").glob("*.json"):  # strict JSON: no NaN or Infinity
+        json.loads(saved.read_text(), parse_constant=lambda c, f=saved: pytest.fail(f"{f}: {c}"))
     np.testing.assert_array_equal(loaded.score(frozen, time).is_anomaly, block.is_anomaly)
     pipe.frozen = None
     without = pipe.score(frozen, time)
