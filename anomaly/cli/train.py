@@ -13,7 +13,7 @@ from anomaly.models.registry import MODELS
 log = logging.getLogger(__name__)
 
 METRIC_ROWS = [
-    ("f1_point", "F1 (point, headline)"),
+    ("f1_point", "F1 (point)"),
     ("precision_point", "precision (point)"),
     ("recall_point", "recall (point)"),
     ("auc_pr", "AUC-PR"),

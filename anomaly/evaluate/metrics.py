@@ -1,8 +1,9 @@
 """Detection metrics as pure functions of labels and scores.
 
-Point-wise F1 (no adjustment) is the headline. Point-adjusted F1 is reported only as a labelled
-secondary figure: it credits a whole fault segment for one flagged row, so even random scores can
-look strong with it.
+Row metrics are secondary: alarms are judged per flight (evaluate/protocol.py) and the study's
+verdicts use VUS-PR (evaluate/vus.py), which needs no threshold. Point-adjusted F1 is reported
+only as a labelled figure: it credits a whole fault segment for one flagged row, so even random
+scores can look strong with it.
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ def run_trial(cfg: RunConfig, dataset: Dataset | None = None, progress: bool = F
     """Fit and evaluate one configuration; deterministic for a seed on CPU.
 
     Settings are chosen without test flights by handing it a dataset whose 'test' side is
-    held-out training flights (scripts/alfa_tuning.py).
+    held-out training flights (scripts/tune_detection.py).
     """
     spec = registry.get(cfg.model)
     ds = dataset or load_dataset(cfg.data.data, cfg.data.format_options())

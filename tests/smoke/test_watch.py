@@ -8,9 +8,11 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from anomaly.cli import main
 from anomaly.study.trial import run_trial
 from tests.helpers import quick_config
 
@@ -28,12 +30,23 @@ with open(dst, "w") as out:
 
 @pytest.mark.slow
 def test_watch_prints_the_alarm_of_a_fault_being_written(easy_dir, tmp_path):
-    # a low decision level: the quickly trained model must raise some alarm to be watched for
-    trial = run_trial(quick_config(str(easy_dir), "lstm", detect={"threshold": "quantile:0.99"}))
-    model = trial.pipeline.save(tmp_path / "model")
-    hit = next(r for r in trial.results if r.flight.onset_index and r.flagged.any())
-    source = easy_dir / "flights" / f"{hit.flight.flight_id}.csv"
-    first_alarm = hit.flight.time[hit.flagged.argmax()]
+    trial = run_trial(quick_config(str(easy_dir), "lstm"))  # the default, calibrated rule
+    pipe = trial.pipeline
+    model = pipe.save(tmp_path / "model")
+    # a fault injected into a fault-free flight: a 10-sigma step on one channel from row k on,
+    # early enough to come before any false alarm the quickly trained model raises there
+    manifest = pd.read_csv(easy_dir / "manifest.csv")
+    name = manifest.loc[manifest["fault_type"] == "none", "file"].iloc[0]
+    frame = pd.read_csv(easy_dir / "flights" / name)
+    normal = pipe.score(frame[pipe.channels].to_numpy(np.float32), frame["time"].to_numpy())
+    k, channel = len(frame) // 4, pipe.channels[0]
+    frame.loc[k:, channel] += 10 * frame[channel].std()
+    source = tmp_path / "stepped.csv"
+    frame.to_csv(source, index=False)
+    stepped = pipe.score(frame[pipe.channels].to_numpy(np.float32), frame["time"].to_numpy())
+    first = int(np.flatnonzero(stepped.is_anomaly)[0])
+    assert k <= first < np.r_[np.flatnonzero(normal.is_anomaly), len(frame)][0]  # the step's
+    first_alarm = frame["time"].iloc[first]
     log, events = tmp_path / "live.csv", tmp_path / "alarms.csv"
     watch = ["watch", str(log), "--model", str(model), "--events", str(events), "--poll", "0.01"]
     cmd = [sys.executable, "-m", "anomaly.cli", *watch]
@@ -57,3 +70,12 @@ def test_watch_prints_the_alarm_of_a_fault_being_written(easy_dir, tmp_path):
     logged = pd.read_csv(events)
     assert logged["start"].iloc[0] == pytest.approx(first_alarm, abs=1e-3)
     assert logged["file"].iloc[0] == str(log)
+    # --once on the finished log: the same alarms, at the same rows, as batch scoring
+    once = tmp_path / "once.csv"
+    assert main(["watch", str(source), "--model", str(model), "--events", str(once), "--once"]) == 0
+    assert main(["score", str(source), "--model", str(model), "--out", str(tmp_path / "s")]) == 0
+    scored = pd.read_csv(tmp_path / "s" / "events.csv")
+    watched = pd.read_csv(once)
+    assert len(watched) == len(scored) > 0
+    assert watched["start"].tolist() == pytest.approx(scored["start"].tolist(), abs=1e-6)
+    assert watched["channel"].tolist() == scored["channel"].tolist()
