@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -116,10 +117,9 @@ class DeepDetector(Detector):
 
     def fit(self, windows: np.ndarray, val_windows: np.ndarray | None = None) -> DeepDetector:
         import pytorch_lightning as pl
-        from pytorch_lightning.callbacks import ModelCheckpoint
 
         from anomaly.data.datamodule import WindowDataModule
-        from anomaly.models.system import History, Plateau, ReconstructionSystem
+        from anomaly.models.system import History, Plateau, ReconstructionSystem, TimedCheckpoint
 
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise ValueError(f"steps_per_epoch must be None or >= 1, got {self.steps_per_epoch!r}")
@@ -138,7 +138,7 @@ class DeepDetector(Detector):
         )
         history = History()
         with tempfile.TemporaryDirectory() as ckpt_dir:
-            best = ModelCheckpoint(
+            best = TimedCheckpoint(
                 dirpath=ckpt_dir, monitor="val/loss", mode="min", save_weights_only=True
             )
             trainer = pl.Trainer(
@@ -165,8 +165,10 @@ class DeepDetector(Detector):
                 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
                 trainer.fit(system, datamodule=dm)
             if best.best_model_path:
+                t0 = time.perf_counter()
                 ckpt = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
                 system.load_state_dict(ckpt["state_dict"])
+                best.seconds += time.perf_counter() - t0
         self.network_ = system.net.cpu().eval()
         self.history_ = history.rows
         self.epochs_ = len(history.rows)
@@ -174,6 +176,7 @@ class DeepDetector(Detector):
         self.summary_ = {
             "fit_seconds": history.fit_seconds,
             "validate_seconds": history.validate_seconds,
+            "checkpoint_seconds": best.seconds,  # writing the best weights, reloading them
             "epochs": float(self.epochs_),
             "steps": float(trainer.global_step),
             "best_epoch": float(np.argmin(val_losses)) if val_losses else float("nan"),

@@ -8,7 +8,7 @@ import time
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, EarlyStopping
+from pytorch_lightning.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from pytorch_lightning.callbacks.early_stopping import EarlyStoppingReason
 from torch import nn
 
@@ -118,6 +118,20 @@ class Plateau(EarlyStopping):
             self.stopping_reason = EarlyStoppingReason.NOT_STOPPED  # a non-finite loss still stops
             return False, None
         return stop, reason
+
+
+class TimedCheckpoint(ModelCheckpoint):
+    """Keeps the best weights on disk, counting the seconds spent writing them, so a model's
+    cost can be read as fit, validation and checkpoint time apart."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seconds = 0.0
+
+    def _save_checkpoint(self, trainer, filepath):
+        t0 = time.perf_counter()
+        super()._save_checkpoint(trainer, filepath)
+        self.seconds += time.perf_counter() - t0
 
 
 class History(Callback):

@@ -162,18 +162,20 @@ def training_section(c: pd.DataFrame, arms: list[str]) -> tuple[list[str], float
     md = ["## Training", "", *training_rule(deep), ""]
     md += [
         "| arm | cells | epochs (median) | best epoch (median) | steps (median) | hit the cap | "
-        "fit s (median) | validation s (median) |",
-        "|---|---|---|---|---|---|---|---|",
+        "fit s (median) | validation s (median) | checkpoint s (median) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for arm in arms:
         sub = c[c["arm"] == arm]
         if "epochs" not in sub or sub["epochs"].fillna(0).max() == 0:
             continue
         cap = sub["hit_max_epochs"].mean() if "hit_max_epochs" in sub else float("nan")
+        # runs logged before checkpoint time was counted apart have none
+        ckpt = sub["checkpoint_seconds"].median() if "checkpoint_seconds" in sub else float("nan")
         md.append(
             f"| {arm} | {len(sub)} | {sub['epochs'].median():.0f} | {sub['best_epoch'].median():.0f} "
             f"| {sub['steps'].median():.0f} | {cap:.0%} | {sub['fit_seconds'].median():.1f} | "
-            f"{sub['validate_seconds'].median():.1f} |"
+            f"{sub['validate_seconds'].median():.1f} | {'-' if np.isnan(ckpt) else f'{ckpt:.1f}'} |"
         )
     share = deep["hit_max_epochs"].mean() if len(deep) else float("nan")
     return [*md, "", f"Share of deep cells that hit the epoch cap: **{share:.1%}**.", ""], share

@@ -100,7 +100,7 @@ def run_trial(cfg: RunConfig, dataset: Dataset | None = None, progress: bool = F
     t0 = time.perf_counter()
     det.fit(prep.train_windows, prep.val_windows)
     total_seconds = time.perf_counter() - t0
-    timing = {"fit_seconds": total_seconds, "validate_seconds": 0.0}
+    timing = {"fit_seconds": total_seconds, "validate_seconds": 0.0, "checkpoint_seconds": 0.0}
     timing.update(det.training_summary())
     if spec.deep:
         det.set_params(progress=False)

@@ -89,8 +89,8 @@ def test_smoke_sweep_resumes_and_reports(smoke_spec, mlflow_store, tmp_path, mon
     assert counts["skipped"] == 5 and counts["finished"] == counts["cells"] - 5
     children = _children(parent)
     assert len(children) == counts["cells"]
-    logged = {"f1_point", "vus_pr", "fit_seconds", "validate_seconds", "hit_max_epochs",
-              "best_epoch", "steps", "n_params", "vus_pr_order"}  # fmt: skip
+    logged = {"f1_point", "vus_pr", "fit_seconds", "validate_seconds", "checkpoint_seconds",
+              "hit_max_epochs", "best_epoch", "steps", "n_params", "vus_pr_order"}  # fmt: skip
     assert {f"metrics.{m}" for m in logged} <= set(children.columns)
     deep = children[children["params.model"] != "pca"]
     assert deep["metrics.hit_max_epochs"].notna().all() and (deep["metrics.fit_seconds"] > 0).all()
