@@ -87,14 +87,14 @@ class Threshold:
         return np.asarray(stat) > self.threshold_
 
     def to_dict(self) -> dict:
-        # strict JSON has no Infinity: a mute rule's level is written "inf", which float() reads
+        # strict JSON has no Infinity: a mute rule's level is null, as a frozen check's "never"
         level = self.threshold_
-        return {"rule": self.rule, "threshold": "inf" if level == np.inf else level}
+        return {"rule": self.rule, "threshold": None if level == np.inf else level}
 
     @classmethod
     def from_dict(cls, d: dict) -> Threshold:
         t = cls(d["rule"])
-        t.threshold_ = float(d["threshold"])
+        t.threshold_ = np.inf if d["threshold"] is None else float(d["threshold"])
         return t
 
     @classmethod
