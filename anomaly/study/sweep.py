@@ -214,8 +214,7 @@ def run_sweep(
     )
     workers = max(1, min(workers or spec.workers, len(todo) or 1))
     show = sys.stderr.isatty() if progress is None else progress
-    # the slowest cells first, so the tail of the sweep is not one long cell
-    todo.sort(key=lambda c: (not registry.get(c.config.model).deep, -c.train_flights))
+    todo = run_order(spec, todo)
     bar = tqdm(total=len(todo), desc=f"sweep {spec.name}", unit="cell", disable=not show)
     t0 = time.perf_counter()
     try:
@@ -236,6 +235,18 @@ def run_sweep(
         parent_id, {"sweep_seconds": time.perf_counter() - t0, "cells_failed": counts["failed"]}
     )
     return parent_id, counts
+
+
+def run_order(spec: SweepSpec, cells: list[Cell]) -> list[Cell]:
+    """The primary pair first, then the scaling arms, then the rest: a sweep stopped part way
+    (the full design takes hours) has the study's main verdict first. Within each group the
+    slowest cells first, so the tail of the sweep is not one long cell."""
+
+    def rank(c: Cell) -> tuple:
+        group = 0 if c.arm in spec.compare else 1 if c.arm in spec.scaling else 2
+        return (group, not registry.get(c.config.model).deep, -c.train_flights)
+
+    return sorted(cells, key=rank)
 
 
 def _consume(results, tracker, parent_id: str, counts: dict, bar) -> None:

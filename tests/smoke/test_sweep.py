@@ -198,6 +198,16 @@ def test_search_logs_one_parent_with_a_child_per_trial(smoke_spec, mlflow_store,
     assert "best vus_pr" in out and "\n1:\n" in out  # the settings to freeze, keyed by size
 
 
+def test_the_primary_pair_runs_first_then_scaling_then_the_rest():
+    spec = SweepSpec.from_yaml(REPO / "experiments" / "small_data.yaml")
+    order = runner.run_order(spec, expand(spec, n_features=10))
+    groups = [0 if c.arm in spec.compare else 1 if c.arm in spec.scaling else 2 for c in order]
+    assert groups == sorted(groups) and groups[0] == 0 and 1 in groups and 2 in groups
+    pair = [c.train_flights for c in order if c.arm in spec.compare]
+    assert pair == sorted(pair, reverse=True)  # slowest first within a group
+    assert [c.arm for c in order[-1:]] in (["pca"], ["iforest"])  # baselines last
+
+
 @pytest.mark.parametrize(
     "path", sorted((REPO / "experiments").glob("*.yaml")), ids=lambda p: p.name
 )
