@@ -15,6 +15,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import binomtest, norm
 
 BOOTSTRAP = 4000
 LEVEL = 0.95
@@ -62,28 +63,46 @@ def mean_interval(values, level: float = LEVEL, seed: int = 0) -> Interval:
 
 def two_way_bootstrap(D: np.ndarray, n_boot: int = BOOTSTRAP, seed: int = 0) -> np.ndarray:
     """(seeds, flights) differences -> (n_boot,) means over seeds and flights resampled
-    independently with replacement. NaN cells (a flight a metric is undefined on) are skipped."""
-    D = np.asarray(D, dtype=np.float64)
+    independently with replacement. NaN cells (a flight a metric is undefined on) are skipped.
+
+    A (sizes, seeds, flights) stack gives the mean over sizes of each size's mean, with the same
+    seeds and flights drawn at every size: the sizes share them, so they are not independent.
+    """
+    D3 = _stack(D)
     rng = np.random.default_rng(seed)
-    S, F = D.shape
+    _, S, F = D3.shape
     out = np.empty(n_boot)
     for b in range(n_boot):
-        sub = D[np.ix_(rng.integers(0, S, S), rng.integers(0, F, F))]
-        out[b] = np.nanmean(sub) if np.isfinite(sub).any() else np.nan
+        out[b] = _mean_over_sizes(D3[:, rng.integers(0, S, S)][:, :, rng.integers(0, F, F)])
     return out
 
 
+def _stack(D: np.ndarray) -> np.ndarray:
+    D = np.asarray(D, dtype=np.float64)
+    return D[None] if D.ndim == 2 else D
+
+
+def _mean_over_sizes(D3: np.ndarray) -> float:
+    """Each size's mean, then their mean (NaN when no size has a value)."""
+    has = np.isfinite(D3).any(axis=(1, 2))
+    if not has.any():
+        return float("nan")
+    return float(np.mean([np.nanmean(d) for d in D3[has]]))
+
+
 def compare(D: np.ndarray, margin: float, level: float = LEVEL, seed: int = 0) -> Comparison:
-    """Paired comparison from the (seeds, flights) matrix of a - b."""
-    boot = two_way_bootstrap(D, seed=seed)
+    """Paired comparison from the (seeds, flights) matrix of a - b, or from a (sizes, seeds,
+    flights) stack: then of the difference averaged over sizes."""
+    D3 = _stack(D)
+    boot = two_way_bootstrap(D3, seed=seed)
     boot = boot[np.isfinite(boot)]
     lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
     return Comparison(
-        Interval(float(np.nanmean(D)), float(lo), float(hi), D.shape[0]),
+        Interval(_mean_over_sizes(D3), float(lo), float(hi), D3.shape[1]),
         bootstrap_p(boot),
         tost_p(boot, margin),
-        D.shape[0],
-        D.shape[1],
+        D3.shape[1],
+        D3.shape[2],
         margin,
     )
 
@@ -158,7 +177,15 @@ def interaction_model(frame, metric: str, a: str, b: str) -> dict:
     d["log_size"] = np.log2(d["train_flights"].astype(float))
     d["y"] = d[metric].astype(float)
     nan = float("nan")
-    not_fitted = {"arch": nan, "arch_p": nan, "interaction": nan, "interaction_p": nan}
+    not_fitted = {
+        "arch": nan,
+        "arch_p": nan,
+        "interaction": nan,
+        "interaction_p": nan,
+        "mean_effect": nan,
+        "mean_effect_se": nan,
+        "mean_effect_p": nan,
+    }
     if d["log_size"].nunique() < 2 or d["is_a"].nunique() < 2:  # nothing to separate
         return {**not_fitted, "cells": int(len(d)), "error": "needs both arms at two sizes"}
     try:
@@ -169,10 +196,27 @@ def interaction_model(frame, metric: str, a: str, b: str) -> dict:
             fit = smf.mixedlm("y ~ is_a * log_size", d, groups=d["seed"]).fit(reml=True)
     except (np.linalg.LinAlgError, ValueError) as exc:  # a report is still written without it
         return {**not_fitted, "cells": int(len(d)), "error": f"{type(exc).__name__}: {exc}"}
+    # the architecture effect averaged over the design's sizes: at their mean log2 size
+    names = list(fit.fe_params.index)
+    at = float(np.mean(np.unique(d["log_size"])))
+    weights = np.array([{"is_a": 1.0, "is_a:log_size": at}.get(n, 0.0) for n in names])
+    cov = fit.cov_params().loc[names, names].to_numpy()
+    mean_effect = float(weights @ fit.fe_params.to_numpy())
+    se = float(np.sqrt(weights @ cov @ weights))
     return {
         "arch": float(fit.params["is_a"]),
         "arch_p": float(fit.pvalues["is_a"]),
         "interaction": float(fit.params["is_a:log_size"]),
         "interaction_p": float(fit.pvalues["is_a:log_size"]),
+        "mean_effect": mean_effect,
+        "mean_effect_se": se,
+        "mean_effect_p": float(2 * norm.sf(abs(mean_effect) / se)) if se > 0 else float("nan"),
         "cells": int(len(d)),
     }
+
+
+def sign_test(wins_a: int, wins_b: int) -> float:
+    """Two-sided exact sign test of 'either arm is as likely to win a paired seed' (ties
+    dropped before counting)."""
+    n = wins_a + wins_b
+    return float(binomtest(wins_a, n, 0.5).pvalue) if n else 1.0

@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from anomaly.evaluate import statistics as st
 from anomaly.study.records import Records
@@ -111,3 +112,110 @@ def test_the_lens_table_says_whether_the_readout_or_the_encoding_moves_w():
         factorial_cells(lambda pe, ro: 0.9 if pe == "sinusoidal" else 0.2), spec
     )
     assert by_encoding[-1].endswith("more than the readout does.")
+
+
+def study_records() -> Records:
+    """lstm, transformer and transformer-4x at 2 and 8 flights, 10 seeds, 20 test flights (2
+    with a temporal-order fault). VUS-PR: lstm leads transformer by 0.05 everywhere; the 4x arm
+    ties lstm except on the order flights, where lstm leads it by 0.1. Training: the transformer
+    reaches the loss target in 2 epochs of 2 s, lstm in 6 epochs of 1 s; but the transformer
+    trains 40 epochs, lstm 20, so its fit time is 4x lstm's."""
+    rng = np.random.default_rng(0)
+    cells, flights, curves = [], [], []
+    speed = {"lstm": (1.0, 6, 20), "transformer": (2.0, 2, 40), "transformer-4x": (2.0, 2, 40)}
+    params = {"lstm": 1000, "transformer": 1300, "transformer-4x": 4000}
+    for size in (2, 8):
+        for seed in range(10):
+            for arm in ("lstm", "transformer", "transformer-4x"):
+                values = []
+                for f in range(20):
+                    order = f < 2
+                    v = 0.5 + 0.01 * f + rng.normal(0, 0.002)
+                    v += {"lstm": 0.05, "transformer": 0.0}.get(arm, -0.05 if order else 0.05)
+                    values.append(v)
+                    flights.append(
+                        dict(
+                            arm=arm,
+                            train_flights=size,
+                            seed=seed,
+                            held_out="",
+                            flight_id=f"f{f}",
+                            fault_type="temporal_order" if order else "engine",
+                            vus_pr=v,
+                        )
+                    )
+                per_epoch, reach, epochs = speed[arm]
+                curves += [
+                    dict(
+                        arm=arm,
+                        train_flights=size,
+                        seed=seed,
+                        held_out="",
+                        epoch=e,
+                        val_loss=1.0 if e >= reach else 2.0,
+                        fit_seconds=per_epoch * e,
+                    )
+                    for e in range(1, epochs + 1)
+                ]
+                cells.append(
+                    dict(
+                        arm=arm,
+                        train_flights=size,
+                        seed=seed,
+                        held_out="",
+                        epochs=epochs,
+                        best_epoch=reach,
+                        steps=32 * epochs,
+                        hit_max_epochs=0.0,
+                        fit_seconds=per_epoch * epochs,
+                        validate_seconds=1.0,
+                        n_params=params[arm],
+                        score_us_per_row=10.0,
+                        vus_pr=float(np.mean(values)),
+                        flight_f1=0.5,
+                    )
+                )
+    return Records(pd.DataFrame(cells), pd.DataFrame(flights), pd.DataFrame(curves))
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> tuple[str, dict[str, dict]]:
+    params = {"compare": "lstm,transformer", "scaling": "transformer-4x", "margin": "0.03"}
+    text, verdicts = build(study_records(), params, tmp_path_factory.mktemp("study"), "study")
+    return text, {v["claim"]: v for v in verdicts}
+
+
+def test_the_overall_verdict_is_the_difference_averaged_over_sizes(study):
+    text, v = study
+    claim1 = v["lstm reaches higher vus_pr than transformer"]
+    assert claim1["verdict"] == "lstm better overall"
+    assert claim1["evidence"].startswith("+0.050 [+0.04")
+    assert "per size: 2: lstm better, 8: lstm better" in claim1["evidence"]
+    assert "Averaged over the sizes, with the same seeds and test flights" in text
+
+
+def test_training_cost_is_called_on_time_to_quality_not_fit_time(study):
+    text, v = study
+    claim2 = v["lstm reaches a given validation loss sooner than transformer"]
+    # the transformer's fit time is 4x lstm's, yet it gets to the target first in every seed
+    assert claim2["verdict"] == "transformer faster at every size"
+    assert claim2["evidence"] == (
+        "first there per seed: 2: 0:10 (transformer faster), 8: 0:10 (transformer faster)"
+    )
+    (row,) = [line for line in text.splitlines() if line.startswith("| 2 | 6.0 | 4.0 |")]
+    assert "| 0 : 10 | 0.00391 | transformer faster | 20.0 | 80.0 | 4.00 [4.00, 4.00] |" in row
+
+
+def test_claim3_has_its_own_verdict_on_the_temporal_order_flights(study):
+    text, v = study
+    every = v["a Transformer needs many times more parameters to match lstm (every test flight)"]
+    order = v[
+        "a Transformer needs many times more parameters to match lstm (temporal-order flights)"
+    ]
+    assert every["verdict"] == "reproduced"
+    assert every["evidence"] == (
+        "smallest matching arm per size: 2: transformer-4x (4.0x), 8: transformer-4x (4.0x)"
+    )
+    assert order["verdict"] == "inconclusive (no multiple is shown to match)"
+    row = next(line for line in text.splitlines() if line.startswith("| 2 | transformer-4x |"))
+    assert "| equivalent within ±0.03 | +0.10" in row and row.endswith("| lstm better |")

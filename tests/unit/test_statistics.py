@@ -14,6 +14,7 @@ from anomaly.evaluate.statistics import (
     compare,
     holm,
     interaction_model,
+    sign_test,
     tost_p,
     two_way_bootstrap,
     verdict,
@@ -95,3 +96,41 @@ def test_interaction_model_says_why_it_is_not_fitted_on_one_size():
     fit = interaction_model(pd.DataFrame(rows), "vus_pr", "lstm", "transformer")
     assert fit["error"] == "needs both arms at two sizes" and fit["cells"] == 6
     assert np.isnan(fit["arch"]) and np.isnan(fit["interaction_p"])
+
+
+def test_the_overall_effect_is_the_mean_gap_over_the_sizes_in_a_balanced_design():
+    rng = np.random.default_rng(1)
+    rows = []
+    for seed in range(6):
+        for size in (1, 2, 4, 8):
+            for arm in ("lstm", "transformer"):
+                gap = (0.08 - 0.02 * np.log2(size)) if arm == "lstm" else 0.0
+                y = 0.5 + gap + rng.normal(0, 0.01)
+                rows.append({"arm": arm, "train_flights": size, "seed": seed, "vus_pr": y})
+    frame = pd.DataFrame(rows)
+    fit = interaction_model(frame, "vus_pr", "lstm", "transformer")
+    by_arm = frame.groupby("arm")["vus_pr"].mean()
+    # each arm's fitted line passes through its mean at the mean log2 size (1.5)
+    assert fit["mean_effect"] == pytest.approx(by_arm["lstm"] - by_arm["transformer"], abs=1e-9)
+    assert fit["mean_effect"] == pytest.approx(0.05, abs=0.01) and fit["mean_effect_p"] < 1e-6
+
+
+def test_sign_test_by_hand():
+    # 9 wins of 10: P(X >= 9) = 11/1024, two-sided 22/1024
+    assert sign_test(9, 1) == pytest.approx(22 / 1024)
+    assert sign_test(10, 0) == pytest.approx(2 / 1024)
+    assert sign_test(3, 3) == pytest.approx(1.0)
+    assert sign_test(0, 0) == 1.0
+
+
+def test_a_stack_of_sizes_is_compared_on_its_mean_over_sizes_with_shared_draws():
+    """Two sizes sharing seeds and flights: the stack's mean is the mean of the sizes' means,
+    and a draw takes the same seeds and flights at both sizes, so a seed that is high at both
+    moves both together (with independent draws 9 and 1 would mix, giving means 3 and 7)."""
+    D = np.array([[[9.0], [1.0]], [[9.0], [1.0]]])  # sizes x seeds x one flight
+    c = compare(D, margin=0.5, seed=3)
+    assert c.diff.mean == 5.0 and (c.seeds, c.flights) == (2, 1)
+    boot = two_way_bootstrap(D, n_boot=2000, seed=3)
+    assert set(np.unique(boot)) == {1.0, 5.0, 9.0}
+    ragged = np.array([[[0.2, np.nan]], [[0.4, 0.6]]])  # a flight missing at the first size
+    assert compare(ragged, margin=0.5).diff.mean == pytest.approx((0.2 + 0.5) / 2)
