@@ -65,15 +65,26 @@ def two_way_bootstrap(D: np.ndarray, n_boot: int = BOOTSTRAP, seed: int = 0) -> 
     """(seeds, flights) differences -> (n_boot,) means over seeds and flights resampled
     independently with replacement. NaN cells (a flight a metric is undefined on) are skipped.
 
-    A (sizes, seeds, flights) stack gives the mean over sizes of each size's mean, with the same
-    seeds and flights drawn at every size: the sizes share them, so they are not independent.
+    A (sizes, seeds, flights) stack gives the mean over sizes of each size's mean; a draw that
+    leaves a size without a value is NaN (callers drop it), so every draw estimates the same
+    average.
     """
+    per_size = size_bootstrap(D, n_boot, seed)
+    return per_size.mean(axis=1)  # NaN where a size had no value in the draw
+
+
+def size_bootstrap(D: np.ndarray, n_boot: int = BOOTSTRAP, seed: int = 0) -> np.ndarray:
+    """(n_boot, sizes) per-size means of a (sizes, seeds, flights) stack, the same seeds and
+    flights drawn at every size: the sizes share them, so they are not independent."""
     D3 = _stack(D)
     rng = np.random.default_rng(seed)
     _, S, F = D3.shape
-    out = np.empty(n_boot)
-    for b in range(n_boot):
-        out[b] = _mean_over_sizes(D3[:, rng.integers(0, S, S)][:, :, rng.integers(0, F, F)])
+    out = np.empty((n_boot, D3.shape[0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a size left empty by a draw: NaN
+        for b in range(n_boot):
+            sub = D3[:, rng.integers(0, S, S)][:, :, rng.integers(0, F, F)]
+            out[b] = np.nanmean(sub.reshape(len(sub), -1), axis=1)
     return out
 
 
@@ -82,29 +93,48 @@ def _stack(D: np.ndarray) -> np.ndarray:
     return D[None] if D.ndim == 2 else D
 
 
-def _mean_over_sizes(D3: np.ndarray) -> float:
-    """Each size's mean, then their mean (NaN when no size has a value)."""
-    has = np.isfinite(D3).any(axis=(1, 2))
-    if not has.any():
-        return float("nan")
-    return float(np.mean([np.nanmean(d) for d in D3[has]]))
+def _size_means(D3: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(D3.reshape(len(D3), -1), axis=1)
 
 
-def compare(D: np.ndarray, margin: float, level: float = LEVEL, seed: int = 0) -> Comparison:
+def compare(
+    D: np.ndarray, margin: float, level: float = LEVEL, seed: int = 0, n_boot: int = BOOTSTRAP
+) -> Comparison:
     """Paired comparison from the (seeds, flights) matrix of a - b, or from a (sizes, seeds,
-    flights) stack: then of the difference averaged over sizes."""
+    flights) stack: then of the difference averaged over sizes, each size weighted alike."""
     D3 = _stack(D)
-    boot = two_way_bootstrap(D3, seed=seed)
+    boot = two_way_bootstrap(D3, n_boot, seed)
     boot = boot[np.isfinite(boot)]
     lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
     return Comparison(
-        Interval(_mean_over_sizes(D3), float(lo), float(hi), D3.shape[1]),
+        Interval(float(np.mean(_size_means(D3))), float(lo), float(hi), D3.shape[1]),
         bootstrap_p(boot),
         tost_p(boot, margin),
         D3.shape[1],
         D3.shape[2],
         margin,
     )
+
+
+def size_trend(
+    D: np.ndarray, sizes: list[int], level: float = LEVEL, seed: int = 0, n_boot: int = BOOTSTRAP
+) -> tuple[Interval, float]:
+    """Slope of the per-size mean difference against log2(size), with its two-way bootstrap
+    interval and p-value: whether the gap changes with the amount of data (a significant slope
+    means no single overall difference describes the sizes)."""
+    x = np.log2(np.asarray(sizes, dtype=np.float64))
+    x = x - x.mean()
+
+    def slope(means: np.ndarray) -> np.ndarray:
+        return means @ x / (x @ x)
+
+    boot = slope(size_bootstrap(D, n_boot, seed))
+    boot = boot[np.isfinite(boot)]
+    lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+    estimate = float(slope(_size_means(_stack(D))))
+    return Interval(estimate, float(lo), float(hi), _stack(D).shape[1]), bootstrap_p(boot)
 
 
 def bootstrap_p(boot: np.ndarray) -> float:

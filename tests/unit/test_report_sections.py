@@ -4,7 +4,7 @@ import pytest
 
 from anomaly.evaluate import statistics as st
 from anomaly.study.records import Records
-from anomaly.study.report import build, lens_by_encoding_and_readout
+from anomaly.study.report import build, lens_by_encoding_and_readout, time_to_quality
 
 
 def loco_records(lead: dict[str, float]) -> Records:
@@ -114,9 +114,9 @@ def test_the_lens_table_says_whether_the_readout_or_the_encoding_moves_w():
     assert by_encoding[-1].endswith("more than the readout does.")
 
 
-def study_records() -> Records:
+def study_records(lead: dict[int, float] | None = None) -> Records:
     """lstm, transformer and transformer-4x at 2 and 8 flights, 10 seeds, 20 test flights (2
-    with a temporal-order fault). VUS-PR: lstm leads transformer by 0.05 everywhere; the 4x arm
+    with a temporal-order fault). VUS-PR: lstm leads transformer by `lead[size]` (0.05); the 4x arm
     ties lstm except on the order flights, where lstm leads it by 0.1. Training: the transformer
     reaches the loss target in 2 epochs of 2 s, lstm in 6 epochs of 1 s; but the transformer
     trains 40 epochs, lstm 20, so its fit time is 4x lstm's."""
@@ -131,7 +131,8 @@ def study_records() -> Records:
                 for f in range(20):
                     order = f < 2
                     v = 0.5 + 0.01 * f + rng.normal(0, 0.002)
-                    v += {"lstm": 0.05, "transformer": 0.0}.get(arm, -0.05 if order else 0.05)
+                    gap = (lead or {}).get(size, 0.05)
+                    v += {"lstm": gap, "transformer": 0.0}.get(arm, gap - 0.1 if order else gap)
                     values.append(v)
                     flights.append(
                         dict(
@@ -188,10 +189,19 @@ def study(tmp_path_factory) -> tuple[str, dict[str, dict]]:
 def test_the_overall_verdict_is_the_difference_averaged_over_sizes(study):
     text, v = study
     claim1 = v["lstm reaches higher vus_pr than transformer"]
-    assert claim1["verdict"] == "lstm better overall"
-    assert claim1["evidence"].startswith("+0.050 [+0.04")
+    assert claim1["verdict"] == "lstm better on average over the sizes"
+    assert "averaged +0.050 [+0.04" in claim1["evidence"]
     assert "per size: 2: lstm better, 8: lstm better" in claim1["evidence"]
-    assert "Averaged over the sizes, with the same seeds and test flights" in text
+    assert "With the same seeds and test flights drawn at every size" in text
+
+
+def test_opposite_leads_at_the_two_ends_do_not_average_to_equivalent(tmp_path):
+    params = {"compare": "lstm,transformer", "margin": "0.03"}
+    _, verdicts = build(study_records({2: -0.05, 8: 0.05}), params, tmp_path, "study")
+    claim1 = next(v for v in verdicts if v["claim"].startswith("lstm reaches higher"))
+    # averaged, the gap is 0 within +-0.03; the trend (+0.05 a doubling) is what is called
+    assert claim1["verdict"] == "differs by size (lstm - transformer changes by +0.050 a doubling)"
+    assert "averaged +0.000" in claim1["evidence"] or "averaged -0.000" in claim1["evidence"]
 
 
 def test_training_cost_is_called_on_time_to_quality_not_fit_time(study):
@@ -204,6 +214,19 @@ def test_training_cost_is_called_on_time_to_quality_not_fit_time(study):
     )
     (row,) = [line for line in text.splitlines() if line.startswith("| 2 | 6.0 | 4.0 |")]
     assert "| 0 : 10 | 0.00391 | transformer faster | 20.0 | 80.0 | 4.00 [4.00, 4.00] |" in row
+
+
+def test_time_to_quality_races_to_a_loss_both_arms_reach_and_skips_unpaired_seeds():
+    r = study_records()
+    cv = r.curves
+    # seed 0: lstm ends far lower (0.1), so a pooled target would be out of the transformer's
+    # reach; the race is to 1.1 x the worse best loss (1.0), where the transformer is first
+    cv.loc[(cv["arm"] == "lstm") & (cv["seed"] == 0) & (cv["epoch"] >= 15), "val_loss"] = 0.1
+    r.curves = cv[~((cv["arm"] == "transformer") & (cv["seed"] == 1))]  # seed 1: lstm alone
+    lstm = time_to_quality(r, "lstm", 2, ("lstm", "transformer"))
+    transformer = time_to_quality(r, "transformer", 2, ("lstm", "transformer"))
+    assert lstm[0] == 6.0 and transformer[0] == 4.0
+    assert 1 not in lstm and 1 not in transformer and len(lstm) == 9
 
 
 def test_claim3_has_its_own_verdict_on_the_temporal_order_flights(study):

@@ -15,6 +15,7 @@ from anomaly.evaluate.statistics import (
     holm,
     interaction_model,
     sign_test,
+    size_trend,
     tost_p,
     two_way_bootstrap,
     verdict,
@@ -134,3 +135,19 @@ def test_a_stack_of_sizes_is_compared_on_its_mean_over_sizes_with_shared_draws()
     assert set(np.unique(boot)) == {1.0, 5.0, 9.0}
     ragged = np.array([[[0.2, np.nan]], [[0.4, 0.6]]])  # a flight missing at the first size
     assert compare(ragged, margin=0.5).diff.mean == pytest.approx((0.2 + 0.5) / 2)
+
+
+def test_size_trend_is_the_slope_per_doubling_by_hand():
+    # per-size means -0.04, 0, +0.04 at 1, 2, 4 flights: +0.04 a doubling in every draw
+    D = np.stack([np.full((3, 5), m) for m in (-0.04, 0.0, 0.04)])
+    slope, p = size_trend(D, [1, 2, 4], n_boot=200)
+    assert slope.mean == pytest.approx(0.04) and slope.low == pytest.approx(0.04) and p == 0.0
+    flat, p_flat = size_trend(np.zeros((3, 3, 5)) + 0.1, [1, 2, 4], n_boot=200)
+    assert flat.mean == pytest.approx(0.0) and p_flat == 1.0
+
+
+def test_a_draw_that_leaves_a_size_empty_is_dropped_not_averaged_over_fewer_sizes():
+    D = np.array([[[1.0], [1.0]], [[3.0], [np.nan]]])  # size 1 has seed 0 only
+    boot = two_way_bootstrap(D, n_boot=4000, seed=0)
+    assert set(np.unique(boot[np.isfinite(boot)])) == {2.0}  # never the 1.0 of size 0 alone
+    assert np.mean(np.isnan(boot)) == pytest.approx(0.25, abs=0.03)  # both draws seed 1
