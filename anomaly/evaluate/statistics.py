@@ -105,7 +105,10 @@ def compare(
     """Paired comparison from the (seeds, flights) matrix of a - b, or from a (sizes, seeds,
     flights) stack: then of the difference averaged over sizes, each size weighted alike."""
     D3 = _stack(D)
-    boot = two_way_bootstrap(D3, n_boot, seed)
+    return _comparison(D3, two_way_bootstrap(D3, n_boot, seed), margin, level)
+
+
+def _comparison(D3: np.ndarray, boot: np.ndarray, margin: float, level: float) -> Comparison:
     boot = boot[np.isfinite(boot)]
     lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
     return Comparison(
@@ -118,23 +121,28 @@ def compare(
     )
 
 
-def size_trend(
-    D: np.ndarray, sizes: list[int], level: float = LEVEL, seed: int = 0, n_boot: int = BOOTSTRAP
-) -> tuple[Interval, float]:
-    """Slope of the per-size mean difference against log2(size), with its two-way bootstrap
-    interval and p-value: whether the gap changes with the amount of data (a significant slope
-    means no single overall difference describes the sizes)."""
+def compare_over_sizes(
+    D: np.ndarray,
+    sizes: list[int],
+    margin: float,
+    level: float = LEVEL,
+    seed: int = 0,
+    n_boot: int = BOOTSTRAP,
+) -> tuple[Comparison, Interval, float]:
+    """One two-way bootstrap of a (sizes, seeds, flights) stack, read twice: the difference
+    averaged over the sizes (as `compare`), and the slope of the per-size mean difference
+    against log2(size) with its interval and p-value: whether the gap changes with the amount
+    of data (a significant slope means no single overall difference describes the sizes)."""
+    D3 = _stack(D)
     x = np.log2(np.asarray(sizes, dtype=np.float64))
     x = x - x.mean()
-
-    def slope(means: np.ndarray) -> np.ndarray:
-        return means @ x / (x @ x)
-
-    boot = slope(size_bootstrap(D, n_boot, seed))
-    boot = boot[np.isfinite(boot)]
-    lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
-    estimate = float(slope(_size_means(_stack(D))))
-    return Interval(estimate, float(lo), float(hi), _stack(D).shape[1]), bootstrap_p(boot)
+    per_size = size_bootstrap(D3, n_boot, seed)
+    slopes = per_size @ x / (x @ x)
+    slopes = slopes[np.isfinite(slopes)]
+    lo, hi = np.quantile(slopes, [(1 - level) / 2, (1 + level) / 2])
+    trend = Interval(float(_size_means(D3) @ x / (x @ x)), float(lo), float(hi), D3.shape[1])
+    average = _comparison(D3, per_size.mean(axis=1), margin, level)
+    return average, trend, bootstrap_p(slopes)
 
 
 def bootstrap_p(boot: np.ndarray) -> float:

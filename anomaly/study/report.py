@@ -697,8 +697,9 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
         if len(rows) > 1:  # the trend with size first: a reversal must not average away
             sizes = [row["size"] for row in rows]
             stack = paired_stack(r, a, b, sizes, primary)
-            trend, p_trend = st.size_trend(stack, sizes, n_boot=OVERALL_BOOTSTRAP)
-            every = st.compare(stack, margin, n_boot=OVERALL_BOOTSTRAP)
+            every, trend, p_trend = st.compare_over_sizes(
+                stack, sizes, margin, n_boot=OVERALL_BOOTSTRAP
+            )
             average = st.verdict(every.diff, every.p_value, every.p_equivalent, margin, a, b)
             if p_trend < 0.05:
                 verdict_text = (

@@ -12,10 +12,10 @@ from anomaly.evaluate.statistics import (
     Interval,
     bootstrap_p,
     compare,
+    compare_over_sizes,
     holm,
     interaction_model,
     sign_test,
-    size_trend,
     tost_p,
     two_way_bootstrap,
     verdict,
@@ -137,12 +137,13 @@ def test_a_stack_of_sizes_is_compared_on_its_mean_over_sizes_with_shared_draws()
     assert compare(ragged, margin=0.5).diff.mean == pytest.approx((0.2 + 0.5) / 2)
 
 
-def test_size_trend_is_the_slope_per_doubling_by_hand():
+def test_the_trend_over_sizes_is_the_slope_per_doubling_by_hand():
     # per-size means -0.04, 0, +0.04 at 1, 2, 4 flights: +0.04 a doubling in every draw
     D = np.stack([np.full((3, 5), m) for m in (-0.04, 0.0, 0.04)])
-    slope, p = size_trend(D, [1, 2, 4], n_boot=200)
+    average, slope, p = compare_over_sizes(D, [1, 2, 4], 0.03, n_boot=200)
     assert slope.mean == pytest.approx(0.04) and slope.low == pytest.approx(0.04) and p == 0.0
-    flat, p_flat = size_trend(np.zeros((3, 3, 5)) + 0.1, [1, 2, 4], n_boot=200)
+    assert average.diff.mean == pytest.approx(0.0, abs=1e-12) and average.p_equivalent == 0.0
+    _, flat, p_flat = compare_over_sizes(np.zeros((3, 3, 5)) + 0.1, [1, 2, 4], 0.03, n_boot=200)
     assert flat.mean == pytest.approx(0.0) and p_flat == 1.0
 
 
