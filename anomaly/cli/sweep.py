@@ -15,6 +15,12 @@ def add_parser(sub) -> None:
     p.add_argument("spec", help="study spec YAML, e.g. experiments/small_data.yaml")
     p.add_argument("--workers", type=positive_int, help="parallel cells (default: the spec's)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--resume-from",
+        metavar="ARCHIVE",
+        help="a sweep archive (cells.jsonl.gz, written by `anomaly report`): its cells of this "
+        "grid on these flights count as finished, so only the rest run",
+    )
     p.set_defaults(func=run)
 
 
@@ -24,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
 
     spec = SweepSpec.from_yaml(args.spec)
     progress = False if args.quiet else None
-    parent_id, counts = run_sweep(spec, workers=args.workers, progress=progress)
+    parent_id, counts = run_sweep(
+        spec, workers=args.workers, progress=progress, resume_from=args.resume_from
+    )
     print(
         f"sweep {spec.name}: {counts['cells']} cells, {counts['skipped']} already done, "
         f"{counts['finished']} finished, {counts['failed']} failed"

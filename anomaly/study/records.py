@@ -55,6 +55,10 @@ def load_records(sweep: str) -> tuple[str, dict, Records]:
             .fillna("")
             .astype(str),
             "model": done["params.model"],
+            # where a cell came from: "" when this store ran it, else the archive it was read from
+            "source": done.get("tags.anomaly.source", pd.Series("", index=done.index))
+            .fillna("")
+            .astype(str),
         }
     )
     for key in TRAINING_RULE:  # params are text; absent in runs of models that do not train
@@ -63,7 +67,9 @@ def load_records(sweep: str) -> tuple[str, dict, Records]:
     for col in done.columns:
         if col.startswith("metrics."):
             cells[col[len("metrics.") :]] = done[col].astype(float)
-    cells = cells.reset_index(drop=True)
+    # in key order, not run order: the report is the same whichever order the cells ran in,
+    # and whether they ran here or came from an archive
+    cells = cells.sort_values(KEYS, kind="stable").reset_index(drop=True)
     tables, curves, lenses = [], [], {}
     for row in cells.itertuples():
         text = artifact_text(row.run_id, "per_flight.csv")
@@ -71,7 +77,11 @@ def load_records(sweep: str) -> tuple[str, dict, Records]:
             t = pd.read_csv(io.StringIO(text))
             tables.append(t.assign(**{k: getattr(row, k) for k in KEYS}))
         losses = dict(metric_history(row.run_id, "val_loss"))
-        times = dict(metric_history(row.run_id, "fit_seconds"))
+        # step 0 holds the cell's total fit time (its metric) beside epoch 0's own, which is
+        # the smaller: keep the first of each step in (step, value) order
+        times: dict[int, float] = {}
+        for e, v in metric_history(row.run_id, "fit_seconds"):
+            times.setdefault(e, v)
         curves += [
             {
                 **{k: getattr(row, k) for k in KEYS},

@@ -19,6 +19,8 @@ import pandas as pd
 
 from anomaly.evaluate import statistics as st
 from anomaly.study import report_figures as fig
+from anomaly.study.archive import FILE_NAME as ARCHIVE_FILE
+from anomaly.study.archive import export_archive
 from anomaly.study.cell import ORDER_FAULT
 from anomaly.study.records import Records, load_records
 from anomaly.study.spec import factorial_arm_name
@@ -26,6 +28,14 @@ from anomaly.study.spec import factorial_arm_name
 log = logging.getLogger(__name__)
 TARGET_LOSS_FACTOR = 1.1  # time to quality: first epoch within 10 % of the seed's worse best loss
 OVERALL_BOOTSTRAP = 20000  # one test, often near the bar: Monte Carlo error of p about 0.002
+
+
+def archived_note(r: Records) -> str:
+    """Which cells were computed on another machine and imported from an archive, and where."""
+    if "source" not in r.cells or not (r.cells["source"] != "").any():
+        return ""
+    parts = [f"{n} from {src}" for src, n in r.cells["source"].value_counts().items() if src]
+    return f"; of the finished cells, {', '.join(parts)} (`anomaly sweep --resume-from`)"
 
 
 def split_list(text: str | None) -> list[str]:
@@ -663,7 +673,7 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
         "",
         f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from MLflow records alone: "
         f"{len(r.cells)} finished cells, {r.failed} failed or killed runs (redone by the next "
-        f"sweep). {n_flights} labelled test flights, {order} of them with a temporal-order fault. "
+        f"sweep){archived_note(r)}. {n_flights} labelled test flights, {order} of them with a temporal-order fault. "
         f"Data hash `{params.get('data.content_hash', '?')}`. Primary metric **{primary}** "
         "(per flight, then averaged: never across a flight boundary); equivalence margin "
         f"±{margin:g}.",
@@ -825,12 +835,14 @@ def _factorial(params: dict) -> dict | None:
 
 
 def make_report(sweep: str, out: str | Path) -> Path:
-    """Build the report of a sweep and log it as artifacts of the sweep's parent run."""
+    """Build the report of a sweep, with the archive of its cells beside it (archive.py), and
+    log both as artifacts of the sweep's parent run."""
     from anomaly.track.tracker import Tracker
 
     parent_id, params, records = load_records(sweep)
     out = Path(out)
     build(records, params, out, f"Study report: {params.get('spec', sweep)}")
+    export_archive(parent_id, out / ARCHIVE_FILE)
     tracker = Tracker(params.get("experiment") or "anomaly")
     tracker.log_artifacts(parent_id, out, "report")
     return out / "report.md"

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from anomaly.data.datasets import Dataset, load_dataset
 from anomaly.data.synthetic import SynthConfig, write_dataset
 from anomaly.models import registry
+from anomaly.study.archive import import_archive, read_archive
 from anomaly.study.cell import CellOutput, campaigns
 from anomaly.study.spec import Cell, SweepSpec, expand
 
@@ -173,11 +174,16 @@ def log_cell(tracker, parent_id: str, res: CellResult) -> None:
 
 
 def run_sweep(
-    spec: SweepSpec, workers: int | None = None, progress: bool | None = None
+    spec: SweepSpec,
+    workers: int | None = None,
+    progress: bool | None = None,
+    resume_from: str | Path | None = None,
 ) -> tuple[str, dict]:
-    """Run every unfinished cell; returns (parent run id, counts)."""
+    """Run every unfinished cell; returns (parent run id, counts). With `resume_from`, an
+    archive's cells of this grid on these flights count as finished (see archive.py)."""
     from anomaly.track.tracker import Tracker
 
+    archive = read_archive(resume_from) if resume_from else None
     ds = prepare_data(spec)
     tracker = Tracker(spec.experiment, description=spec.describe())
     cells = expand(spec, len(ds.channels), campaigns(ds))
@@ -203,8 +209,19 @@ def run_sweep(
             }
             tracker.log_params(parent_id, params)
     done = finished_keys(tracker, parent_id)
+    imported = 0
+    if archive is not None:
+        wanted = {c.key for c in cells} - done
+        imported = import_archive(tracker, parent_id, archive, grid, ds.content_hash, wanted)
+        done = finished_keys(tracker, parent_id)
     todo = [c for c in cells if c.key not in done]
-    counts = {"cells": len(cells), "skipped": len(cells) - len(todo), "finished": 0, "failed": 0}
+    counts = {
+        "cells": len(cells),
+        "skipped": len(cells) - len(todo),
+        "imported": imported,
+        "finished": 0,
+        "failed": 0,
+    }
     log.info(
         "sweep %s: %d cells, %d already finished, %d to run",
         spec.name,

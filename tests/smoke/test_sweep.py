@@ -119,7 +119,31 @@ def test_smoke_sweep_resumes_and_reports(smoke_spec, mlflow_store, tmp_path, mon
     for png in ("metric_vs_training_flights.png", "paired.png", "lens.png"):
         assert (out / png).stat().st_size > 1000
     arts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent, "report")}
-    assert "report/report.md" in arts
+    assert "report/report.md" in arts and "report/cells.jsonl.gz" in arts
+    _resumes_on_a_fresh_machine(spec, out, tmp_path, monkeypatch)
+
+
+def _resumes_on_a_fresh_machine(spec, out: Path, tmp_path: Path, monkeypatch) -> None:
+    """The report's archive carries every cell to an empty store: the sweep there runs nothing
+    and the report built there reads the same, bar its time stamp and the archive note."""
+    archive = out / "cells.jsonl.gz"
+    before = archive.read_bytes()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'fresh.db'}")
+    monkeypatch.setattr(runner, "_run_cell", lambda cell: pytest.fail(f"{cell.key} ran again"))
+    parent, counts = runner.run_sweep(spec, workers=1, progress=False, resume_from=archive)
+    assert counts["imported"] == counts["cells"] == counts["skipped"]
+    assert (_children(parent)["tags.anomaly.source"] == "archive cells.jsonl.gz").all()
+    again = tmp_path / "report-fresh"
+    assert main(["report", "--sweep", spec.experiment, "--out", str(again)]) == 0
+    assert (again / "cells.jsonl.gz").read_bytes() == before  # same cells, same bytes
+
+    def body(folder: Path) -> list[str]:
+        return (folder / "report.md").read_text().splitlines()[3:]  # past the provenance line
+
+    assert body(again) == body(out)
+    assert f"{counts['cells']} from archive cells.jsonl.gz" in (again / "report.md").read_text()
+    _, counts = runner.run_sweep(spec, workers=1, progress=False, resume_from=archive)
+    assert counts["imported"] == 0 and counts["skipped"] == counts["cells"]  # none twice
 
 
 @pytest.mark.slow

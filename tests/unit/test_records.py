@@ -1,0 +1,29 @@
+"""A sweep's records as the report reads them back from MLflow."""
+
+from __future__ import annotations
+
+from anomaly.study.records import load_records
+from anomaly.track.tracker import Tracker
+
+
+def test_each_epoch_keeps_its_own_fit_time_beside_the_total(mlflow_store):
+    # a cell logs its total fit time as a metric (step 0) and the running time per epoch as a
+    # curve, whose epoch 0 is step 0 too: time to quality must see epoch 0's time, not the total
+    tracker = Tracker("records-curves")
+    with tracker.run("sweep", tags={"anomaly.role": "parent", "anomaly.sweep": "x"}) as parent:
+        pass
+    tags = {"anomaly.cell": "k", "anomaly.arm": "lstm", "anomaly.train_flights": "1",
+            "anomaly.seed": "0", "anomaly.held_out": ""}  # fmt: skip
+    with tracker.run("cell", parent, tags) as run_id:
+        tracker.log_params(run_id, {"model": "lstm"})
+        tracker.log_metrics(run_id, {"fit_seconds": 10.0})
+        tracker.log_history(
+            run_id,
+            [
+                {"epoch": 0, "fit_seconds": 1.0, "val_loss": 5.0},
+                {"epoch": 1, "fit_seconds": 10.0, "val_loss": 4.0},
+            ],
+        )
+    _, _, r = load_records(parent)
+    assert r.curves.set_index("epoch")["fit_seconds"].to_dict() == {0: 1.0, 1: 10.0}
+    assert r.cells["fit_seconds"].tolist() == [10.0] and r.cells["source"].tolist() == [""]
