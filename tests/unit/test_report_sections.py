@@ -3,8 +3,14 @@ import pandas as pd
 import pytest
 
 from anomaly.evaluate import statistics as st
+from anomaly.study.cell import ORDER_FAULT
 from anomaly.study.records import Records
-from anomaly.study.report import build, lens_by_encoding_and_readout, time_to_quality
+from anomaly.study.report import (
+    build,
+    factorial_section,
+    lens_by_encoding_and_readout,
+    time_to_quality,
+)
 
 
 def loco_records(lead: dict[str, float]) -> Records:
@@ -112,6 +118,47 @@ def test_the_lens_table_says_whether_the_readout_or_the_encoding_moves_w():
         factorial_cells(lambda pe, ro: 0.9 if pe == "sinusoidal" else 0.2), spec
     )
     assert by_encoding[-1].endswith("more than the readout does.")
+
+
+def test_a_lens_table_with_arms_missing_compares_no_ranges():
+    spec = {
+        "base": "transformer",
+        "positional": ["none", "sinusoidal"],
+        "readout": ["last", "mean"],
+    }
+    cells = factorial_cells(lambda pe, ro: 0.9 if pe == "none" else 0.2)
+    part = lens_by_encoding_and_readout(cells[cells["arm"] != "transformer-sinusoidal-mean"], spec)
+    assert "| sinusoidal | 0.200 | - |" in part
+    assert part[-1] == "1 of 4 arms have no lens yet: no ranges compared."
+    assert not any("Range" in line for line in part)
+
+
+def factorial_records(arms: list[str], lead: float = 0.2) -> Records:
+    """lstm and `arms` at 2 flights, 4 seeds x 6 temporal-order test flights; lstm leads each
+    arm by `lead` on every one."""
+    rng = np.random.default_rng(1)
+    cells, flights = [], []
+    for seed in range(4):
+        for arm in ["lstm", *arms]:
+            for f in range(6):
+                v = 0.4 + 0.03 * f + (lead if arm == "lstm" else 0.0) + rng.normal(0, 0.01)
+                flights.append(dict(arm=arm, train_flights=2, seed=seed, held_out="",
+                                    flight_id=f"f{f}", fault_type=ORDER_FAULT, vus_pr=v))  # fmt: skip
+            cells.append(dict(arm=arm, train_flights=2, seed=seed, held_out="", vus_pr_order=0.5))
+    return Records(pd.DataFrame(cells), pd.DataFrame(flights))
+
+
+def test_a_factorial_part_way_gets_no_verdict_and_a_whole_one_does():
+    spec = {"base": "transformer", "positional": ["none", "sinusoidal"], "readout": ["last"],
+            "sizes": [2]}  # fmt: skip
+    _, verdict, evidence = factorial_section(
+        factorial_records(["transformer-none-last"]), spec, "lstm", 0.03
+    )
+    assert verdict == "not measured yet"
+    assert evidence == "1 of 2 encoding x readout arms x sizes compared with lstm so far"
+    whole = factorial_records(["transformer-none-last", "transformer-sinusoidal-last"])
+    _, verdict, _ = factorial_section(whole, spec, "lstm", 0.03)
+    assert verdict == "reproduced"
 
 
 def study_records(lead: dict[int, float] | None = None) -> Records:
