@@ -6,7 +6,10 @@ import argparse
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("report", help="write report.md and figures from a sweep's MLflow runs")
+    p = sub.add_parser(
+        "report",
+        help="write report.md, figures and the cell archive (cells.jsonl.gz) from a sweep's MLflow runs",
+    )
     p.add_argument("--sweep", required=True, help="parent run id or experiment name")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=run)

@@ -5,7 +5,7 @@ The MLflow store is local to the machine that ran the cells, and the full synthe
 tens of CPU hours. `anomaly report` therefore writes the sweep's finished cells beside the report
 (`cells.jsonl.gz`, committed with docs/results/), and `anomaly sweep --resume-from FILE` logs the
 archived cells of the same grid on the same data as finished child runs, tagged
-`anomaly.source`. The sweep then runs only the rest, and the report still reads one store and
+`anomaly.source` (archive name, sweep, content digest). The sweep then runs only the rest, and the report still reads one store and
 says how many of its cells came from an archive.
 
 One gzip JSON line per cell, sorted by cell key, written with a fixed gzip time: the same cells
@@ -15,15 +15,19 @@ give the same bytes, so a committed archive changes only when its cells do.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
-import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from anomaly.errors import UserError
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from anomaly.track.tracker import Tracker
+
 FILE_NAME = "cells.jsonl.gz"
 FORMAT = "anomaly-sweep-archive"
 VERSION = 1
@@ -34,64 +38,74 @@ KEPT_TAGS = ("anomaly.", "mlflow.runName")
 
 
 def export_archive(parent_id: str, path: str | Path) -> int:
-    """Write the parent run's finished cells to `path` (via a temporary name); returns how many."""
-    from mlflow.tracking import MlflowClient
+    """Write the parent run's finished cells to `path` (via a temporary name); returns how many.
+    A finished cell without its per-flight table is a damaged store, named, not archived."""
+    from anomaly.track.tracker import artifact_text, metric_history, run_data, runs_frame
 
-    from anomaly.track.model_cache import tracking_uri
-    from anomaly.track.tracker import artifact_text, runs_frame
-
-    client = MlflowClient(tracking_uri())
-    parent = client.get_run(parent_id)
+    parent_tags, parent_params, _ = run_data(parent_id)
     runs = runs_frame(parent_run_id=parent_id)
     lines = []
     if not runs.empty:
         done = runs[runs["status"] == "FINISHED"].sort_values("start_time")
         done = done.drop_duplicates("tags.anomaly.cell", keep="last")
         for run_id in done["run_id"]:
-            run = client.get_run(run_id)
+            tags, params, metrics = run_data(run_id)
+            # set(): one write of a one-epoch cell's two equal step-0 values may keep one or both
             history = {
-                key: sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
-                for key in HISTORY
-                if key in run.data.metrics
+                key: sorted(set(metric_history(run_id, key))) for key in HISTORY if key in metrics
             }
+            table = artifact_text(run_id, "per_flight.csv")
+            if table is None:
+                raise RuntimeError(f"run {run_id}: a finished cell without per_flight.csv")
             lens = artifact_text(run_id, "lens.json")
             lines.append(
                 {
-                    "key": run.data.tags["anomaly.cell"],
+                    "key": tags["anomaly.cell"],
                     "tags": {
                         k: v
-                        for k, v in run.data.tags.items()
+                        for k, v in tags.items()
                         if k.startswith(KEPT_TAGS) and k != SOURCE_TAG  # this store's own
                     },
-                    "params": dict(run.data.params),
-                    "metrics": {k: v for k, v in run.data.metrics.items() if k not in history},
+                    "params": params,
+                    "metrics": {k: v for k, v in metrics.items() if k not in history},
                     "history": history,
-                    "per_flight": artifact_text(run_id, "per_flight.csv"),
+                    "per_flight": table,
                     "lens": json.loads(lens) if lens else None,
                 }
             )
     header = {
         "format": FORMAT,
         "version": VERSION,
-        "sweep": parent.data.tags.get("anomaly.sweep", ""),
-        "grid": parent.data.tags.get("anomaly.grid", ""),
-        "data_hash": parent.data.params.get("data.content_hash", ""),
+        "sweep": parent_tags.get("anomaly.sweep", ""),
+        "grid": parent_tags.get("anomaly.grid", ""),
+        "data_hash": parent_params.get("data.content_hash", ""),
         "cells": len(lines),
     }
     lines.sort(key=lambda line: line["key"])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-        for item in [header, *lines]:
-            gz.write((json.dumps(item, sort_keys=True) + "\n").encode())
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        # no name and no time in the gzip header: the same cells give the same bytes
+        with os.fdopen(fd, "wb") as raw:
+            with gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
+                for item in [header, *lines]:
+                    gz.write((json.dumps(item, sort_keys=True) + "\n").encode())
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
     return len(lines)
 
 
 @dataclass
 class Archive:
+    """A read archive; `digest` names its content in the runs it fills, so a report can say
+    which archive its cells came from."""
+
     path: Path
+    digest: str
     header: dict  # format, version, sweep, grid, data_hash, cells
     cells: list[dict]  # key, tags, params, metrics, history, per_flight, lens
 
@@ -103,41 +117,61 @@ def read_archive(path: str | Path) -> Archive:
     if not path.is_file():
         raise UserError(f"{path}: no such sweep archive")
     try:
-        with gzip.open(path, "rt") as f:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
             items = [json.loads(line) for line in f if line.strip()]
-    except (OSError, EOFError, json.JSONDecodeError) as exc:
+    except (OSError, EOFError, ValueError) as exc:  # ValueError: bad JSON or bad UTF-8
         raise UserError(f"{path}: not a readable sweep archive ({exc})") from None
-    if not items or items[0].get("format") != FORMAT:
+    if not items or not isinstance(items[0], dict) or items[0].get("format") != FORMAT:
         raise UserError(f"{path}: not a sweep archive (no '{FORMAT}' header on line 1)")
-    if items[0].get("version") != VERSION:
-        raise UserError(f"{path}: archive version {items[0].get('version')}, expected {VERSION}")
-    return Archive(path, items[0], items[1:])
+    header, cells = items[0], items[1:]
+    if header.get("version") != VERSION:
+        raise UserError(f"{path}: archive version {header.get('version')}, expected {VERSION}")
+    for line, cell in enumerate(cells, start=2):
+        problem = _cell_problem(cell)
+        if problem:
+            raise UserError(f"{path}: line {line}: {problem}")
+    if header.get("cells") != len(cells):
+        raise UserError(
+            f"{path}: the header announces {header.get('cells')} cells, the file holds "
+            f"{len(cells)} (cut short?)"
+        )
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return Archive(path, digest, header, cells)
+
+
+def _cell_problem(cell) -> str | None:
+    """What makes one archived cell unusable, or None."""
+    if not isinstance(cell, dict):
+        return "not a cell object"
+    fields = {"key": str, "tags": dict, "params": dict, "metrics": dict, "history": dict,
+              "per_flight": str}  # fmt: skip
+    for name, kind in fields.items():
+        if not isinstance(cell.get(name), kind):
+            return f"field '{name}' missing or not a {kind.__name__}"
+    if cell["tags"].get("anomaly.cell") != cell["key"]:
+        return f"key {cell['key']} differs from its anomaly.cell tag"
+    return None
 
 
 def import_archive(
-    tracker, parent_id: str, archive: Archive, grid: str, data_hash: str, wanted: set[str]
+    tracker: Tracker, parent_id: str, archive: Archive, grid: str, data_hash: str, wanted: set[str]
 ) -> int:
     """Log the archived cells whose keys are in `wanted` as finished child runs of `parent_id`;
-    returns how many. An archive of another grid or other data is not used (a warning says so):
-    its cells would mix two versions of a study in one report."""
+    returns how many. An archive of another grid or other flights is refused: its cells would
+    mix two versions of a study in one report."""
     header, path = archive.header, archive.path
     if header.get("grid") != grid or header.get("data_hash") != data_hash:
-        log.warning(
-            "%s holds cells of another grid or other flights (grid %s, data %s; this sweep: %s, "
-            "%s): none of them used",
-            path,
-            header.get("grid"),
-            header.get("data_hash"),
-            grid,
-            data_hash,
+        raise UserError(
+            f"{path}: cells of another grid or other flights (grid {header.get('grid')}, data "
+            f"{header.get('data_hash')}; this sweep: grid {grid}, data {data_hash}); sweep "
+            "without --resume-from (make ... ARCHIVES=) to start afresh"
         )
-        return 0
     n = 0
     for cell in archive.cells:
         if cell["key"] not in wanted:
             continue
         tags = {k: v for k, v in cell["tags"].items() if k != "mlflow.runName"}
-        tags[SOURCE_TAG] = f"archive {path.name}"
+        tags[SOURCE_TAG] = f"archive {path.name} ({header.get('sweep')}, {archive.digest})"
         with tracker.run(cell["tags"].get("mlflow.runName", cell["key"]), parent_id, tags) as rid:
             tracker.log_params(rid, cell["params"])
             tracker.log_metrics(rid, cell["metrics"])
@@ -149,8 +183,7 @@ def import_archive(
                     for step, value in steps
                 ],
             )
-            if cell["per_flight"] is not None:
-                tracker.log_text(rid, cell["per_flight"], "per_flight.csv")
+            tracker.log_text(rid, cell["per_flight"], "per_flight.csv")
             if cell["lens"] is not None:
                 tracker.log_dict(rid, cell["lens"], "lens.json")
         n += 1

@@ -55,6 +55,9 @@ def load_records(sweep: str) -> tuple[str, dict, Records]:
             .fillna("")
             .astype(str),
             "model": done["params.model"],
+            "git_commit": done.get("params.git_commit", pd.Series("", index=done.index))
+            .fillna("")
+            .astype(str),
             # where a cell came from: "" when this store ran it, else the archive it was read from
             "source": done.get("tags.anomaly.source", pd.Series("", index=done.index))
             .fillna("")
@@ -69,7 +72,7 @@ def load_records(sweep: str) -> tuple[str, dict, Records]:
             cells[col[len("metrics.") :]] = done[col].astype(float)
     # in key order, not run order: the report is the same whichever order the cells ran in,
     # and whether they ran here or came from an archive
-    cells = cells.sort_values(KEYS, kind="stable").reset_index(drop=True)
+    cells = cells.sort_values(KEYS).reset_index(drop=True)
     tables, curves, lenses = [], [], {}
     for row in cells.itertuples():
         text = artifact_text(row.run_id, "per_flight.csv")

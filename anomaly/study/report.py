@@ -31,11 +31,16 @@ OVERALL_BOOTSTRAP = 20000  # one test, often near the bar: Monte Carlo error of 
 
 
 def archived_note(r: Records) -> str:
-    """Which cells were computed on another machine and imported from an archive, and where."""
-    if "source" not in r.cells or not (r.cells["source"] != "").any():
-        return ""
-    parts = [f"{n} from {src}" for src, n in r.cells["source"].value_counts().items() if src]
-    return f"; of the finished cells, {', '.join(parts)} (`anomaly sweep --resume-from`)"
+    """Which cells were imported from an archive, and from how many versions of the code: an
+    archive's cells may predate a fix that does not change a cell's settings."""
+    note = ""
+    if "source" in r.cells and (r.cells["source"] != "").any():
+        parts = [f"{n} from {src}" for src, n in r.cells["source"].value_counts().items() if src]
+        note += f"; of the finished cells, {', '.join(parts)} (`anomaly sweep --resume-from`)"
+    commits = sorted(set(r.cells.get("git_commit", pd.Series(dtype=str))) - {""})
+    if len(commits) > 1:
+        note += f"; cells ran at {len(commits)} commits: " + ", ".join(c[:8] for c in commits)
+    return note
 
 
 def split_list(text: str | None) -> list[str]:

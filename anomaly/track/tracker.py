@@ -293,6 +293,12 @@ def artifact_text(run_id: str, path: str) -> str | None:
         return None
 
 
+def run_data(run_id: str) -> tuple[dict, dict, dict]:
+    """(tags, params, latest metrics) of a run."""
+    run = MlflowClient(tracking_uri()).get_run(run_id)
+    return dict(run.data.tags), dict(run.data.params), dict(run.data.metrics)
+
+
 def metric_history(run_id: str, key: str) -> list[tuple[int, float]]:
     """(step, value) of every value of a run's metric, in step order."""
     client = MlflowClient(tracking_uri())

@@ -132,7 +132,8 @@ def _resumes_on_a_fresh_machine(spec, out: Path, tmp_path: Path, monkeypatch) ->
     monkeypatch.setattr(runner, "_run_cell", lambda cell: pytest.fail(f"{cell.key} ran again"))
     parent, counts = runner.run_sweep(spec, workers=1, progress=False, resume_from=archive)
     assert counts["imported"] == counts["cells"] == counts["skipped"]
-    assert (_children(parent)["tags.anomaly.source"] == "archive cells.jsonl.gz").all()
+    sources = _children(parent)["tags.anomaly.source"]
+    assert sources.str.fullmatch(r"archive cells\.jsonl\.gz \(smoke, [0-9a-f]{12}\)").all()
     again = tmp_path / "report-fresh"
     assert main(["report", "--sweep", spec.experiment, "--out", str(again)]) == 0
     assert (again / "cells.jsonl.gz").read_bytes() == before  # same cells, same bytes
@@ -141,7 +142,10 @@ def _resumes_on_a_fresh_machine(spec, out: Path, tmp_path: Path, monkeypatch) ->
         return (folder / "report.md").read_text().splitlines()[3:]  # past the provenance line
 
     assert body(again) == body(out)
-    assert f"{counts['cells']} from archive cells.jsonl.gz" in (again / "report.md").read_text()
+    assert (
+        f"{counts['cells']} from archive cells.jsonl.gz (smoke, "
+        in (again / "report.md").read_text()
+    )
     _, counts = runner.run_sweep(spec, workers=1, progress=False, resume_from=archive)
     assert counts["imported"] == 0 and counts["skipped"] == counts["cells"]  # none twice
 

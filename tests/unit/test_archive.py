@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import logging
 from pathlib import Path
 
 import pytest
@@ -23,15 +22,44 @@ def _write(path: Path, *items: dict) -> Path:
     return path
 
 
-def test_an_archive_of_another_grid_or_other_flights_is_not_used(tmp_path, caplog):
-    header = {"format": FORMAT, "version": VERSION, "grid": "g1", "data_hash": "d1", "cells": 1}
-    archive = read_archive(_write(tmp_path / "cells.jsonl.gz", header, {"key": "k"}))
+CELL = {"key": "k", "tags": {"anomaly.cell": "k"}, "params": {}, "metrics": {}, "history": {},
+        "per_flight": "flight_id,vus_pr\n"}  # fmt: skip
+HEADER = {"format": FORMAT, "version": VERSION, "grid": "g1", "data_hash": "d1", "cells": 1}
+
+
+def test_an_archive_of_another_grid_or_other_flights_is_refused(tmp_path):
+    archive = read_archive(_write(tmp_path / "cells.jsonl.gz", HEADER, CELL))
     assert archive.header["grid"] == "g1" and [c["key"] for c in archive.cells] == ["k"]
-    with caplog.at_level(logging.WARNING):
-        # a tracker is never touched: None would fail on the first run it opened
-        assert import_archive(None, "parent", archive, "g2", "d1", {"k"}) == 0
-        assert import_archive(None, "parent", archive, "g1", "d2", {"k"}) == 0
-    assert caplog.text.count("none of them used") == 2
+    # a tracker is never touched: None would fail on the first run it opened
+    with pytest.raises(UserError, match="cells.jsonl.gz: cells of another grid or other flights"):
+        import_archive(None, "parent", archive, "g2", "d1", {"k"})
+    with pytest.raises(UserError, match="data d1; this sweep: grid g1, data d2"):
+        import_archive(None, "parent", archive, "g1", "d2", {"k"})
+
+
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        ([["a list"]], "not a sweep archive"),
+        ([HEADER, "text"], "line 2: not a cell object"),
+        ([HEADER, {**CELL, "key": None}], "line 2: field 'key' missing"),
+        ([HEADER, {k: v for k, v in CELL.items() if k != "per_flight"}], "field 'per_flight'"),
+        ([HEADER, {**CELL, "key": "other"}], "line 2: key other differs from its anomaly.cell"),
+        ([{**HEADER, "cells": 2}, CELL], "announces 2 cells, the file holds 1"),
+    ],
+)
+def test_a_damaged_archive_is_named_with_its_line(tmp_path, lines, message):
+    path = _write(tmp_path / "cells.jsonl.gz", *lines)
+    with pytest.raises(UserError, match=message):
+        read_archive(path)
+
+
+def test_an_archive_of_undecodable_bytes_is_a_user_error(tmp_path):
+    path = tmp_path / "bytes.jsonl.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(b"\xff\xfe\x00garbage\n")
+    with pytest.raises(UserError, match="bytes.jsonl.gz: not a readable sweep archive"):
+        read_archive(path)
 
 
 def test_a_file_that_is_not_an_archive_is_named(tmp_path):
