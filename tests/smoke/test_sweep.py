@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
 import shutil
 from pathlib import Path
@@ -128,6 +130,7 @@ def _resumes_on_a_fresh_machine(spec, out: Path, tmp_path: Path, monkeypatch) ->
     and the report built there reads the same, bar its time stamp and the archive note."""
     archive = out / "cells.jsonl.gz"
     before = archive.read_bytes()
+    real = runner._run_cell
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'fresh.db'}")
     monkeypatch.setattr(runner, "_run_cell", lambda cell: pytest.fail(f"{cell.key} ran again"))
     parent, counts = runner.run_sweep(spec, workers=1, progress=False, resume_from=archive)
@@ -148,6 +151,19 @@ def _resumes_on_a_fresh_machine(spec, out: Path, tmp_path: Path, monkeypatch) ->
     )
     _, counts = runner.run_sweep(spec, workers=1, progress=False, resume_from=archive)
     assert counts["imported"] == 0 and counts["skipped"] == counts["cells"]  # none twice
+    # an archive of part of the design: its cells are imported, the rest run
+    with gzip.open(archive, "rt") as f:
+        header, *cells = [json.loads(line) for line in f]
+    part = tmp_path / "part.jsonl.gz"
+    with gzip.open(part, "wt") as f:
+        kept = cells[::2]
+        f.writelines(json.dumps(x) + "\n" for x in [{**header, "cells": len(kept)}, *kept])
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'part.db'}")
+    ran = []
+    monkeypatch.setattr(runner, "_run_cell", lambda cell: ran.append(cell.key) or real(cell))
+    parent, counts = runner.run_sweep(spec, workers=1, progress=False, resume_from=part)
+    assert counts["imported"] == len(kept) and counts["finished"] == counts["cells"] - len(kept)
+    assert set(ran).isdisjoint(c["key"] for c in kept) and len(_children(parent)) == counts["cells"]
 
 
 @pytest.mark.slow
