@@ -58,6 +58,10 @@ def load_records(sweep: str) -> tuple[str, dict, Records]:
             "git_commit": done.get("params.git_commit", pd.Series("", index=done.index))
             .fillna("")
             .astype(str),
+            # where its timings were measured: "" in runs that predate the record
+            "machine": done.get("params.machine", pd.Series("", index=done.index))
+            .fillna("")
+            .astype(str),
             # where a cell came from: "" when this store ran it, else the archive it was read from
             "source": done.get("tags.anomaly.source", pd.Series("", index=done.index))
             .fillna("")

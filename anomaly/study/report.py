@@ -40,7 +40,26 @@ def archived_note(r: Records) -> str:
     commits = sorted(set(r.cells.get("git_commit", pd.Series(dtype=str))) - {""})
     if len(commits) > 1:
         note += f"; cells ran at {len(commits)} commits: " + ", ".join(c[:8] for c in commits)
+    machines = r.cells.get("machine", pd.Series(dtype=str))
+    known = machines[machines != ""].value_counts()
+    if len(known) > 1:
+        note += f"; cells ran on {len(known)} machines: " + ", ".join(
+            f"{m} ({n})" for m, n in known.items()
+        )
+    if len(known) and (machines == "").any():
+        note += f"; {int((machines == '').sum())} cells predate the record of their machine"
     return note
+
+
+def same_machine(r: Records, a: str, b: str, size: int) -> set[int]:
+    """Seeds whose two cells may race: not run on two different recorded machines (a cell
+    without the record, from before it existed, cannot be told apart and is kept)."""
+    c = r.cells[(r.cells["train_flights"] == size) & (r.cells["held_out"] == "")]
+    if "machine" not in c:
+        c = c.assign(machine="")
+    by = {arm: dict(zip(g["seed"], g["machine"])) for arm, g in c.groupby("arm")}
+    ma, mb = by.get(a, {}), by.get(b, {})
+    return {int(s) for s in set(ma) & set(mb) if "" in (ma[s], mb[s]) or ma[s] == mb[s]}
 
 
 def split_list(text: str | None) -> list[str]:
@@ -241,7 +260,8 @@ def cost_section(r: Records, a: str, b: str) -> tuple[list[str], list[dict]]:
         "the seed (equal times tie); an exact sign test over seeds, Holm-corrected across sizes, "
         "calls the faster arm. Fit time is all optimizer steps (forward, backward, update; "
         "validation, checkpoints and set-up excluded), however long early stopping let the cell "
-        "run. Measured on the CPU of this project's machine.",
+        "run. Measured on the CPU of the machine that ran each cell; a seed whose two cells ran on "
+        "different machines does not race.",
         "",
         f"| training flights | time to quality s {a} (median) | time to quality s {b} (median) "
         f"| first there {a} : {b} | sign test p (Holm) | faster to quality | fit s {a} | fit s {b} "
@@ -251,12 +271,13 @@ def cost_section(r: Records, a: str, b: str) -> tuple[list[str], list[dict]]:
     rows = []
     for size in sorted(set(sizes_of(r, a)) & set(sizes_of(r, b))):
         fa, fb = (_by_seed(r, arm, size, "fit_seconds") for arm in (a, b))
-        seeds = sorted(set(fa) & set(fb))
+        paired = same_machine(r, a, b, size)
+        seeds = sorted(set(fa) & set(fb) & paired)
         if not seeds:
             continue
         ratio = st.mean_interval([np.log(fb[s] / fa[s]) for s in seeds], seed=size)
         ta, tb = (time_to_quality(r, arm, size, (a, b)) for arm in (a, b))
-        both = sorted(set(ta) & set(tb))
+        both = sorted(set(ta) & set(tb) & paired)
         wins = (sum(ta[s] < tb[s] for s in both), sum(tb[s] < ta[s] for s in both))
         rows.append(
             dict(size=size, fa=fa, fb=fb, ratio=ratio, ta=ta, tb=tb, wins=wins, n=len(both))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import platform
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -37,6 +39,27 @@ def git_commit() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def machine() -> str:
+    """What a run's timings were measured on: CPU model, cores this process may use, torch's
+    threads and the GPU if one is visible. Fit times race each other only on the same machine,
+    and a sweep resumed from an archive may mix machines."""
+    import torch
+
+    cpu = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(
+                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu
+            )
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    text = f"{cpu}, {cores} cores, torch {torch.get_num_threads()} threads"
+    if torch.cuda.is_available():
+        text += f", {torch.cuda.get_device_name(0)}"
+    return text
 
 
 def artifact_location(uri: str) -> str | None:

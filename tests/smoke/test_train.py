@@ -33,6 +33,7 @@ REQUIRED_PARAMS = {
     "detect.threshold",
     "package_version",
     "git_commit",
+    "machine",
     "model_params.hidden_size",
 }
 REQUIRED_METRICS = {

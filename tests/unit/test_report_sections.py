@@ -276,6 +276,26 @@ def test_time_to_quality_races_to_a_loss_both_arms_reach_and_skips_unpaired_seed
     assert 1 not in lstm and 1 not in transformer and len(lstm) == 9
 
 
+def test_cells_timed_on_two_machines_do_not_race(tmp_path):
+    r = study_records()
+    c = r.cells
+    c["machine"] = "cpu A, 2 cores, torch 1 threads"
+    # the transformer's seeds 0-5 at 2 flights ran on a second machine; seeds 6-9 predate the
+    # machine record and, unknown, may race
+    moved = (c["arm"] == "transformer") & (c["train_flights"] == 2) & (c["seed"] < 6)
+    c.loc[moved, "machine"] = "cpu B, 16 cores, torch 1 threads"
+    c.loc[(c["arm"] == "transformer") & (c["seed"] >= 6), "machine"] = ""
+    params = {"compare": "lstm,transformer", "margin": "0.03"}
+    text, verdicts = build(r, params, tmp_path, "study")
+    claim2 = next(v for v in verdicts if v["claim"].startswith("lstm reaches a given"))
+    assert claim2["evidence"] == (
+        "first there per seed: 2: 0:4 (inconclusive), 8: 0:10 (transformer faster)"
+    )
+    assert "cells ran on 2 machines: cpu A, 2 cores, torch 1 threads (46)" in text
+    assert "cpu B, 16 cores, torch 1 threads (6)" in text
+    assert "8 cells predate the record of their machine" in text
+
+
 def test_claim3_has_its_own_verdict_on_the_temporal_order_flights(study):
     text, v = study
     every = v["a Transformer needs many times more parameters to match lstm (every test flight)"]
