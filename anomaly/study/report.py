@@ -700,7 +700,8 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
         for arm in r.cells["arm"].unique()
         if len(sizes_of(r, arm)) == all_sizes and arm not in factorial_arms
     ]
-    first = [x for x in (a, b, "linear_rnn") if x in main]
+    # the spec's order (the pair, then the scaling arms smallest first), not the alphabet's
+    first = [x for x in (a, b, *split_list(params.get("scaling")), "linear_rnn") if x in main]
     main = first + [x for x in main if x not in first]
     tested = r.flights if main_cells.empty else r.flights[r.flights["held_out"] == ""]
     n_flights = tested.loc[tested["arm"] == a, "flight_id"].nunique()

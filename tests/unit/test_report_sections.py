@@ -4,7 +4,7 @@ import pytest
 
 from anomaly.evaluate import statistics as st
 from anomaly.study.cell import ORDER_FAULT
-from anomaly.study.records import Records
+from anomaly.study.records import KEYS, Records
 from anomaly.study.report import (
     build,
     factorial_section,
@@ -294,6 +294,19 @@ def test_cells_timed_on_two_machines_do_not_race(tmp_path):
     assert "cells ran on 2 machines: cpu A, 2 cores, torch 1 threads (46)" in text
     assert "cpu B, 16 cores, torch 1 threads (6)" in text
     assert "8 cells predate the record of their machine" in text
+
+
+def test_arms_are_listed_in_the_specs_order_not_the_alphabets(tmp_path):
+    r = study_records()
+    big = {"cells": r.cells, "flights": r.flights, "curves": r.curves}
+    for name, frame in big.items():
+        extra = frame[frame["arm"] == "transformer-4x"].assign(arm="transformer-16x")
+        setattr(r, name, pd.concat([frame, extra], ignore_index=True))
+    r.cells = r.cells.sort_values(KEYS).reset_index(drop=True)  # as load_records has them
+    params = {"compare": "lstm,transformer", "scaling": "transformer-4x,transformer-16x"}
+    text, _ = build(r, params, tmp_path, "study")
+    rows = [line.split(" |")[0] for line in text.splitlines() if line.startswith("| transformer-")]
+    assert rows[:2] == ["| transformer-4x", "| transformer-16x"]
 
 
 def test_claim3_has_its_own_verdict_on_the_temporal_order_flights(study):
