@@ -243,9 +243,16 @@ def run_sweep(
             ctx = get_context("spawn")  # torch is not fork-safe once its thread pools exist
             with ProcessPoolExecutor(workers, ctx, _worker_init, (spec.data_spec(), 1)) as pool:
                 futures = [pool.submit(_run_cell, c) for c in todo]
-                _consume(
-                    (f.result() for f in as_completed(futures)), tracker, parent_id, counts, bar
-                )
+                try:
+                    _consume(
+                        (f.result() for f in as_completed(futures)), tracker, parent_id, counts, bar
+                    )
+                except BaseException:
+                    # leaving the pool waits for every queued cell: a store that cannot log
+                    # (or Ctrl-C) would let hours of cells run with nowhere to go
+                    for f in futures:
+                        f.cancel()
+                    raise
     finally:
         bar.close()
     tracker.log_metrics(

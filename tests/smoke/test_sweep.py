@@ -166,6 +166,38 @@ def _resumes_on_a_fresh_machine(spec, out: Path, tmp_path: Path, monkeypatch) ->
     assert set(ran).isdisjoint(c["key"] for c in kept) and len(_children(parent)) == counts["cells"]
 
 
+def test_a_store_that_cannot_log_stops_the_sweep_before_the_queued_cells_run(
+    smoke_spec, mlflow_store, monkeypatch
+):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    class InProcessPool(ThreadPoolExecutor):  # the pool's protocol without spawning workers
+        def __init__(self, workers, ctx, initializer, initargs):
+            super().__init__(workers)
+
+    gate, ran = threading.Event(), []
+
+    def cell_runs(cell):
+        ran.append(cell.key)
+        if len(ran) > 1:
+            gate.wait(10)  # the other worker is busy while the first result is logged
+        return runner.CellResult(cell, None, None, None, 0.0)
+
+    def log_fails(tracker, parent_id, res):
+        gate.set()
+        raise RuntimeError("the tracking store is gone")
+
+    monkeypatch.setattr(runner, "ProcessPoolExecutor", InProcessPool)
+    monkeypatch.setattr(runner, "_run_cell", cell_runs)
+    monkeypatch.setattr(runner, "log_cell", log_fails)
+    spec = SweepSpec.from_yaml(smoke_spec)
+    with pytest.raises(RuntimeError, match="store is gone"):
+        runner.run_sweep(spec, workers=2, progress=False)
+    assert len(expand(spec, n_features=10)) > 10
+    assert len(ran) <= 3  # the cells already started, not the whole queue
+
+
 @pytest.mark.slow
 def test_failed_cell_is_recorded_and_redone(smoke_spec, mlflow_store, monkeypatch):
     spec = SweepSpec.from_yaml(smoke_spec)
