@@ -31,8 +31,9 @@ OVERALL_BOOTSTRAP = 20000  # one test, often near the bar: Monte Carlo error of 
 
 
 def archived_note(r: Records) -> str:
-    """Which cells were imported from an archive, and from how many versions of the code: an
-    archive's cells may predate a fix that does not change a cell's settings."""
+    """Which cells were imported from an archive, from how many versions of the code and on
+    which machines: an archive's cells may predate a fix that does not change a cell's
+    settings, and their timings belong to the machine that ran them."""
     note = ""
     if "source" in r.cells and (r.cells["source"] != "").any():
         parts = [f"{n} from {src}" for src, n in r.cells["source"].value_counts().items() if src]
@@ -40,10 +41,10 @@ def archived_note(r: Records) -> str:
     commits = sorted(set(r.cells.get("git_commit", pd.Series(dtype=str))) - {""})
     if len(commits) > 1:
         note += f"; cells ran at {len(commits)} commits: " + ", ".join(c[:8] for c in commits)
-    machines = r.cells.get("machine", pd.Series(dtype=str))
+    machines = r.cells.get("machine", pd.Series(dtype=str)).fillna("")
     known = machines[machines != ""].value_counts()
-    if len(known) > 1:
-        note += f"; cells ran on {len(known)} machines: " + ", ".join(
+    if len(known) > 1 or (len(known) and (machines == "").any()):
+        note += f"; cells ran on {len(known)} recorded machine setup(s): " + ", ".join(
             f"{m} ({n})" for m, n in known.items()
         )
     if len(known) and (machines == "").any():
@@ -52,11 +53,11 @@ def archived_note(r: Records) -> str:
 
 
 def same_machine(r: Records, a: str, b: str, size: int) -> set[int]:
-    """Seeds whose two cells may race: not run on two different recorded machines (a cell
-    without the record, from before it existed, cannot be told apart and is kept)."""
+    """Seeds whose two cells may race: not run on two different recorded machine setups
+    (CPU, cores, threads, GPU). A cell without the record, from before it existed, cannot be
+    told apart and is kept; the report counts such seeds."""
     c = r.cells[(r.cells["train_flights"] == size) & (r.cells["held_out"] == "")]
-    if "machine" not in c:
-        c = c.assign(machine="")
+    c = c.assign(machine=c["machine"].fillna("") if "machine" in c else "")
     by = {arm: dict(zip(g["seed"], g["machine"])) for arm, g in c.groupby("arm")}
     ma, mb = by.get(a, {}), by.get(b, {})
     return {int(s) for s in set(ma) & set(mb) if "" in (ma[s], mb[s]) or ma[s] == mb[s]}
@@ -261,50 +262,69 @@ def cost_section(r: Records, a: str, b: str) -> tuple[list[str], list[dict]]:
         "calls the faster arm. Fit time is all optimizer steps (forward, backward, update; "
         "validation, checkpoints and set-up excluded), however long early stopping let the cell "
         "run. Measured on the CPU of the machine that ran each cell; a seed whose two cells ran on "
-        "different machines does not race.",
+        "different recorded machine setups is left out of every column.",
         "",
         f"| training flights | time to quality s {a} (median) | time to quality s {b} (median) "
         f"| first there {a} : {b} | sign test p (Holm) | faster to quality | fit s {a} | fit s {b} "
         f"| {b} / {a} fit time [95 % CI] | inference us/row {a} | inference us/row {b} |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    rows = []
+    rows, apart = [], {}
     for size in sorted(set(sizes_of(r, a)) & set(sizes_of(r, b))):
         fa, fb = (_by_seed(r, arm, size, "fit_seconds") for arm in (a, b))
+        if not set(fa) & set(fb):
+            continue  # no fit times for both arms at this size
         paired = same_machine(r, a, b, size)
-        seeds = sorted(set(fa) & set(fb) & paired)
-        if not seeds:
-            continue
+        apart[size] = len(set(fa) & set(fb) - paired)
+        fa, fb = ({s: v for s, v in f.items() if s in paired} for f in (fa, fb))
+        seeds = sorted(set(fa) & set(fb))
         ratio = st.mean_interval([np.log(fb[s] / fa[s]) for s in seeds], seed=size)
-        ta, tb = (time_to_quality(r, arm, size, (a, b)) for arm in (a, b))
-        both = sorted(set(ta) & set(tb) & paired)
-        wins = (sum(ta[s] < tb[s] for s in both), sum(tb[s] < ta[s] for s in both))
-        rows.append(
-            dict(size=size, fa=fa, fb=fb, ratio=ratio, ta=ta, tb=tb, wins=wins, n=len(both))
+        ta, tb = (
+            {s: v for s, v in time_to_quality(r, arm, size, (a, b)).items() if s in paired}
+            for arm in (a, b)
         )
+        both = sorted(set(ta) & set(tb))
+        wins = (sum(ta[s] < tb[s] for s in both), sum(tb[s] < ta[s] for s in both))
+        us = [_by_seed(r, arm, size, "score_us_per_row") for arm in (a, b)]
+        us = [[v for s, v in u.items() if s in paired] for u in us]
+        rows.append(dict(size=size, fa=fa, fb=fb, ratio=ratio, ta=ta, tb=tb, wins=wins, us=us))
+        rows[-1]["n"] = len(both)
     p_holm = st.holm([st.sign_test(*row["wins"]) for row in rows])
     for row, p in zip(rows, p_holm):
         wins_a, wins_b = row["wins"]
-        if not row["n"]:
+        if not row["fa"]:
+            row["verdict"] = "not raced: the cells ran on different machines"
+        elif not row["n"]:
             row["verdict"] = "not measured"  # no training curves for both arms
         elif p < 0.05:
             row["verdict"] = (a if wins_a > wins_b else b) + " faster"
         else:
             row["verdict"] = "inconclusive"
-        ta, tb, ratio = row["ta"], row["tb"], row["ratio"]
-        md.append(
-            f"| {row['size']} | {_median(ta)} | {_median(tb)} | {wins_a} : {wins_b} | "
-            f"{p:.3g} | {row['verdict']} | {np.median(list(row['fa'].values())):.1f} | "
-            f"{np.median(list(row['fb'].values())):.1f} | "
-            f"{np.exp(ratio.mean):.2f} [{np.exp(ratio.low):.2f}, {np.exp(ratio.high):.2f}] | "
-            f"{np.median(cell_values(r, a, row['size'], 'score_us_per_row')):.0f} | "
-            f"{np.median(cell_values(r, b, row['size'], 'score_us_per_row')):.0f} |"
+        ratio = row["ratio"]
+        fit_ratio = (
+            f"{np.exp(ratio.mean):.2f} [{np.exp(ratio.low):.2f}, {np.exp(ratio.high):.2f}]"
+            if ratio.n
+            else "-"
         )
+        md.append(
+            f"| {row['size']} | {_median(row['ta'].values())} | {_median(row['tb'].values())} | "
+            f"{wins_a} : {wins_b} | {p:.3g} | {row['verdict']} | {_median(row['fa'].values())} | "
+            f"{_median(row['fb'].values())} | {fit_ratio} | {_median(row['us'][0], 0)} | "
+            f"{_median(row['us'][1], 0)} |"
+        )
+    if any(apart.values()):
+        md += [
+            "",
+            "Left out, their two cells on different machine setups: "
+            + ", ".join(f"{n} seeds at {size} flights" for size, n in apart.items() if n)
+            + ".",
+        ]
     return [*md, ""], rows
 
 
-def _median(times: dict[int, float]) -> str:
-    return f"{np.median(list(times.values())):.1f}" if times else "-"
+def _median(values, digits: int = 1) -> str:
+    values = list(values)
+    return f"{np.median(values):.{digits}f}" if values else "-"
 
 
 def _by_seed(r: Records, arm: str, size: int, metric: str) -> dict[int, float]:
@@ -700,7 +720,7 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
         for arm in r.cells["arm"].unique()
         if len(sizes_of(r, arm)) == all_sizes and arm not in factorial_arms
     ]
-    # the spec's order (the pair, then the scaling arms smallest first), not the alphabet's
+    # the spec's order (the pair, then the scaling arms as the spec lists them), not the alphabet's
     first = [x for x in (a, b, *split_list(params.get("scaling")), "linear_rnn") if x in main]
     main = first + [x for x in main if x not in first]
     tested = r.flights if main_cells.empty else r.flights[r.flights["held_out"] == ""]
@@ -824,9 +844,10 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
                 "evidence": ev,
             }
         )
-    md += lens_section(
-        r, [x for x in r.cells["arm"].unique() if x in set(r.lenses) | set(main)], out, factorial
-    )
+    spec_arms = factorial_arm_names(factorial) if factorial else []
+    in_order = main + spec_arms + sorted(r.cells["arm"].unique())
+    lensed = set(r.lenses) | set(main)
+    md += lens_section(r, [x for x in dict.fromkeys(in_order) if x in lensed], out, factorial)
     md += protocol_section(r, main, params)
     md += per_fault_section(r, main, primary)
     return finish(out, md, verdicts, "size")

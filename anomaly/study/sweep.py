@@ -249,7 +249,8 @@ def run_sweep(
                     )
                 except BaseException:
                     # leaving the pool waits for every queued cell: a store that cannot log
-                    # (or Ctrl-C) would let hours of cells run with nowhere to go
+                    # (or Ctrl-C) would let hours of cells run with nowhere to go. The cells a
+                    # worker holds or has been handed (one more than the workers) still finish.
                     for f in futures:
                         f.cancel()
                     raise

@@ -42,9 +42,10 @@ def git_commit() -> str:
 
 
 def machine() -> str:
-    """What a run's timings were measured on: CPU model, cores this process may use, torch's
-    threads and the GPU if one is visible. Fit times race each other only on the same machine,
-    and a sweep resumed from an archive may mix machines."""
+    """The machine setup a run's timings were measured on: CPU model, cores this process may
+    use, torch's threads and the GPU if one is visible. Fit times race each other only on the
+    same setup (threads change them as hardware does), and a sweep resumed from an archive may
+    mix machines."""
     import torch
 
     cpu = platform.machine()

@@ -7,6 +7,7 @@ from anomaly.study.cell import ORDER_FAULT
 from anomaly.study.records import KEYS, Records
 from anomaly.study.report import (
     build,
+    cost_section,
     factorial_section,
     lens_by_encoding_and_readout,
     time_to_quality,
@@ -280,20 +281,35 @@ def test_cells_timed_on_two_machines_do_not_race(tmp_path):
     r = study_records()
     c = r.cells
     c["machine"] = "cpu A, 2 cores, torch 1 threads"
-    # the transformer's seeds 0-5 at 2 flights ran on a second machine; seeds 6-9 predate the
-    # machine record and, unknown, may race
+    # the transformer's seeds 0-5 at 2 flights ran on a second machine, ten times slower; seeds
+    # 6-9 predate the machine record and, unknown, may race
     moved = (c["arm"] == "transformer") & (c["train_flights"] == 2) & (c["seed"] < 6)
     c.loc[moved, "machine"] = "cpu B, 16 cores, torch 1 threads"
-    c.loc[(c["arm"] == "transformer") & (c["seed"] >= 6), "machine"] = ""
+    c.loc[moved, ["fit_seconds", "score_us_per_row"]] = [800.0, 100.0]
+    c.loc[(c["arm"] == "transformer") & (c["seed"] >= 6), "machine"] = None
     params = {"compare": "lstm,transformer", "margin": "0.03"}
     text, verdicts = build(r, params, tmp_path, "study")
     claim2 = next(v for v in verdicts if v["claim"].startswith("lstm reaches a given"))
     assert claim2["evidence"] == (
         "first there per seed: 2: 0:4 (inconclusive), 8: 0:10 (transformer faster)"
     )
-    assert "cells ran on 2 machines: cpu A, 2 cores, torch 1 threads (46)" in text
+    # no column of the 2-flight row reads a cell of the other machine
+    (row,) = [line for line in text.splitlines() if line.startswith("| 2 | 6.0 | 4.0 |")]
+    assert row.endswith("| 20.0 | 80.0 | 4.00 [4.00, 4.00] | 10 | 10 |")
+    assert "Left out, their two cells on different machine setups: 6 seeds at 2 flights." in text
+    assert "cells ran on 2 recorded machine setup(s): cpu A, 2 cores, torch 1 threads (46)" in text
     assert "cpu B, 16 cores, torch 1 threads (6)" in text
     assert "8 cells predate the record of their machine" in text
+
+
+def test_a_size_whose_cells_all_ran_apart_keeps_its_row():
+    r = study_records()
+    c = r.cells
+    c["machine"] = "cpu A"
+    c.loc[(c["arm"] == "transformer") & (c["train_flights"] == 2), "machine"] = "cpu B"
+    _, rows = cost_section(r, "lstm", "transformer")
+    assert [row["size"] for row in rows] == [2, 8]
+    assert rows[0]["verdict"] == "not raced: the cells ran on different machines"
 
 
 def test_arms_are_listed_in_the_specs_order_not_the_alphabets(tmp_path):
@@ -303,10 +319,16 @@ def test_arms_are_listed_in_the_specs_order_not_the_alphabets(tmp_path):
         extra = frame[frame["arm"] == "transformer-4x"].assign(arm="transformer-16x")
         setattr(r, name, pd.concat([frame, extra], ignore_index=True))
     r.cells = r.cells.sort_values(KEYS).reset_index(drop=True)  # as load_records has them
+    r.cells["lag_dependence_index"], r.cells["effective_memory_seconds"] = 0.5, 1.0
     params = {"compare": "lstm,transformer", "scaling": "transformer-4x,transformer-16x"}
     text, _ = build(r, params, tmp_path, "study")
-    rows = [line.split(" |")[0] for line in text.splitlines() if line.startswith("| transformer-")]
-    assert rows[:2] == ["| transformer-4x", "| transformer-16x"]
+    tables = 0
+    for block in text.split("\n\n"):
+        first = [line.split(" |")[0] for line in block.splitlines() if line.startswith("| ")]
+        if "| transformer-16x" in first:
+            assert first.index("| transformer-4x") < first.index("| transformer-16x"), block
+            tables += 1
+    assert tables >= 4 and "## What each model looks at" in text  # the lens table too
 
 
 def test_claim3_has_its_own_verdict_on_the_temporal_order_flights(study):
