@@ -51,21 +51,13 @@ def load_records(sweep: str) -> tuple[str, dict, Records]:
             "arm": done["tags.anomaly.arm"],
             "train_flights": done["tags.anomaly.train_flights"].astype(int),
             "seed": done["tags.anomaly.seed"].astype(int),
-            "held_out": done.get("tags.anomaly.held_out", pd.Series("", index=done.index))
-            .fillna("")
-            .astype(str),
+            "held_out": _text(done, "tags.anomaly.held_out"),
             "model": done["params.model"],
-            "git_commit": done.get("params.git_commit", pd.Series("", index=done.index))
-            .fillna("")
-            .astype(str),
+            "git_commit": _text(done, "params.git_commit"),
             # where its timings were measured: "" in runs that predate the record
-            "machine": done.get("params.machine", pd.Series("", index=done.index))
-            .fillna("")
-            .astype(str),
+            "machine": _text(done, "params.machine"),
             # where a cell came from: "" when this store ran it, else the archive it was read from
-            "source": done.get("tags.anomaly.source", pd.Series("", index=done.index))
-            .fillna("")
-            .astype(str),
+            "source": _text(done, "tags.anomaly.source"),
         }
     )
     for key in TRAINING_RULE:  # params are text; absent in runs of models that do not train
@@ -111,3 +103,8 @@ def load_records(sweep: str) -> tuple[str, dict, Records]:
         errors,
     )
     return parent_id, params, records
+
+
+def _text(runs: pd.DataFrame, column: str) -> pd.Series:
+    """A param or tag column as text, "" where a run lacks it (runs from before it existed)."""
+    return runs.get(column, pd.Series("", index=runs.index)).fillna("").astype(str)

@@ -42,13 +42,13 @@ def archived_note(r: Records) -> str:
     if len(commits) > 1:
         note += f"; cells ran at {len(commits)} commits: " + ", ".join(c[:8] for c in commits)
     machines = r.cells.get("machine", pd.Series(dtype=str)).fillna("")
-    known = machines[machines != ""].value_counts()
-    if len(known) > 1 or (len(known) and (machines == "").any()):
+    known, unknown = machines[machines != ""].value_counts(), int((machines == "").sum())
+    if len(known) > 1 or (len(known) and unknown):
         note += f"; cells ran on {len(known)} recorded machine setup(s): " + ", ".join(
             f"{m} ({n})" for m, n in known.items()
         )
-    if len(known) and (machines == "").any():
-        note += f"; {int((machines == '').sum())} cells predate the record of their machine"
+    if len(known) and unknown:
+        note += f"; {unknown} cells predate the record of their machine"
     return note
 
 
@@ -287,8 +287,8 @@ def cost_section(r: Records, a: str, b: str) -> tuple[list[str], list[dict]]:
         wins = (sum(ta[s] < tb[s] for s in both), sum(tb[s] < ta[s] for s in both))
         us = [_by_seed(r, arm, size, "score_us_per_row") for arm in (a, b)]
         us = [[v for s, v in u.items() if s in paired] for u in us]
-        rows.append(dict(size=size, fa=fa, fb=fb, ratio=ratio, ta=ta, tb=tb, wins=wins, us=us))
-        rows[-1]["n"] = len(both)
+        row = dict(size=size, fa=fa, fb=fb, ratio=ratio, ta=ta, tb=tb, wins=wins, us=us)
+        rows.append({**row, "n": len(both)})
     p_holm = st.holm([st.sign_test(*row["wins"]) for row in rows])
     for row, p in zip(rows, p_holm):
         wins_a, wins_b = row["wins"]
