@@ -685,11 +685,17 @@ def campaign_section(
 
 
 def campaign_report(
-    r: Records, md: list[str], out: Path, primary: str, a: str, b: str, margin: float
+    r: Records,
+    md: list[str],
+    out: Path,
+    arms: list[str],
+    primary: str,
+    a: str,
+    b: str,
+    margin: float,
 ) -> tuple[str, list[dict]]:
     """The report of a sweep that only holds campaigns out: training, the per-campaign
     comparison and its verdict, the family being the held-out campaigns instead of the sizes."""
-    arms = list(r.cells["arm"].unique())
     training, _ = training_section(r.cells, arms)
     section, rows = campaign_section(r, arms, primary, a, b, margin)
     verdicts = []
@@ -705,6 +711,14 @@ def campaign_report(
 
 
 # -- the report ------------------------------------------------------------------------------------
+def in_spec_order(arms, params: dict, a: str, b: str) -> list[str]:
+    """The pair, then the scaling arms as the spec lists them, then the linear RNN, then the
+    rest: the spec's order, not the alphabet's in which records come."""
+    arms = list(arms)
+    first = [x for x in (a, b, *split_list(params.get("scaling")), "linear_rnn") if x in arms]
+    return first + [x for x in arms if x not in first]
+
+
 def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[dict]]:
     """Write report.md and figures into `out`; returns (markdown, verdict rows)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -717,12 +731,9 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
     factorial_arms = set(factorial_arm_names(factorial)) if factorial else set()
     main = [  # the arms run at every size; claim 4's factorial has its own section
         arm
-        for arm in r.cells["arm"].unique()
+        for arm in in_spec_order(r.cells["arm"].unique(), params, a, b)
         if len(sizes_of(r, arm)) == all_sizes and arm not in factorial_arms
     ]
-    # the spec's order (the pair, then the scaling arms as the spec lists them), not the alphabet's
-    first = [x for x in (a, b, *split_list(params.get("scaling")), "linear_rnn") if x in main]
-    main = first + [x for x in main if x not in first]
     tested = r.flights if main_cells.empty else r.flights[r.flights["held_out"] == ""]
     n_flights = tested.loc[tested["arm"] == a, "flight_id"].nunique()
     order = r.flights[(r.flights["fault_type"] == ORDER_FAULT)]["flight_id"].nunique()
@@ -738,7 +749,8 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
         "",
     ]
     if main_cells.empty:  # a leave-one-campaign-out sweep alone
-        return campaign_report(r, md, out, primary, a, b, margin)
+        arms = in_spec_order(r.cells["arm"].unique(), params, a, b)
+        return campaign_report(r, md, out, arms, primary, a, b, margin)
     trained = main + [x for x in r.cells["arm"].unique() if x in factorial_arms]
     training, cap_share = training_section(main_cells, trained)
     md += training

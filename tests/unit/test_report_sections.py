@@ -14,14 +14,16 @@ from anomaly.study.report import (
 )
 
 
-def loco_records(lead: dict[str, float]) -> Records:
-    """Two arms, three held-out campaigns, 3 seeds x 6 test flights each; the LSTM's VUS-PR is
-    the Transformer's plus `lead[campaign]` and a little noise."""
+def loco_records(
+    lead: dict[str, float], arms: tuple[str, ...] = ("lstm", "transformer")
+) -> Records:
+    """Three held-out campaigns, 3 seeds x 6 test flights each; the LSTM's VUS-PR is the
+    Transformer's (and any other arm's) plus `lead[campaign]` and a little noise."""
     rng = np.random.default_rng(0)
     cells, flights = [], []
     for campaign, d in lead.items():
         for seed in range(3):
-            for arm in ("lstm", "transformer"):
+            for arm in arms:
                 values = []
                 for f in range(6):
                     base = 0.3 + 0.02 * f
@@ -54,7 +56,8 @@ def loco_records(lead: dict[str, float]) -> Records:
                         flight_recall=0.5,
                     )
                 )
-    return Records(pd.DataFrame(cells), pd.DataFrame(flights))
+    cells = pd.DataFrame(cells).sort_values(KEYS).reset_index(drop=True)  # as load_records has them
+    return Records(cells, pd.DataFrame(flights))
 
 
 def test_a_campaign_only_sweep_gets_a_paired_verdict_per_held_out_campaign(tmp_path):
@@ -329,6 +332,18 @@ def test_arms_are_listed_in_the_specs_order_not_the_alphabets(tmp_path):
             assert first.index("| transformer-4x") < first.index("| transformer-16x"), block
             tables += 1
     assert tables >= 4 and "## What each model looks at" in text  # the lens table too
+
+
+def test_a_campaign_only_sweep_lists_arms_in_the_specs_order(tmp_path):
+    r = loco_records({"2018-07": 0.0, "2018-09": 0.0}, arms=("lstm", "transformer", "linear_rnn"))
+    text, _ = build(r, {"compare": "lstm,transformer"}, tmp_path, "LOCO")
+    tables = 0
+    for block in text.split("\n\n"):
+        rows = [line.split(" |")[0] for line in block.splitlines() if line.startswith("| ")]
+        if "| linear_rnn" in rows:
+            assert rows.index("| lstm") < rows.index("| transformer") < rows.index("| linear_rnn")
+            tables += 1
+    assert tables == 2  # training, then VUS-PR per held-out campaign
 
 
 def test_claim3_has_its_own_verdict_on_the_temporal_order_flights(study):
