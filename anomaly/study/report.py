@@ -11,6 +11,7 @@ on time to quality (a sign test over seeds), not on fit time, which early stoppi
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -711,11 +712,17 @@ def campaign_report(
 
 
 # -- the report ------------------------------------------------------------------------------------
-def in_spec_order(arms, params: dict, a: str, b: str) -> list[str]:
-    """The pair, then the scaling arms as the spec lists them, then the linear RNN, then the
-    rest: the spec's order, not the alphabet's in which records come."""
-    arms = list(arms)
-    first = [x for x in (a, b, *split_list(params.get("scaling")), "linear_rnn") if x in arms]
+def in_spec_order(arms: Iterable[str], params: dict, a: str, b: str) -> list[str]:
+    """The spec's order, as the sweep logged it, not the alphabet's in which records come; for
+    a sweep that did not log it: the pair, the scaling arms, the linear RNN, then the rest."""
+    arms = list(dict.fromkeys(arms))
+    spec = split_list(params.get("arms")) or [
+        a,
+        b,
+        *split_list(params.get("scaling")),
+        "linear_rnn",
+    ]
+    first = [x for x in dict.fromkeys(spec) if x in arms]
     return first + [x for x in arms if x not in first]
 
 

@@ -181,33 +181,36 @@ def run_sweep(
 ) -> tuple[str, dict]:
     """Run every unfinished cell; returns (parent run id, counts). With `resume_from`, an
     archive's cells of this grid on these flights count as finished (see archive.py)."""
-    from anomaly.track.tracker import Tracker
+    from anomaly.track.tracker import Tracker, run_data
 
     archive = read_archive(resume_from) if resume_from else None
     ds = prepare_data(spec)
     tracker = Tracker(spec.experiment, description=spec.describe())
     cells = expand(spec, len(ds.channels), campaigns(ds))
     grid = grid_hash(cells)
+    params = {
+        "spec": Path(spec.source).name,
+        "data.content_hash": ds.content_hash,
+        "cells": len(cells),
+        "train_sizes": spec.train_sizes,
+        "seeds": spec.seeds,
+        "arms": ",".join(a.name for a in spec.arms),  # the report lists arms in this order
+        "compare": ",".join(spec.compare),
+        "primary": spec.primary,
+        "margin": spec.margin,
+        "scaling": ",".join(spec.scaling),
+        "factorial": json.dumps(spec.factorial or {}),
+        "splits": spec.splits,
+    }
     parent_id = find_parent(tracker, spec, grid, ds.content_hash)
     if parent_id is None:
         with tracker.run(
             f"sweep-{spec.name}",
             tags={"anomaly.sweep": spec.name, "anomaly.role": "parent", "anomaly.grid": grid},
         ) as parent_id:
-            params = {
-                "spec": Path(spec.source).name,
-                "data.content_hash": ds.content_hash,
-                "cells": len(cells),
-                "train_sizes": spec.train_sizes,
-                "seeds": spec.seeds,
-                "compare": ",".join(spec.compare),
-                "primary": spec.primary,
-                "margin": spec.margin,
-                "scaling": ",".join(spec.scaling),
-                "factorial": json.dumps(spec.factorial or {}),
-                "splits": spec.splits,
-            }
             tracker.log_params(parent_id, params)
+    elif "arms" not in run_data(parent_id)[1]:  # a parent from before the arms were logged
+        tracker.log_params(parent_id, {"arms": params["arms"]})
     done = finished_keys(tracker, parent_id)
     imported = 0
     if archive is not None:

@@ -18,6 +18,7 @@ from anomaly.models.registry import count_params
 from anomaly.study import cell as cell_module
 from anomaly.study import sweep as runner
 from anomaly.study.spec import SweepSpec, expand
+from anomaly.track.tracker import Tracker
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,9 +85,16 @@ def test_smoke_sweep_resumes_and_reports(smoke_spec, mlflow_store, tmp_path, mon
         return real(cell)
 
     monkeypatch.setattr(runner, "_run_cell", interrupted)
+    log_params = Tracker.log_params  # the first run's parent as a sweep before the arms were logged
+
+    def without_arms(self, run_id, params):
+        log_params(self, run_id, {k: v for k, v in params.items() if k != "arms"})
+
+    monkeypatch.setattr(Tracker, "log_params", without_arms)
     with pytest.raises(KeyboardInterrupt):
         runner.run_sweep(spec, workers=1, progress=False)
     monkeypatch.setattr(runner, "_run_cell", real)
+    monkeypatch.setattr(Tracker, "log_params", log_params)
     parent, counts = runner.run_sweep(spec, workers=1, progress=False)
     assert counts["skipped"] == 5 and counts["finished"] == counts["cells"] - 5
     children = _children(parent)
@@ -105,6 +113,10 @@ def test_smoke_sweep_resumes_and_reports(smoke_spec, mlflow_store, tmp_path, mon
     exp = mlflow.MlflowClient().get_experiment_by_name(spec.experiment)
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
     assert "smoke" in exp.tags["mlflow.note.content"]
+    # the parent holds the spec's arm order for the report (one from before gets it on resuming)
+    client = mlflow.MlflowClient()
+    arms = client.get_run(parent).data.params["arms"]
+    assert arms == ",".join(a.name for a in spec.arms) and arms.startswith("lstm,transformer,")
     # a second run adds no child
     _, again = runner.run_sweep(spec, workers=1, progress=False)
     assert again["skipped"] == counts["cells"] and len(_children(parent)) == counts["cells"]
