@@ -736,10 +736,9 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
     all_sizes = main_cells["train_flights"].nunique()
     factorial = _factorial(params)
     factorial_arms = set(factorial_arm_names(factorial)) if factorial else set()
+    ordered = in_spec_order(r.cells["arm"].unique(), params, a, b)
     main = [  # the arms run at every size; claim 4's factorial has its own section
-        arm
-        for arm in in_spec_order(r.cells["arm"].unique(), params, a, b)
-        if len(sizes_of(r, arm)) == all_sizes and arm not in factorial_arms
+        arm for arm in ordered if len(sizes_of(r, arm)) == all_sizes and arm not in factorial_arms
     ]
     tested = r.flights if main_cells.empty else r.flights[r.flights["held_out"] == ""]
     n_flights = tested.loc[tested["arm"] == a, "flight_id"].nunique()
@@ -756,8 +755,7 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
         "",
     ]
     if main_cells.empty:  # a leave-one-campaign-out sweep alone
-        arms = in_spec_order(r.cells["arm"].unique(), params, a, b)
-        return campaign_report(r, md, out, arms, primary, a, b, margin)
+        return campaign_report(r, md, out, ordered, primary, a, b, margin)
     trained = main + [x for x in r.cells["arm"].unique() if x in factorial_arms]
     training, cap_share = training_section(main_cells, trained)
     md += training
@@ -864,7 +862,7 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
             }
         )
     spec_arms = factorial_arm_names(factorial) if factorial else []
-    in_order = main + spec_arms + sorted(r.cells["arm"].unique())
+    in_order = main + spec_arms + ordered
     lensed = set(r.lenses) | set(main)
     md += lens_section(r, [x for x in dict.fromkeys(in_order) if x in lensed], out, factorial)
     md += protocol_section(r, main, params)
