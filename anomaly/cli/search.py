@@ -40,12 +40,19 @@ def run(args: argparse.Namespace) -> int:
         tracker.log_params(parent, {**settings, "trials": args.trials})
 
         def log_trial(record: dict) -> None:
+            over = record["overrides"]
+            flat = {f"{s}.{k}": v for s, d in over.items() for k, v in d.items()}
             with tracker.run(f"{name}-t{record['number']}", parent) as child:
-                over = record["overrides"]
-                tracker.log_params(
-                    child, {f"{s}.{k}": v for s, d in over.items() for k, v in d.items()}
-                )
+                tracker.log_params(child, flat)
                 tracker.log_metrics(child, {spec.primary: record["value"]})
+            # one line per trial: a search of tens of minutes shows its progress, and its
+            # printed output is the trial table a results folder keeps
+            point = " ".join(
+                f"{k.split('.', 1)[1]}={f'{v:.4g}' if isinstance(v, float) else v}"
+                for k, v in flat.items()
+            )
+            line = f"trial {record['number']}: {spec.primary} {record['value']:.4f} {point}"
+            print(line, flush=True)
 
         result = search(spec, ds, args.arm, args.size, args.trials, args.seed, log_trial)
         tracker.log_dict(parent, {"best": result.best, "value": result.best_value}, "best.json")

@@ -283,6 +283,7 @@ def test_search_logs_one_parent_with_a_child_per_trial(smoke_spec, mlflow_store,
     assert best["value"] == pytest.approx(kids["metrics.vus_pr"].max())
     out = capsys.readouterr().out
     assert "best vus_pr" in out and "\n1:\n" in out  # the settings to freeze, keyed by size
+    assert out.count("trial ") == 2 and "trial 1: vus_pr " in out  # a line per trial
 
 
 def test_the_primary_pair_runs_first_then_scaling_then_the_rest():
@@ -331,13 +332,3 @@ def test_the_claim4_spec_is_the_full_designs_factorial_on_the_same_flights():
         b = next(x for x in claim4.arms if x.name == name)
         assert a.settings == b.settings and not b.by_size, name  # the choice below 16 flights
         assert a.shuffle == b.shuffle, name
-
-
-def test_the_alfa_cap_spec_changes_only_the_epoch_cap():
-    alfa = SweepSpec.from_yaml(REPO / "experiments" / "alfa.yaml")
-    cap = SweepSpec.from_yaml(REPO / "experiments" / "alfa_cap.yaml")
-    base = dict(alfa.base, train=dict(alfa.base["train"], max_epochs=400))
-    assert cap.base == base and cap.train_sizes == alfa.train_sizes and cap.seeds == alfa.seeds
-    for b in cap.arms:
-        a = next(x for x in alfa.arms if x.name == b.name)
-        assert (a.model, a.settings, a.by_size) == (b.model, b.settings, b.by_size), b.name

@@ -56,6 +56,17 @@ def test_two_way_bootstrap_matches_the_enumerated_distribution():
     assert np.mean(boot == 1.0) == pytest.approx(1 / 16, abs=0.01)  # both seeds 0, flights 0
 
 
+def test_compare_reads_interval_and_p_values_off_the_enumerated_distribution():
+    """D[s, f] = -2 + 4 s + 2 f: the resampled mean is -2 + 4 mean(s) + 2 mean(f), every value
+    from -2 to 4 with probabilities 1, 2, 3, 4, 3, 2, 1 in 16 (worked out by hand). Resampling
+    seeds alone would give only -1, 1 and 3, and an interval of [-1, 3]."""
+    D = np.array([[-2.0, 0.0], [2.0, 4.0]])
+    c = compare(D, margin=3.0, n_boot=20000, seed=1)
+    assert (c.diff.mean, c.diff.low, c.diff.high) == (1.0, -2.0, 4.0)
+    assert c.p_value == pytest.approx(2 * 6 / 16, abs=0.02)  # P(mean <= 0) = (1 + 2 + 3) / 16
+    assert c.p_equivalent == pytest.approx(3 / 16, abs=0.02)  # P(mean >= 3) = (2 + 1) / 16
+
+
 def test_compare_calls_sides_and_equivalence():
     rng = np.random.default_rng(0)
     better = 0.2 + rng.normal(0, 0.01, (10, 40))
