@@ -18,6 +18,7 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 import anomaly
@@ -93,11 +94,18 @@ class Tracker:
         self.client = MlflowClient(self.uri)
         exp = self.client.get_experiment_by_name(experiment)
         if exp is None:
-            exp_id = self.client.create_experiment(
-                experiment, artifact_location=artifact_location(self.uri)
-            )
-            tags = {}
-        else:
+            try:
+                exp_id = self.client.create_experiment(
+                    experiment, artifact_location=artifact_location(self.uri)
+                )
+                tags = {}
+            except MlflowException:
+                # two processes opening a new experiment at once (two searches started
+                # together): the other one created it between our lookup and our create
+                exp = self.client.get_experiment_by_name(experiment)
+                if exp is None:
+                    raise
+        if exp is not None:
             exp_id, tags = exp.experiment_id, exp.tags
         wanted = {
             "mlflow.experimentKind": EXPERIMENT_KIND,

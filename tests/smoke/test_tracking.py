@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mlflow
+from mlflow.tracking import MlflowClient
 
 from anomaly.track.tracker import Tracker
 
@@ -44,3 +45,19 @@ def test_a_training_history_keeps_every_epoch_as_a_step(mlflow_store):
         e for e in range(600) if e != 3
     ]
     assert client.get_run(run_id).data.tags["anomaly.missing_metrics"] == "val_loss"
+
+
+def test_an_experiment_created_by_another_process_meanwhile_is_opened(mlflow_store, monkeypatch):
+    # the other process creates it between this one's lookup (nothing yet) and its create
+    Tracker("made-meanwhile")
+    real = MlflowClient.get_experiment_by_name
+    calls = []
+
+    def late(self, name):
+        calls.append(name)
+        return None if len(calls) == 1 else real(self, name)
+
+    monkeypatch.setattr(MlflowClient, "get_experiment_by_name", late)
+    second = Tracker("made-meanwhile")
+    assert second.experiment_id == mlflow.get_experiment_by_name("made-meanwhile").experiment_id
+    assert calls[:2] == ["made-meanwhile"] * 2  # looked up again after the failed create
