@@ -6,7 +6,7 @@ STAMP   := .venv/.stamp-setup
 TORCH   := torch==2.13.0
 export PYTHONHASHSEED := 0
 
-.PHONY: setup test test-fast lint data demo reproduce reproduce-full reproduce-claim4 reproduce-alfa reproduce-alfa-cap results score ui \
+.PHONY: setup test test-fast lint data demo reproduce reproduce-full reproduce-claim4 reproduce-alfa results score ui \
 	bench bench-startup bench-synth bench-train bench-score bench-watch bench-lens clean
 
 setup: $(STAMP)
@@ -69,7 +69,6 @@ STUDY_REPORT := reports/small_data
 ALFA_REPORT  := reports/alfa
 LOCO_REPORT  := reports/alfa_loco
 CLAIM4_REPORT := reports/claim4
-ALFA_CAP_REPORT := reports/alfa_cap
 
 # A study's committed archive (docs/results/<study>/cells.jsonl.gz, written by `anomaly report`):
 # its cells count as finished and only the rest run, so a design longer than one machine's life
@@ -101,12 +100,6 @@ reproduce-alfa: $(STAMP)
 	$(ANOMALY) report --sweep study-alfa-loco --out $(LOCO_REPORT)
 	@echo "reports: $(ALFA_REPORT)/report.md $(LOCO_REPORT)/report.md"
 
-# the ALFA LSTM and Transformer again with the epoch cap at 400 (the Transformer hit 150 in 40 % of cells)
-reproduce-alfa-cap: $(STAMP)
-	$(ANOMALY) sweep experiments/alfa_cap.yaml $(call resume,alfa_cap)
-	$(ANOMALY) report --sweep study-alfa-cap --out $(ALFA_CAP_REPORT)
-	@echo "report: $(ALFA_CAP_REPORT)/report.md"
-
 score: $(STAMP)
 	@test -n "$(INPUT)" -a -n "$(MODEL)" || { echo "usage: make score INPUT=logs/ MODEL=models:/NAME@champion [OUT=scored]"; exit 2; }
 	$(ANOMALY) score $(INPUT) --model $(MODEL) --out $(or $(OUT),scored)
@@ -115,10 +108,9 @@ score: $(STAMP)
 # in README).
 results:
 	mkdir -p docs/results/small_data docs/results/alfa docs/results/alfa_loco
-	mkdir -p docs/results/small_data_quick docs/results/claim4 docs/results/alfa_cap
+	mkdir -p docs/results/small_data_quick docs/results/claim4
 	-cp $(QUICK_REPORT)/*.png $(QUICK_REPORT)/report.md $(QUICK_REPORT)/cells.jsonl.gz docs/results/small_data_quick/
 	-cp $(STUDY_REPORT)/*.png $(STUDY_REPORT)/report.md $(STUDY_REPORT)/cells.jsonl.gz docs/results/small_data/
 	-cp $(ALFA_REPORT)/*.png $(ALFA_REPORT)/report.md $(ALFA_REPORT)/cells.jsonl.gz docs/results/alfa/
 	-cp $(LOCO_REPORT)/report.md $(LOCO_REPORT)/cells.jsonl.gz docs/results/alfa_loco/
 	-cp $(CLAIM4_REPORT)/*.png $(CLAIM4_REPORT)/report.md $(CLAIM4_REPORT)/cells.jsonl.gz docs/results/claim4/
-	-cp $(ALFA_CAP_REPORT)/*.png $(ALFA_CAP_REPORT)/report.md $(ALFA_CAP_REPORT)/cells.jsonl.gz docs/results/alfa_cap/

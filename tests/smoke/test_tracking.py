@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import mlflow
+import pytest
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from anomaly.track.tracker import Tracker
@@ -61,3 +63,10 @@ def test_an_experiment_created_by_another_process_meanwhile_is_opened(mlflow_sto
     second = Tracker("made-meanwhile")
     assert second.experiment_id == mlflow.get_experiment_by_name("made-meanwhile").experiment_id
     assert calls[:2] == ["made-meanwhile"] * 2  # looked up again after the failed create
+
+
+def test_a_create_that_fails_for_another_reason_is_raised(mlflow_store, monkeypatch):
+    Tracker("exists-but-unseen")  # the create below fails; the lookup still finds nothing
+    monkeypatch.setattr(MlflowClient, "get_experiment_by_name", lambda self, name: None)
+    with pytest.raises(MlflowException):
+        Tracker("exists-but-unseen")
