@@ -18,8 +18,8 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--resume-from",
         metavar="ARCHIVE",
-        help="a sweep archive (cells.jsonl.gz, written by `anomaly report`): its cells of this "
-        "grid on these flights count as finished, so only the rest run",
+        help="a sweep archive (cells.jsonl.gz, written by `anomaly report`): its cells that this "
+        "grid still has, on these flights, count as finished, so only the rest run",
     )
     p.set_defaults(func=run)
 

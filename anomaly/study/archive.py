@@ -4,9 +4,10 @@ still finishes.
 The MLflow store is local to the machine that ran the cells, and the full synthetic design takes
 tens of CPU hours. `anomaly report` therefore writes the sweep's finished cells beside the report
 (`cells.jsonl.gz`, committed with docs/results/), and `anomaly sweep --resume-from FILE` logs the
-archived cells of the same grid on the same data as finished child runs, tagged
-`anomaly.source` (archive name, sweep, content digest). The sweep then runs only the rest, and the report still reads one store and
-says how many of its cells came from an archive.
+archived cells on the same flights whose keys (a hash of every setting of a cell) the grid still
+has as finished child runs, tagged `anomaly.source` (archive name, sweep, content digest). The
+sweep then runs only the rest, and the report still reads one store and says how many of its
+cells came from an archive.
 
 One gzip JSON line per cell, sorted by cell key, written with a fixed gzip time: the same cells
 give the same bytes, so a committed archive changes only when its cells do.
@@ -154,17 +155,18 @@ def _cell_problem(cell) -> str | None:
 
 
 def import_archive(
-    tracker: Tracker, parent_id: str, archive: Archive, grid: str, data_hash: str, wanted: set[str]
+    tracker: Tracker, parent_id: str, archive: Archive, data_hash: str, wanted: set[str]
 ) -> int:
     """Log the archived cells whose keys are in `wanted` as finished child runs of `parent_id`;
-    returns how many. An archive of another grid or other flights is refused: its cells would
-    mix two versions of a study in one report."""
+    returns how many. A key hashes every setting of its cell, so an archive of an earlier version
+    of the study (another grid: one arm's settings refrozen, say) still fills the cells the change
+    left alone, and only the changed ones run. An archive of other flights is refused: keys name
+    the data folder, not its content."""
     header, path = archive.header, archive.path
-    if header.get("grid") != grid or header.get("data_hash") != data_hash:
+    if header.get("data_hash") != data_hash:
         raise UserError(
-            f"{path}: cells of another grid or other flights (grid {header.get('grid')}, data "
-            f"{header.get('data_hash')}; this sweep: grid {grid}, data {data_hash}); sweep "
-            "without --resume-from (make ... ARCHIVES=) to start afresh"
+            f"{path}: cells of other flights (data {header.get('data_hash')}; this sweep: data "
+            f"{data_hash}); sweep without --resume-from (make ... ARCHIVES=) to start afresh"
         )
     n = 0
     for cell in archive.cells:

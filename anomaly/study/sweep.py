@@ -180,7 +180,7 @@ def run_sweep(
     resume_from: str | Path | None = None,
 ) -> tuple[str, dict]:
     """Run every unfinished cell; returns (parent run id, counts). With `resume_from`, an
-    archive's cells of this grid on these flights count as finished (see archive.py)."""
+    archive's cells with this grid's keys on these flights count as finished (see archive.py)."""
     from anomaly.track.tracker import Tracker, run_data
 
     archive = read_archive(resume_from) if resume_from else None
@@ -215,7 +215,7 @@ def run_sweep(
     imported = 0
     if archive is not None:
         wanted = {c.key for c in cells} - done
-        imported = import_archive(tracker, parent_id, archive, grid, ds.content_hash, wanted)
+        imported = import_archive(tracker, parent_id, archive, ds.content_hash, wanted)
         done = finished_keys(tracker, parent_id)
     todo = [c for c in cells if c.key not in done]
     counts = {

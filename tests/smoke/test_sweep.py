@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import gzip
 import json
 import re
@@ -179,6 +181,21 @@ def _resumes_on_a_fresh_machine(spec, out: Path, tmp_path: Path, monkeypatch) ->
     parent, counts = runner.run_sweep(spec, workers=1, progress=False, resume_from=part)
     assert counts["imported"] == len(kept) and counts["finished"] == counts["cells"] - len(kept)
     assert set(ran).isdisjoint(c["key"] for c in kept) and len(_children(parent)) == counts["cells"]
+    # an archive of the grid before one arm was refrozen: only the cells the change touches run
+    # (the LSTM's, and the Transformers sized on the LSTM's parameters)
+    changed = copy.deepcopy(spec)
+    lstm = next(a for a in changed.arms if a.name == "lstm")
+    lstm.settings = {"model_params": {"hidden_size": 8}}
+    old_keys = {c.key for c in expand(spec, len(CHANNELS))}
+    new_keys = {c.key for c in expand(changed, len(CHANNELS))}
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'refrozen.db'}")
+    ran.clear()
+    parent, counts = runner.run_sweep(changed, workers=1, progress=False, resume_from=archive)
+    assert set(ran) == new_keys - old_keys and {"lstm", "transformer"} <= {
+        k.arm for k in expand(changed, len(CHANNELS)) if k.key in ran
+    }
+    assert counts["imported"] == len(new_keys & old_keys) > 0
+    assert len(_children(parent)) == counts["cells"]
 
 
 def test_a_store_that_cannot_log_stops_the_sweep_before_the_queued_cells_run(
@@ -326,9 +343,11 @@ def test_frozen_search_choices_reach_the_cells_and_the_quick_design_shares_them(
     full = SweepSpec.from_yaml(REPO / "experiments" / "small_data.yaml")
     quick = SweepSpec.from_yaml(REPO / "experiments" / "small_data_quick.yaml")
     cells = {(c.arm, c.train_flights): c.config for c in expand(full, n_features=10)}
-    assert cells[("lstm", 1)].model_params["hidden_size"] == 64  # the choice at 2 flights
-    assert cells[("lstm", 32)].model_params["hidden_size"] == 16  # the choice at 16
-    assert cells[("lstm", 32)].window.window_len == 64
+    assert cells[("transformer", 1)].model_params["d_model"] == 64  # the choice at 2 flights
+    assert cells[("transformer", 32)].model_params["d_model"] == 16  # the choice at 16
+    assert cells[("transformer", 32)].window.window_len == 64
+    assert cells[("linear_rnn", 8)].window.window_len == 64 != cells[("linear_rnn", 16)].window.window_len
+    assert cells[("lstm", 32)].model_params == cells[("lstm", 1)].model_params  # one choice
     assert cells[("transformer-none-last", 16)].train.lr == cells[("transformer", 16)].train.lr
     for name in ("lstm", "transformer", "linear_rnn"):
         a = next(x for x in full.arms if x.name == name)
