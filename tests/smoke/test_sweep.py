@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-
 import gzip
 import json
 import re
@@ -346,7 +345,11 @@ def test_frozen_search_choices_reach_the_cells_and_the_quick_design_shares_them(
     assert cells[("transformer", 1)].model_params["d_model"] == 64  # the choice at 2 flights
     assert cells[("transformer", 32)].model_params["d_model"] == 16  # the choice at 16
     assert cells[("transformer", 32)].window.window_len == 64
-    assert cells[("linear_rnn", 8)].window.window_len == 64 != cells[("linear_rnn", 16)].window.window_len
+    assert (
+        cells[("linear_rnn", 8)].window.window_len
+        == 64
+        != cells[("linear_rnn", 16)].window.window_len
+    )
     assert cells[("lstm", 32)].model_params == cells[("lstm", 1)].model_params  # one choice
     assert cells[("transformer-none-last", 16)].train.lr == cells[("transformer", 16)].train.lr
     for name in ("lstm", "transformer", "linear_rnn"):
