@@ -111,9 +111,10 @@ class Archive:
     cells: list[dict]  # key, tags, params, metrics, history, per_flight, lens
 
 
-def read_archive(path: str | Path) -> Archive:
-    """Read a whole archive; a file that is not one is the user's error, raised before any
-    cell runs."""
+def read_archive(path: str | Path, sweep: str | None = None) -> Archive:
+    """Read a whole archive; a file that is not one, or (with `sweep`) one of another study, is
+    the user's error, raised before any cell runs: another study's archive would fill nothing
+    and let the whole design run unasked."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such sweep archive")
@@ -135,6 +136,11 @@ def read_archive(path: str | Path) -> Archive:
         raise UserError(
             f"{path}: the header announces {header.get('cells')} cells, the file holds "
             f"{len(cells)} (cut short?)"
+        )
+    if sweep is not None and header.get("sweep") != sweep:
+        raise UserError(
+            f"{path}: cells of the study '{header.get('sweep')}', not '{sweep}'; sweep without "
+            "--resume-from (make ... ARCHIVES=) to start afresh"
         )
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     return Archive(path, digest, header, cells)
@@ -160,8 +166,8 @@ def import_archive(
     """Log the archived cells whose keys are in `wanted` as finished child runs of `parent_id`;
     returns how many. A key hashes every setting of its cell, so an archive of an earlier version
     of the study (another grid: one arm's settings refrozen, say) still fills the cells the change
-    left alone, and only the changed ones run. An archive of other flights is refused: keys name
-    the data folder, not its content."""
+    left alone, and only the changed ones run. An archive of other flights is refused: keys
+    name the data folder, not its content."""
     header, path = archive.header, archive.path
     if header.get("data_hash") != data_hash:
         raise UserError(
@@ -186,7 +192,7 @@ def import_archive(
                 ],
             )
             tracker.log_text(rid, cell["per_flight"], "per_flight.csv")
-            if cell["lens"] is not None:
+            if cell.get("lens") is not None:
                 tracker.log_dict(rid, cell["lens"], "lens.json")
         n += 1
     return n

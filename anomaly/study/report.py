@@ -54,14 +54,15 @@ def archived_note(r: Records) -> str:
 
 
 def same_machine(r: Records, a: str, b: str, size: int) -> set[int]:
-    """Seeds whose two cells may race: not run on two different recorded machine setups
-    (CPU, cores, threads, GPU). A cell without the record, from before it existed, cannot be
-    told apart and is kept; the report counts such seeds."""
+    """Seeds whose two cells may race: run on one recorded machine setup (CPU, cores,
+    threads, GPU), or both from before the record existed (then in the same sweep). One cell
+    with the record and one without ran at different times, beside other work (an arm rerun
+    after its settings were refrozen, say), so that seed is left out; the report counts it."""
     c = r.cells[(r.cells["train_flights"] == size) & (r.cells["held_out"] == "")]
     c = c.assign(machine=c["machine"].fillna("") if "machine" in c else "")
     by = {arm: dict(zip(g["seed"], g["machine"])) for arm, g in c.groupby("arm")}
     ma, mb = by.get(a, {}), by.get(b, {})
-    return {int(s) for s in set(ma) & set(mb) if "" in (ma[s], mb[s]) or ma[s] == mb[s]}
+    return {int(s) for s in set(ma) & set(mb) if ma[s] == mb[s]}
 
 
 def split_list(text: str | None) -> list[str]:
@@ -316,7 +317,8 @@ def cost_section(r: Records, a: str, b: str) -> tuple[list[str], list[dict]]:
     if any(apart.values()):
         md += [
             "",
-            "Left out, their two cells on different machine setups: "
+            "Left out, their two cells on different machine setups (or one without the "
+            "record): "
             + ", ".join(f"{n} seeds at {size} flights" for size, n in apart.items() if n)
             + ".",
         ]
@@ -925,7 +927,7 @@ def finish(out: Path, md: list[str], verdicts: list[dict], unit: str) -> tuple[s
             "model's architecture effect at its mean log2 size); with one size, that size's. "
             "Claim 2's verdicts are exact sign tests over seeds of which arm first reaches a "
             "validation loss both reach, Holm-corrected across the sizes ('X faster' or "
-            "'inconclusive'; 'not raced' when the two arms' cells ran on different machines, "
+            "'inconclusive'; 'not raced' when no seed's two cells ran on one machine setup, "
             "'not measured' without both arms' training curves). Claim 3 (over the larger "
             "Transformers; an arm *matches* when it is equivalent or better): 'reproduced' "
             "when at every size the smallest matching arm is larger than the first, 'not "

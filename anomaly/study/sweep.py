@@ -183,7 +183,7 @@ def run_sweep(
     archive's cells with this grid's keys on these flights count as finished (see archive.py)."""
     from anomaly.track.tracker import Tracker, run_data
 
-    archive = read_archive(resume_from) if resume_from else None
+    archive = read_archive(resume_from, spec.name) if resume_from else None
     ds = prepare_data(spec)
     tracker = Tracker(spec.experiment, description=spec.describe())
     cells = expand(spec, len(ds.channels), campaigns(ds))
@@ -217,6 +217,14 @@ def run_sweep(
         wanted = {c.key for c in cells} - done
         imported = import_archive(tracker, parent_id, archive, ds.content_hash, wanted)
         done = finished_keys(tracker, parent_id)
+        # an archive whose every key changed fills nothing: say so before hours of cells run
+        log.info(
+            "%s: %d of its %d cells imported (the others are finished already or no longer "
+            "in this grid)",
+            archive.path,
+            imported,
+            len(archive.cells),
+        )
     todo = [c for c in cells if c.key not in done]
     counts = {
         "cells": len(cells),

@@ -321,8 +321,8 @@ def test_the_primary_pair_runs_first_then_scaling_then_the_rest():
     ids=lambda p: p.parent.name,
 )
 def test_each_committed_archive_holds_its_specs_current_grid(path):
-    # `make reproduce-*` resumes from these archives and refuses one of another grid: a spec
-    # changed without rerunning its study would break its make target
+    # a spec changed without rerunning its study would leave its committed report describing
+    # other settings (`make reproduce-*` would quietly rerun the changed cells)
     archive = read_archive(path)
     spec = SweepSpec.from_yaml(REPO / "experiments" / f"{archive.header['sweep']}.yaml")
     channels = build_config(spec.base, {}).data.channels or CHANNELS
@@ -342,20 +342,42 @@ def test_frozen_search_choices_reach_the_cells_and_the_quick_design_shares_them(
     full = SweepSpec.from_yaml(REPO / "experiments" / "small_data.yaml")
     quick = SweepSpec.from_yaml(REPO / "experiments" / "small_data_quick.yaml")
     cells = {(c.arm, c.train_flights): c.config for c in expand(full, n_features=10)}
-    assert cells[("transformer", 1)].model_params["d_model"] == 64  # the choice at 2 flights
-    assert cells[("transformer", 32)].model_params["d_model"] == 16  # the choice at 16
-    assert cells[("transformer", 32)].window.window_len == 64
-    assert (
-        cells[("linear_rnn", 8)].window.window_len
-        == 64
-        != cells[("linear_rnn", 16)].window.window_len
-    )
-    assert cells[("lstm", 32)].model_params == cells[("lstm", 1)].model_params  # one choice
+    # each arm's choice at 2 flights below 16, its choice at 16 from there on
+    for name, small, large in [
+        ("transformer", {"d_model": 64}, {"d_model": 16}),
+        ("linear_rnn", {"state_size": 32}, {"state_size": 64}),
+        ("lstm", {"hidden_size": 64}, {"hidden_size": 64}),  # the same point at both sizes
+    ]:
+        arm = next(a for a in full.arms if a.name == name)
+        for size, choice in [(1, arm.settings), (8, arm.settings), (16, arm.overrides(16))]:
+            cfg = cells[(name, size)]
+            assert cfg.train.lr == choice["train"]["lr"], (name, size)
+            assert cfg.train.warmup_steps == choice["train"]["warmup_steps"], (name, size)
+            assert cfg.window.window_len == choice["window"]["window_len"], (name, size)
+        assert cells[(name, 1)].model_params.items() >= small.items(), name
+        assert cells[(name, 32)].model_params.items() >= large.items(), name
+    assert cells[("linear_rnn", 8)].window.window_len == 64  # the rerun's choice at 2 flights
     assert cells[("transformer-none-last", 16)].train.lr == cells[("transformer", 16)].train.lr
     for name in ("lstm", "transformer", "linear_rnn"):
         a = next(x for x in full.arms if x.name == name)
         b = next(x for x in quick.arms if x.name == name)
         assert (a.settings, a.by_size) == (b.settings, b.by_size), name
+
+
+@pytest.mark.parametrize("name", ["alfa", "alfa_loco"])
+def test_the_alfa_specs_carry_the_synthetic_searchs_choices_at_16_flights(name):
+    full = SweepSpec.from_yaml(REPO / "experiments" / "small_data.yaml")
+    alfa = SweepSpec.from_yaml(REPO / "experiments" / f"{name}.yaml")
+    checked = []
+    for arm in alfa.arms:
+        if arm.params_x is not None or not arm.settings:
+            continue  # sized on the LSTM; the baselines have no search
+        checked.append(arm.name)
+        choice = next(a for a in full.arms if a.name == arm.name).overrides(16)
+        assert arm.settings["model_params"] == choice["model_params"], arm.name
+        assert arm.settings["train"] == choice["train"], arm.name
+        assert "window" not in arm.settings, arm.name  # the preset's window, chosen on ALFA
+    assert checked == ["lstm", "transformer", "linear_rnn"]
 
 
 def test_the_claim4_spec_is_the_full_designs_factorial_on_the_same_flights():

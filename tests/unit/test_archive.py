@@ -3,6 +3,7 @@ archive stops the sweep before any cell runs (the round trip itself: tests/smoke
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 from pathlib import Path
@@ -27,16 +28,63 @@ CELL = {"key": "k", "tags": {"anomaly.cell": "k"}, "params": {}, "metrics": {}, 
 HEADER = {"format": FORMAT, "version": VERSION, "grid": "g1", "data_hash": "d1", "cells": 1}
 
 
+class _Store:
+    """The tracker calls import_archive makes, recorded."""
+
+    def __init__(self):
+        self.runs = {}
+
+    @contextlib.contextmanager
+    def run(self, name, parent_id, tags):
+        self.runs[name] = {"parent": parent_id, "tags": tags}
+        yield name
+
+    def log_params(self, rid, params):
+        self.runs[rid]["params"] = params
+
+    def log_metrics(self, rid, metrics):
+        self.runs[rid]["metrics"] = metrics
+
+    def log_history(self, rid, rows):
+        self.runs[rid]["history"] = rows
+
+    def log_text(self, rid, text, name):
+        self.runs[rid][name] = text
+
+    def log_dict(self, rid, data, name):
+        self.runs[rid][name] = data
+
+
 def test_an_archive_of_other_flights_is_refused(tmp_path):
     archive = read_archive(_write(tmp_path / "cells.jsonl.gz", HEADER, CELL))
     assert archive.header["grid"] == "g1" and [c["key"] for c in archive.cells] == ["k"]
     # a tracker is never touched: None would fail on the first run it opened
-    with pytest.raises(UserError, match="cells.jsonl.gz: cells of other flights"):
+    with pytest.raises(UserError, match="cells.jsonl.gz: cells of other flights .data d1; this"):
         import_archive(None, "parent", archive, "d2", {"k"})
-    with pytest.raises(UserError, match="data d1; this sweep: data d2"):
-        import_archive(None, "parent", archive, "d2", {"k"})
-    # of another grid on the same flights: only cells whose keys the sweep wants are logged
-    assert import_archive(None, "parent", archive, "d1", {"other"}) == 0
+
+
+def test_an_archive_of_an_earlier_grid_fills_the_cells_whose_keys_remain(tmp_path):
+    # the grid changed (one arm refrozen): the archive's grid is g1, the sweep's another; the
+    # cells whose keys the sweep still wants are logged, the rest left to run
+    other = {**CELL, "key": "gone", "tags": {"anomaly.cell": "gone"}}
+    path = _write(tmp_path / "cells.jsonl.gz", {**HEADER, "cells": 2}, CELL, other)
+    store = _Store()
+    assert import_archive(store, "parent", read_archive(path), "d1", {"k", "new"}) == 1
+    (run,) = store.runs.values()
+    assert run["parent"] == "parent" and run["tags"]["anomaly.cell"] == "k"
+    assert run["tags"]["anomaly.source"].startswith("archive cells.jsonl.gz")
+    assert run["per_flight.csv"] == CELL["per_flight"]
+
+
+def test_an_archive_of_another_study_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = _write(tmp_path / "cells.jsonl.gz", {**HEADER, "sweep": "claim4"}, CELL)
+    with pytest.raises(UserError, match="cells of the study 'claim4', not 'smoke'"):
+        read_archive(path, "smoke")
+    spec = REPO / "experiments" / "smoke.yaml"
+    assert main(["sweep", str(spec), "--resume-from", str(path)]) == 2
+    assert "cells of the study 'claim4', not 'smoke'" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists() and not (tmp_path / "mlflow.db").exists()
 
 
 @pytest.mark.parametrize(
