@@ -295,7 +295,7 @@ def cost_section(r: Records, a: str, b: str) -> tuple[list[str], list[dict]]:
     for row, p in zip(rows, p_holm):
         wins_a, wins_b = row["wins"]
         if not row["fa"]:
-            row["verdict"] = "not raced: the cells ran on different machines"
+            row["verdict"] = "not raced: no seed's two cells ran on one machine setup"
         elif not row["n"]:
             row["verdict"] = "not measured"  # no training curves for both arms
         elif p < 0.05:

@@ -355,7 +355,7 @@ def test_a_size_whose_cells_all_ran_apart_keeps_its_row():
     c.loc[(c["arm"] == "transformer") & (c["train_flights"] == 2), "machine"] = "cpu B"
     _, rows = cost_section(r, "lstm", "transformer")
     assert [row["size"] for row in rows] == [2, 8]
-    assert rows[0]["verdict"] == "not raced: the cells ran on different machines"
+    assert rows[0]["verdict"] == "not raced: no seed's two cells ran on one machine setup"
 
 
 def test_arms_are_listed_in_the_specs_order_not_the_alphabets(tmp_path):
