@@ -186,13 +186,13 @@ def _resumes_on_a_fresh_machine(spec, out: Path, tmp_path: Path, monkeypatch) ->
     lstm = next(a for a in changed.arms if a.name == "lstm")
     lstm.settings = {"model_params": {"hidden_size": 8}}
     old_keys = {c.key for c in expand(spec, len(CHANNELS))}
-    new_keys = {c.key for c in expand(changed, len(CHANNELS))}
+    new_cells = expand(changed, len(CHANNELS))
+    new_keys = {c.key for c in new_cells}
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'refrozen.db'}")
     ran.clear()
     parent, counts = runner.run_sweep(changed, workers=1, progress=False, resume_from=archive)
-    assert set(ran) == new_keys - old_keys and {"lstm", "transformer"} <= {
-        k.arm for k in expand(changed, len(CHANNELS)) if k.key in ran
-    }
+    assert set(ran) == new_keys - old_keys
+    assert {"lstm", "transformer"} <= {c.arm for c in new_cells if c.key in ran}
     assert counts["imported"] == len(new_keys & old_keys) > 0
     assert len(_children(parent)) == counts["cells"]
 
