@@ -112,12 +112,27 @@ class CsvFile:
         frame.columns = self.names
         return frame
 
-    def parse(self, lines: str) -> pd.DataFrame:
+    def parse(self, lines: str, first_row: int = 2) -> pd.DataFrame:
         """Data lines (no header) read as this file's rows: what `anomaly watch` reads as a file
-        grows."""
+        grows. `first_row` is the file row of the first line, so that an error names the row
+        as `anomaly score` names it, and a line with more fields than the header is refused as
+        it is there (given the header's names, pandas would drop the extra value)."""
+        # room for the widest line (a quoted delimiter only overcounts): no line is cut to
+        # the first one's width, and a shorter line gets empty cells
+        width = max(len(self.names), 1 + max(line.count(self.sep) for line in lines.split("\n")))
         with read_errors(self.path):
-            kw = dict(sep=self.sep, header=None, names=self.names, index_col=False)
-            return pd.read_csv(io.StringIO(lines), low_memory=False, **kw)
+            kw = dict(sep=self.sep, header=None, names=range(width), index_col=False)
+            frame = pd.read_csv(io.StringIO(lines), low_memory=False, **kw)
+        n = len(self.names)
+        extra = frame.iloc[:, n:].notna().any(axis=1).to_numpy()
+        if extra.any():
+            i = int(extra.argmax())
+            fields = int(frame.iloc[i].notna().to_numpy().nonzero()[0].max()) + 1
+            why = f"{fields} fields where the header has {n} (a stray delimiter?)"
+            raise LogError(str(self.path), why, None, first_row + i)
+        frame = frame.iloc[:, :n].copy()
+        frame.columns = self.names
+        return frame
 
     def frames(self, chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
         """The data rows, whole (one frame) or `chunk_rows` at a time."""

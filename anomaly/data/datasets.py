@@ -92,15 +92,17 @@ class Dataset:
 
     def select(self, channels: list[str]) -> Dataset:
         """The same flights restricted to `channels`, in that order (views, no copy of the logs)."""
-        idx = []
         for ch in channels:
             if ch not in self.channels:
                 raise UserError(
                     f"data.channels: {ch!r} is not a channel of {self.name} ({', '.join(self.channels)})"
                 )
-            idx.append(self.channels.index(ch))
         flights = [
-            dataclasses.replace(f, values=f.values[:, idx], channels=list(channels))
+            dataclasses.replace(
+                f,
+                values=f.values[:, [f.channels.index(ch) for ch in channels]],
+                channels=list(channels),
+            )
             for f in self.flights
         ]
         return dataclasses.replace(self, flights=flights)
@@ -155,12 +157,19 @@ def _read_split(path: Path) -> tuple[dict[str, str], dict[str, str] | None]:
     return dict(zip(ids, sides)), recordings
 
 
-def _read_flight(path: Path, fmt: LogFormat, fault_type: str | None = None) -> Flight:
-    """A log for training: it needs two rows at least, or it has no sample rate."""
-    flight = read_flight_log(path, fmt, fault_type=fault_type)
-    if flight.n_rows < 2:
-        raise LogError(str(path), "one data row; a flight for training needs two or more")
-    return flight
+def _read_flights(paths: list[Path], fmt: LogFormat, faults: dict[Path, str] | None = None):
+    """Logs for training, each needing two rows or it has no sample rate. The first log's
+    channels are every log's, picked by name: logs written by different tools order their
+    columns differently, and a log without one of them is refused by file and column."""
+    flights: list[Flight] = []
+    for path in paths:
+        required = flights[0].channels if flights else None
+        fault = (faults or {}).get(path) or None
+        flight = read_flight_log(path, fmt, required_channels=required, fault_type=fault)
+        if flight.n_rows < 2:
+            raise LogError(str(path), "one data row; a flight for training needs two or more")
+        flights.append(flight)
+    return flights
 
 
 def wrap_degrees(flight: Flight, names: tuple[str, ...]) -> None:
@@ -176,17 +185,16 @@ def load_folder(folder: Path, fmt: LogFormat, name: str | None = None) -> Datase
     paths = expand_inputs([str(folder)])
     if not paths:
         raise LogError(str(folder), "no .csv or .csv.gz logs found")
-    flights = []
+    faults = {}
     for p in paths:
-        fault = ""
         if man is not None and p.name in man.index:
             value = man.loc[p.name].get("fault_type")
-            fault = str(value).strip() if pd.notna(value) else ""
-        flight = _read_flight(p, fmt, fault or None)
-        if flight.labels is None and fault == "none":
+            faults[p] = str(value).strip() if pd.notna(value) else ""
+    flights = _read_flights(paths, fmt, faults)
+    for flight, p in zip(flights, paths):
+        if flight.labels is None and faults.get(p) == "none":
             # a fault-free flight logged without a label column (ALFA's no-failure files): all normal
             flight.labels = np.zeros(flight.n_rows, dtype=np.int8)
-        flights.append(flight)
     split, recordings = None, None
     if (folder / "split.csv").exists():
         split, recordings = _read_split(folder / "split.csv")
@@ -237,5 +245,5 @@ def load_dataset(spec: str | list[str], options: dict | None = None) -> Dataset:
     paths = expand_inputs(specs)
     if not paths:
         raise LogError(", ".join(specs), "no .csv or .csv.gz logs found")
-    flights = [_read_flight(p, fmt) for p in paths]
+    flights = _read_flights(paths, fmt)
     return Dataset("logs", ", ".join(specs), flights, None, content_hash(paths), fmt)

@@ -288,18 +288,21 @@ class LogReader:
                     if run == 0:
                         starts_at = offset + i
                     run += 1
-                    if run > limit and ever_valid[j]:
+                    if run > limit:
+                        # noted on the row that crosses the limit, not when a value comes: a
+                        # watched log whose sensor never reports must fail now, not at its end
                         rows = f"rows {starts_at + 2}-{offset + i + 2}"
-                        why = f"gap of more than {limit} empty rows ({rows}); raise --max-gap or fix the log"
+                        why = (
+                            f"gap of more than {limit} empty rows ({rows}); raise --max-gap or fix the log"
+                            if ever_valid[j]
+                            else f"no value in the first {run} rows ({rows}), more than the "
+                            f"{limit}-row gap limit; raise --max-gap, or leave the channel out"
+                        )
                         found.append(
                             (offset + i + 2, LogError(str(self.path), why, self.channels[j]))
                         )
                         break
                 else:
-                    if not ever_valid[j] and run > limit:
-                        why = f"first {run} rows empty, more than the {limit}-row gap limit"
-                        self._note(found, why, self.channels[j], starts_at + 2, offset + i + 2)
-                        break
                     run = 0
                     ever_valid[j] = True
             gap_run[j] = run

@@ -70,6 +70,8 @@ class AlarmRule:
     spread_ : (C,) standard deviation there of the centred residual (the floor of the
         flight-relative spread).
     scale_ : (S, C) standard deviation there of the normalised residual at each time scale.
+    fresh_every_ : rows between fresh residuals (a windowed model's score stride), so that the
+        flight-relative baseline asks for as many residuals as that stride can give.
     arm_level_ : (A,) each CUSUM's level at ARM_RATE alarms per hour there; the statistic is the
         largest CUSUM divided by its own level.
     threshold : the fitted decision level of that statistic.
@@ -103,6 +105,7 @@ class AlarmRule:
         self.baseline_rows = rows(baseline_s)
         self.baseline_lag_rows = rows(baseline_lag_s)
         self.arms = self._arms(sides)
+        self.fresh_every_ = 1  # every row has a residual until fit() sees otherwise
 
     def _arms(self, sides: str | dict[str, str]) -> list[tuple[int, str, int]]:
         """(channel index, 'up' or 'down', time scale index) of every CUSUM."""
@@ -132,6 +135,8 @@ class AlarmRule:
                 "validation flights hold too few normal rows after the warm-up to fit the alarm rule"
             )
         A, S = len(self.arms), len(self.smooth_s)
+        gaps = [np.diff(np.flatnonzero(fresh)) for _, fresh in flights if fresh.sum() > 1]
+        self.fresh_every_ = int(np.median(np.concatenate(gaps))) if gaps else 1
         self.center_, self.arm_level_ = rows.mean(axis=0), np.ones(A)
         self.spread_, self.scale_ = _std(rows - self.center_), np.ones((S, len(self.channels)))
         z = [self.stream(decide=False).normalised(r, f) for r, f in flights]
@@ -180,6 +185,7 @@ class AlarmRule:
         d["threshold"] = self.threshold.to_dict()
         d.update({k: getattr(self, k) for k in self.SETTINGS})
         d.update({k: getattr(self, k).tolist() for k in self.FITTED})
+        d["fresh_every"] = self.fresh_every_
         return d
 
     @classmethod
@@ -189,6 +195,7 @@ class AlarmRule:
         rule.threshold = Threshold.from_dict(d["threshold"])
         for k in cls.FITTED:
             setattr(rule, k, np.asarray(d[k], dtype=np.float64))
+        rule.fresh_every_ = int(d.get("fresh_every", 1))  # models saved before it: stride 1
         return rule
 
 
@@ -261,8 +268,9 @@ class AlarmStream:
         span = r.baseline_rows + r.baseline_lag_rows
         hist = np.concatenate([self.z_history, z])
         # a quarter of the baseline before a flight is judged against itself: the spread of a
-        # handful of rows is no spread, and dividing by it would inflate every flight's start
-        need = min(r.baseline_rows, max(2, r.baseline_rows // 4))
+        # handful of rows is no spread, and dividing by it would inflate every flight's start.
+        # Counted in residuals: with a score stride s only every s-th row has one
+        need = max(2, min(r.baseline_rows, max(2, r.baseline_rows // 4)) // r.fresh_every_)
         past = (
             pd.DataFrame(hist).shift(r.baseline_lag_rows).rolling(r.baseline_rows, min_periods=need)
         )

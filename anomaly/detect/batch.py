@@ -403,7 +403,7 @@ def _events_csv(events: list[dict]) -> str:
     import pandas as pd
 
     df = pd.DataFrame(events, columns=EVENT_COLUMNS).rename(columns={"flight_id": "file"})
-    return df.to_csv(index=False, float_format="%.6g")
+    return df.to_csv(index=False, float_format="%.10g")
 
 
 def _atomic_text(path: Path, text: str) -> None:

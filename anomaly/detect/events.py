@@ -54,6 +54,8 @@ class EventBuilder:
     ) -> list[dict]:
         """Consecutive rows of the flight; returns the events that started in them."""
         started = []
+        if len(time) == 0:  # nothing happened: an alarm open before stays open
+            return started
         spans = runs(flags)
         if self.open is not None and not (spans and spans[0][0] == 0):
             self._close()

@@ -38,9 +38,11 @@ def follow(
 ) -> Iterator[pd.DataFrame]:
     """The data rows of `file` as they are appended, in frames of complete lines under its
     cleaned header. With `once`, ends at the end of the file; otherwise polls until `stop()`."""
-    with read_errors(file.path), open(file.path, newline="", errors="replace") as fh:
+    opened = open(file.path, newline="", encoding="utf-8", errors="replace")
+    with read_errors(file.path), opened as fh:
         fh.readline()  # the header: CsvFile has read it
         pending = ""
+        row = 2  # file row of the first line in `pending` (the header is row 1)
         while True:
             text = fh.read(BLOCK)  # a long log already written is read a block at a time
             pending += text
@@ -48,7 +50,8 @@ def follow(
             if not text and (once or stop()):
                 lines, rest = pending, ""  # a last line without its newline
             if lines.strip():
-                yield file.parse(lines)
+                yield file.parse(lines, row)
+                row += lines.count("\n") + 1
             pending = rest
             if not text:
                 if once or stop():
@@ -58,6 +61,9 @@ def follow(
 
 def wait_for_header(path: Path, once: bool, poll_s: float, stop: Callable[[], bool]) -> None:
     """Until the file holds its header line (a logger may not have created it yet)."""
+    if path.name.lower().endswith(".gz"):
+        why = "a compressed log is finished, not being written: score it with `anomaly score`"
+        raise LogError(str(path), why)
     while not (path.is_file() and b"\n" in _head(path)):
         if once or stop():
             raise LogError(str(path), "file not found" if not path.exists() else "no header line")
@@ -111,6 +117,9 @@ def watch(
                 append_event(events_path, event)
             if on_alarm is not None:
                 on_alarm(event)
+    if summary.rows < pipeline.window_len:  # as `anomaly score` says: no row was judged
+        why = f"{summary.rows} rows, shorter than one window of the model ({pipeline.window_len} rows)"
+        raise LogError(str(path), why)
     return summary
 
 
@@ -122,5 +131,5 @@ def append_event(path: Path, event: dict) -> None:
     frame = pd.DataFrame([row]).rename(columns={"flight_id": "file"})
     new = not path.exists() or path.stat().st_size == 0
     with open(path, "a", newline="") as fh:
-        frame.to_csv(fh, header=new, index=False, float_format="%.6g")
+        frame.to_csv(fh, header=new, index=False, float_format="%.10g")
         fh.flush()

@@ -79,3 +79,8 @@ def test_watch_prints_the_alarm_of_a_fault_being_written(easy_dir, tmp_path):
     assert len(watched) == len(scored) > 0
     assert watched["start"].tolist() == pytest.approx(scored["start"].tolist(), abs=1e-6)
     assert watched["channel"].tolist() == scored["channel"].tolist()
+    # a log shorter than one window judged no row: refused as `anomaly score` refuses it, not
+    # passed as a quiet flight
+    short = tmp_path / "short.csv"
+    frame.iloc[: pipe.window_len - 1].to_csv(short, index=False)
+    assert main(["watch", str(short), "--model", str(model), "--once"]) == 2

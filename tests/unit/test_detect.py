@@ -188,3 +188,26 @@ def test_events_span_blocks_and_name_the_channel():
     anonymous = EventBuilder("f2", ["score"], attribution=False)
     anonymous.add(t[:2], np.array([1, 1], bool), np.ones(2), np.zeros(2, int), np.ones((2, 1)))
     assert anonymous.finish()[0]["channel"] == "" and anonymous.finish()[0]["top_channels"] == ""
+
+
+def test_an_empty_block_leaves_an_open_alarm_open():
+    b = EventBuilder("f1", ["a"])
+    one, none = np.ones(2, bool), np.zeros(0, bool)
+    b.add(np.array([0.0, 0.5]), one, np.ones(2), np.zeros(2, int), np.ones((2, 1)))
+    b.add(np.zeros(0), none, np.zeros(0), np.zeros(0, int), np.zeros((0, 1)))
+    b.add(np.array([1.0, 1.5]), one, np.ones(2), np.zeros(2, int), np.ones((2, 1)))
+    assert [(e["start"], e["end"]) for e in b.finish()] == [(0.0, 1.5)]
+
+
+@pytest.mark.parametrize("stride", [1, 4, 5, 8])
+def test_flight_baseline_holds_at_any_score_stride(stride):
+    # a flight flying 3 spreads off the fleet, noisier than it: judged against its own past,
+    # it is centred whatever share of its rows gets a residual
+    rng = np.random.default_rng(4)
+    fresh = np.arange(4000) % stride == 0
+    val = [(rng.normal(size=(4000, 1)), fresh)]
+    rule = AlarmRule(["a"], 10.0, "fa_per_hour:1", baseline_s=20.0).fit(val)
+    assert rule.fresh_every_ == stride
+    flight = 3.0 + 5.0 * rng.normal(size=(3000, 1))
+    z = rule.stream(decide=False).normalised(flight, fresh[:3000])[0]
+    assert abs(np.nanmean(z[1000:])) < 0.3

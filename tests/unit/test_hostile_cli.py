@@ -231,3 +231,29 @@ def test_train_warns_about_logs_read_from_a_folder(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="anomaly.study.trial"):
         warn_suspicious(load_dataset(str(folder)))
     assert sum("milliseconds" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_logs_with_columns_in_another_order_are_read_by_name(tmp_path):
+    # two tools, one folder, no manifest: a channel must not take another's values by position
+    (tmp_path / "a.csv").write_text(
+        "time,alt,speed\n" + "".join(f"{i},{1000 + i},20\n" for i in range(5))
+    )
+    (tmp_path / "b.csv").write_text(
+        "time,speed,alt\n" + "".join(f"{i},21,{900 + i}\n" for i in range(5))
+    )
+    ds = load_dataset(str(tmp_path))
+    for f in ds.flights:
+        assert f.channels == ["alt", "speed"]
+    alt, speed = ds.flights[1].values[:, 0], ds.flights[1].values[:, 1]
+    assert alt[0] == 900 and speed[0] == 21
+    picked = ds.select(["speed"]).flights[1].values[:, 0]
+    assert (picked == 21).all()
+
+
+def test_log_without_a_channel_of_the_others_names_file_and_column(tmp_path):
+    (tmp_path / "a.csv").write_text("time,alt,speed\n0,1,2\n1,1,2\n")
+    (tmp_path / "b.csv").write_text("time,alt\n0,1\n1,1\n")
+    with pytest.raises(LogError) as info:
+        load_dataset(str(tmp_path))
+    e = info.value
+    assert e.path.endswith("b.csv") and e.column == "speed"

@@ -89,6 +89,22 @@ def test_long_gap_is_an_error_naming_rows(tmp_path):
     assert e.column == "a" and "rows 7-10" in str(e)
 
 
+def test_channel_silent_from_the_start_fails_at_the_gap_limit_of_a_growing_log(tmp_path):
+    # a watched log is never finished: a sensor dead from power-on must be refused once its
+    # empty run passes the limit, not when a value (or the end of the file) finally comes
+    path = _write(tmp_path / "w.csv", "time,a,b\n" + "".join(f"{i},1,\n" for i in range(5)))
+
+    def growing(file):
+        for k in range(100):
+            yield file.parse("".join(f"{5 * k + i},1,\n" for i in range(5)))
+        raise AssertionError("read 500 rows past a channel that never reported")
+
+    with pytest.raises(LogError) as info:
+        list(LogReader(path, LogFormat(max_gap_rows=10), frames=growing))
+    e = info.value
+    assert e.column == "b" and "first 11 rows (rows 2-12)" in str(e)
+
+
 def test_short_gaps_forward_filled_leading_back_filled(tmp_path):
     text = "time,a\n0,\n1,\n2,5\n3,\n4,7\n"
     f = read_flight_log(_write(tmp_path / "f.csv", text), LogFormat(max_gap_rows=3))
@@ -176,3 +192,43 @@ def test_usage_error_is_one_line(tmp_path, capsys):
     assert main(["validate", "--sep", ";", str(tmp_path / "missing*.csv")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err
+
+
+@pytest.mark.parametrize("block", [64, 1 << 20])
+def test_watched_log_refuses_an_extra_field_on_the_row_score_names(tmp_path, monkeypatch, block):
+    from anomaly.data.csvfile import CsvFile
+    from anomaly.detect import watch
+
+    monkeypatch.setattr(watch, "BLOCK", block)  # a log read as it grows, a few lines at a time
+    lines = [f"{i},{i % 7},2" for i in range(100)]
+    lines[50] += ",9"  # file row 52 (the header is row 1)
+    path = _write(tmp_path / "x.csv", "time,a,b\n" + "\n".join(lines) + "\n")
+    with pytest.raises(LogError) as scored:
+        read_flight_log(path)
+    with pytest.raises(LogError) as watched:
+        list(watch.follow(CsvFile(path), once=True, poll_s=0.0, stop=lambda: True))
+    assert scored.value.row == watched.value.row == 52
+    assert "4 fields where the header has 3" in str(watched.value)
+
+
+def test_watched_log_rows_keep_their_values_across_blocks(tmp_path, monkeypatch):
+    from anomaly.data.csvfile import CsvFile
+    from anomaly.detect import watch
+
+    monkeypatch.setattr(watch, "BLOCK", 50)
+    text = "time,a,b\n" + "".join(f"{i},{i % 7},{i}\n" for i in range(60)) + "60,1"  # cut short
+    path = _write(tmp_path / "y.csv", text)
+    frames = list(watch.follow(CsvFile(path), once=True, poll_s=0.0, stop=lambda: True))
+    rows = pd.concat(frames, ignore_index=True)
+    assert list(rows.columns) == ["time", "a", "b"] and len(rows) == 61
+    assert rows["b"].iloc[:60].tolist() == list(range(60)) and np.isnan(rows["b"].iloc[60])
+
+
+def test_watch_refuses_a_compressed_log(tmp_path):
+    from anomaly.detect.watch import wait_for_header
+
+    path = tmp_path / "z.csv.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write("time,a\n0,1\n")
+    with pytest.raises(LogError, match="compressed"):
+        wait_for_header(path, once=True, poll_s=0.0, stop=lambda: True)
