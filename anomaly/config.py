@@ -29,11 +29,13 @@ class DataConfig:
 
     def format_options(self) -> dict[str, Any]:
         """How to read the logs (`LogFormat.with_options` keywords); None means not given.
-        Channels are chosen after reading (`Dataset.select`), so presets read all of theirs."""
+        A user's logs are read for the chosen channels only (a column left out cannot fail
+        them); presets read all of theirs and are cut to them after (`Dataset.select`)."""
         return {
             "sep": self.sep,
             "time_col": self.time_col,
             "label_col": self.label_col,
+            "channels": self.channels,
             "max_gap_rows": self.max_gap_rows,
         }
 

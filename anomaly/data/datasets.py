@@ -234,10 +234,11 @@ def load_dataset(spec: str | list[str], options: dict | None = None) -> Dataset:
     """
     options = options or {}
     specs = [spec] if isinstance(spec, str) else list(spec)
+    preset = {k: v for k, v in options.items() if k != "channels"}  # read whole, then selected
     if len(specs) == 1 and specs[0] == "alfa":
-        return load_alfa(ALFA_FORMAT.with_options(**options))
+        return load_alfa(ALFA_FORMAT.with_options(**preset))
     if len(specs) == 1 and specs[0] == "synthetic":
-        return load_synthetic(fmt=SYNTH_FORMAT.with_options(**options))
+        return load_synthetic(fmt=SYNTH_FORMAT.with_options(**preset))
     fmt = LogFormat.from_options(**options)
     if len(specs) == 1 and Path(specs[0]).is_dir():
         folder = Path(specs[0])

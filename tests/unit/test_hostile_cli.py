@@ -257,3 +257,17 @@ def test_log_without_a_channel_of_the_others_names_file_and_column(tmp_path):
         load_dataset(str(tmp_path))
     e = info.value
     assert e.path.endswith("b.csv") and e.column == "speed"
+
+
+def test_channels_chosen_for_a_users_logs_leave_the_other_columns_unread(tmp_path):
+    # as `validate --channels` reads them: a sparse spare column or pandas' index column must
+    # not fail a training on the channels the user picked
+    rows = "".join(f"{i},{i},{i % 3},{'' if i > 2 else 1},{i}\n" for i in range(40))
+    (tmp_path / "a.csv").write_text(",time,a,junk,b\n" + rows)
+    from anomaly.config import build_config
+
+    cfg = build_config({}, {"data": {"data": str(tmp_path), "channels": ["a", "b"]}})
+    ds = load_dataset(cfg.data.data, cfg.data.format_options())
+    assert ds.channels == ["a", "b"] and ds.flights[0].values.shape == (40, 2)
+    with pytest.raises(LogError):
+        load_dataset(str(tmp_path))
