@@ -143,9 +143,13 @@ class LogReader:
         self.label_col = find_column(cols, self.fmt.label_col, LABEL_CANDIDATES)
         wanted = self.required or (list(self.fmt.channels) if self.fmt.channels else None)
         if wanted is not None:
-            for ch in wanted:
+            for i, ch in enumerate(wanted):
                 if ch not in cols:
                     raise LogError(p, "required channel missing", ch, 1)
+                if ch in (self.time_col, self.label_col):
+                    raise LogError(p, "the time or label column cannot be a channel", ch, 1)
+                if ch in wanted[:i]:
+                    raise LogError(p, "channel named twice", ch, 1)
             self.channels = list(wanted)
         else:
             # A column with no name is no channel: no model could ask for it. Empty, it is a

@@ -232,3 +232,17 @@ def test_watch_refuses_a_compressed_log(tmp_path):
         fh.write("time,a\n0,1\n")
     with pytest.raises(LogError, match="compressed"):
         wait_for_header(path, once=True, poll_s=0.0, stop=lambda: True)
+
+
+@pytest.mark.parametrize(
+    "channels, label_col, why",
+    [
+        (["a", "time"], None, "time or label"),
+        (["a", "l"], "l", "time or label"),
+        (["a", "a"], None, "twice"),
+    ],
+)
+def test_chosen_channels_exclude_time_label_and_repeats(tmp_path, channels, label_col, why):
+    path = _write(tmp_path / "c.csv", "time,a,l\n0,1,0\n1,2,0\n")
+    e = _err(path, LogFormat(channels=tuple(channels), label_col=label_col))
+    assert e.column == channels[1] and why in str(e)
