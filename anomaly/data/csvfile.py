@@ -46,11 +46,18 @@ def read_errors(path: Path) -> Iterator[None]:
         raise LogError(p, f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
 
 
-def sniff_sep(path: Path) -> str:
-    """The most frequent of `SNIFF_SEPS` in the header line; ',' when none is there."""
+def header_line(path: Path) -> str:
+    """The first line, outside quotes (a quoted name may hold a delimiter: 'speed, m/s')."""
     opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", errors="replace") as fh:
-        header = fh.readline()
+    with opener(path, "rb") as fh:
+        raw = fh.readline()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise LogError(str(path), "UTF-16 text (an Excel export?); save it as UTF-8 CSV", None, 1)
+    return re.sub(r'"[^"]*"', "", raw.decode("utf-8", errors="replace"))
+
+
+def sniff_sep(header: str) -> str:
+    """The most frequent of `SNIFF_SEPS` in the header line; ',' when none is there."""
     counts = {sep: header.count(sep) for sep in SNIFF_SEPS}
     best = max(counts, key=counts.get)
     return best if counts[best] > 0 else ","
@@ -80,7 +87,14 @@ class CsvFile:
                 raise LogError(p, "not a file")
             if self.path.stat().st_size == 0:
                 raise LogError(p, "file is empty")
-            self.sep = sep or sniff_sep(self.path)
+            header = header_line(self.path)
+            self.sep = sep or sniff_sep(header)
+            seen = sniff_sep(header)
+            if (
+                sep and sep not in header and seen in header
+            ):  # a model's or a flag's, not this log's
+                why = f"no {sep!r} in the header; it looks {seen!r}-separated (--sep {seen!r})"
+                raise LogError(p, why, None, 1)
             # the first data row too: with more fields than the header, pandas would silently
             # take the first column as an index and shift every name by one
             kw = dict(header=None, nrows=2, dtype=str, keep_default_na=False, **READ_OPTIONS)

@@ -80,6 +80,8 @@ class LogFormat:
         given: dict = {}
         if sep is not None:
             given["sep"] = {"tab": "\t", "\\t": "\t"}.get(sep, sep)
+            if len(given["sep"]) != 1:
+                raise UserError(f"--sep {sep!r}: one character (or 'tab')")
         if time_col is not None:
             given["time_col"] = time_col
         if label_col is not None:

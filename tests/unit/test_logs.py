@@ -246,3 +246,28 @@ def test_chosen_channels_exclude_time_label_and_repeats(tmp_path, channels, labe
     path = _write(tmp_path / "c.csv", "time,a,l\n0,1,0\n1,2,0\n")
     e = _err(path, LogFormat(channels=tuple(channels), label_col=label_col))
     assert e.column == channels[1] and why in str(e)
+
+
+def test_delimiter_inside_a_quoted_name_does_not_decide_the_separator(tmp_path):
+    text = 'time;"speed, m/s";"alt, m"\n0;1.5;100\n1;2.5;101\n'
+    f = read_flight_log(_write(tmp_path / "q.csv", text))
+    assert f.channels == ["speed, m/s", "alt, m"]
+
+
+def test_a_separator_the_log_does_not_use_is_named(tmp_path):
+    # a model trained on comma logs scoring a semicolon log: say so, not "time column not found"
+    e = _err(_write(tmp_path / "s.csv", "time;a\n0;1\n1;2\n"), LogFormat(sep=","))
+    assert e.row == 1 and "';'-separated" in str(e)
+
+
+def test_utf16_log_is_named_as_such(tmp_path):
+    path = tmp_path / "u.csv"
+    path.write_bytes("time,a\n0,1\n1,2\n".encode("utf-16"))
+    assert "UTF-16" in str(_err(path))
+
+
+def test_a_separator_of_two_characters_is_a_usage_error():
+    from anomaly.errors import UserError
+
+    with pytest.raises(UserError, match="one character"):
+        LogFormat.from_options(sep=";;")
