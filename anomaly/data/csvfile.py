@@ -48,7 +48,7 @@ def read_errors(path: Path) -> Iterator[None]:
 
 def header_line(path: Path) -> str:
     """The first line, outside quotes (a quoted name may hold a delimiter: 'speed, m/s')."""
-    opener = gzip.open if path.name.endswith(".gz") else open
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rb") as fh:
         raw = fh.readline()
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):

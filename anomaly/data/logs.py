@@ -47,13 +47,13 @@ class Chunk:
 
 
 def is_log_file(path: Path) -> bool:
-    return path.name.endswith(LOG_SUFFIXES)
+    return path.name.lower().endswith(LOG_SUFFIXES)  # FLIGHT1.CSV from a logger's SD card too
 
 
 def flight_id_of(path: Path) -> str:
     name = path.name
     for suffix in (".csv.gz", ".csv"):
-        if name.endswith(suffix):
+        if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return path.stem
 

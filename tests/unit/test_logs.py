@@ -271,3 +271,13 @@ def test_a_separator_of_two_characters_is_a_usage_error():
 
     with pytest.raises(UserError, match="one character"):
         LogFormat.from_options(sep=";;")
+
+
+def test_a_folder_of_upper_case_names_is_read(tmp_path):
+    for name in ("FLIGHT1.CSV", "FLIGHT2.CSV.GZ"):
+        opener = gzip.open if name.endswith(".GZ") else open
+        with opener(tmp_path / name, "wt") as fh:
+            fh.write("time,a\n0,1\n1,2\n2,3\n")
+    paths = expand_inputs([str(tmp_path)])
+    assert [p.name for p in paths] == ["FLIGHT1.CSV", "FLIGHT2.CSV.GZ"]
+    assert [read_flight_log(p).flight_id for p in paths] == ["FLIGHT1", "FLIGHT2"]
