@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from anomaly.cli.score import load_pipeline
     from anomaly.data.logs import read_flight_log
     from anomaly.data.schema import LogFormat
-    from anomaly.detect.batch import not_finite
+    from anomaly.detect.batch import not_finite, temporary
     from anomaly.detect.pipeline import NotFiniteError
     from anomaly.evaluate.lens import effective_weights, lag_profile, network_of, window_at
     from anomaly.evaluate.plots import explain_figure
@@ -63,16 +63,25 @@ def run(args: argparse.Namespace) -> int:
         row = int(np.argmax(scored.score))
         why = "no alarm: the highest statistic"
     if not T - 1 <= row < flight.n_rows:
+        if args.at is None:
+            raise UserError(f"{args.log}: {flight.n_rows} rows, shorter than one window ({T} rows)")
         raise UserError(f"--at {args.at}: outside {args.log} or within its first window")
     W = effective_weights(network, window_at(pipe, flight.values, row)[None])[0]  # (T, T, F, F)
     blamed = int(scored.channel[row]) if pipe.detector.has_attribution else 0
     title = f"{pipe.model_name} on {Path(args.log).name}, t = {flight.time[row]:.2f} s ({why})"
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
     fig = explain_figure(W, pipe.channels, blamed, pipe.sample_rate_hz, title)
     path = out / f"{flight.flight_id}-W-{flight.time[row]:.2f}s.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    tmp = temporary(path)  # a killed run leaves no half-written figure under the real name
+    try:
+        fig.savefig(tmp, dpi=110, format="png")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        plt.close(fig)
     profile = lag_profile(W[None])
     peak = int(np.argmax(profile[1:]) + 1) if len(profile) > 1 else 0
     lag_s = peak / pipe.sample_rate_hz

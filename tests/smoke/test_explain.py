@@ -59,6 +59,10 @@ def test_explain_refuses_a_row_without_a_window_and_a_model_without_a_network(
     log = str(_log(easy_dir))
     assert main(["explain", log, "--model", str(lstm_ae), "--at", "0", "--out", str(tmp_path)]) == 2
     assert "within its first window" in capsys.readouterr().err
+    (tmp_path / "taken").write_text("")
+    assert main(["explain", log, "--model", str(lstm_ae), "--out", str(tmp_path / "taken")]) == 2
+    assert "a file, not a folder" in capsys.readouterr().err
+    assert not list(tmp_path.glob(".*.tmp*"))  # nothing half-written left behind
     pca = run_trial(quick_config(str(easy_dir), "pca")).pipeline.save(tmp_path / "pca")
     assert main(["explain", log, "--model", str(pca), "--out", str(tmp_path)]) == 2
     assert "no network to explain" in capsys.readouterr().err
