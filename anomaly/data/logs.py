@@ -268,7 +268,7 @@ class LogReader:
             big = np.abs(arr) > MAX_ABS_VALUE  # checked in float64, before the cast can overflow
             if (text | big).any():
                 i = int(np.argmax(text | big))
-                why = f"non-numeric value {col.iloc[i]!r}" if text[i] else _too_big(arr[i])
+                why = f"non-numeric value {col.iloc[i]!r}" if text[i] else too_big(arr[i])
                 self._note(found, why, ch, offset + i + 2)
                 arr = np.where(text | big, np.nan, arr)
             out[:, j] = arr
@@ -350,7 +350,7 @@ class LogReader:
         return lab, onset_seen
 
 
-def _too_big(value: float) -> str:
+def too_big(value: float) -> str:
     """Why a channel value beyond MAX_ABS_VALUE is refused."""
     if np.isinf(value):
         return "infinite value"

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from anomaly.data.schema import LogError, LogFormat
-from anomaly.detect.pipeline import Pipeline
+from anomaly.data.logs import too_big
+from anomaly.data.schema import MAX_ABS_VALUE, LogError, LogFormat
+from anomaly.detect.batch import not_finite
+from anomaly.detect.pipeline import NotFiniteError, Pipeline
 
 
 def frame_values(pipeline: Pipeline, frame: pd.DataFrame, source: str = "input") -> np.ndarray:
@@ -17,7 +21,12 @@ def frame_values(pipeline: Pipeline, frame: pd.DataFrame, source: str = "input")
     missing = [c for c in pipeline.channels if c not in frame.columns]
     if missing:
         raise LogError(source, "required channel missing", missing[0], 1)
-    block = frame[pipeline.channels]
+    # a blank cell is an empty one, as it is in a CSV log
+    block = frame[pipeline.channels].apply(
+        lambda c: (
+            c if pd.api.types.is_numeric_dtype(c) else c.mask(c.astype(str).str.strip().eq(""))
+        )
+    )
     numeric = block.apply(pd.to_numeric, errors="coerce")
     text = numeric.isna().to_numpy() & block.notna().to_numpy()
     if text.any():
@@ -34,17 +43,20 @@ def frame_values(pipeline: Pipeline, frame: pd.DataFrame, source: str = "input")
         if numeric.iloc[:, col].isna().all():
             why = "channel has no numeric values"
         raise LogError(source, why, pipeline.channels[col], row + 2)
-    big = ~(np.abs(values) <= np.finfo(np.float32).max)
+    big = ~(np.abs(values) <= MAX_ABS_VALUE)  # the reader's limit: what a log may hold
     if big.any():
         row, col = np.argwhere(big)[0]
-        raise LogError(source, "value outside the float32 range", pipeline.channels[col], row + 2)
+        raise LogError(source, too_big(values[row, col]), pipeline.channels[col], row + 2)
     return values.astype(np.float32)
 
 
 def score_frame(pipeline: Pipeline, frame: pd.DataFrame) -> pd.DataFrame:
     """DataFrame with the model's channels (other columns ignored) -> per row: score, is_anomaly
     and the channel blamed, one flight scored causally from its first row."""
-    b = pipeline.score(frame_values(pipeline, frame))
+    try:
+        b = pipeline.score(frame_values(pipeline, frame))
+    except NotFiniteError as exc:
+        raise not_finite(Path("input"), exc) from None
     names = np.array(pipeline.residual_channels if pipeline.detector.has_attribution else [""])
     return pd.DataFrame(
         {"score": b.score, "is_anomaly": b.is_anomaly, "top_channel": names[b.channel]}

@@ -34,3 +34,11 @@ def test_bad_cells_name_column_and_row(column, needle, row):
         frame_values(PIPE, frame)
     message = str(info.value)
     assert needle in message and "b" in message and f"row {row}" in message
+
+
+def test_blank_strings_are_empty_cells_and_the_readers_value_limit_holds():
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["1", " ", "3"]})
+    np.testing.assert_array_equal(frame_values(PIPE, frame)[:, 1], [1, 1, 3])
+    big = pd.DataFrame({"a": [1.0, 2e18, 3.0], "b": [1.0, 2.0, 3.0]})
+    with pytest.raises(LogError, match="row 3: value 2e\\+18 is larger than 1e\\+18"):
+        frame_values(PIPE, big)
