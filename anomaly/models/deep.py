@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import signal
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -163,7 +165,15 @@ class DeepDetector(Detector):
                 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
                 # raised inside Lightning itself against newer torch; nothing a user can change
                 warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
-                trainer.fit(system, datamodule=dm)
+                try:
+                    trainer.fit(system, datamodule=dm)
+                except SystemExit:
+                    # Lightning answers Ctrl-C or SIGTERM with sys.exit(1) and ignores SIGINT
+                    # from then on: give the command its interrupt back (exit 130, clean-up)
+                    if not trainer.interrupted:
+                        raise
+                    _restore_sigint()
+                    raise KeyboardInterrupt from None
             if best.best_model_path:
                 t0 = time.perf_counter()
                 ckpt = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
@@ -239,6 +249,11 @@ class DeepDetector(Detector):
         det.history_ = [_nans(row) for row in meta["history"]]
         det.summary_ = _nans(meta["summary"])
         return det
+
+
+def _restore_sigint() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _nulls(value: Any) -> Any:

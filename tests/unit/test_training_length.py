@@ -99,3 +99,20 @@ def test_a_zero_step_epoch_is_refused():
     det = make_detector("lstm", {"net": TINY, "steps_per_epoch": 0})
     with pytest.raises(ValueError, match="steps_per_epoch"):
         det.fit(_windows(8), _windows(8, seed=1))
+
+
+def test_an_interrupted_training_is_an_interrupt_not_an_exit(monkeypatch):
+    # Lightning turns Ctrl-C (and SIGTERM, which the CLI maps to it) into sys.exit(1) and then
+    # ignores SIGINT: the command must still see the interrupt (exit 130, outputs cleaned up)
+    import signal
+
+    from anomaly.models.system import ReconstructionSystem
+
+    def interrupted(self, batch, batch_idx):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ReconstructionSystem, "training_step", interrupted)
+    det = make_detector("lstm", {"net": TINY, "max_epochs": 2})
+    with pytest.raises(KeyboardInterrupt):
+        det.fit(_windows(20), _windows(8, seed=1))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
