@@ -245,6 +245,8 @@ def run_sweep(
     todo = run_order(spec, todo)
     bar = tqdm(total=len(todo), desc=f"sweep {spec.name}", unit="cell", disable=not show)
     t0 = time.perf_counter()
+    # the parent says in the UI whether its sweep is running, stopped part way or done
+    tracker.reopen(parent_id)
     try:
         if workers == 1:
             _worker_init(spec.data_spec(), os.cpu_count() or 1)
@@ -265,11 +267,15 @@ def run_sweep(
                     for f in futures:
                         f.cancel()
                     raise
+    except BaseException as exc:
+        tracker.terminate(parent_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
     finally:
         bar.close()
     tracker.log_metrics(
         parent_id, {"sweep_seconds": time.perf_counter() - t0, "cells_failed": counts["failed"]}
     )
+    tracker.terminate(parent_id)
     return parent_id, counts
 
 

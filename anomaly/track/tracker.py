@@ -241,6 +241,10 @@ class Tracker:
     def terminate(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status)
 
+    def reopen(self, run_id: str) -> None:
+        """A finished run RUNNING again (a resumed sweep's parent), until `terminate`."""
+        self.client.update_run(run_id, status="RUNNING")
+
 
 def _requirements() -> list[str]:
     from importlib.metadata import version

@@ -281,6 +281,7 @@ def test_the_overall_verdict_is_the_difference_averaged_over_sizes(study):
     assert "averaged +0.050 [+0.04" in claim1["evidence"]
     assert "per size: 2: lstm better, 8: lstm better" in claim1["evidence"]
     assert "With the same seeds and test flights drawn at every size" in text
+    assert "Overall verdict: **lstm better on average over the sizes** (Holm over these two" in text
 
 
 def test_opposite_leads_at_the_two_ends_do_not_average_to_equivalent(tmp_path):
@@ -406,3 +407,26 @@ def test_claim3_has_its_own_verdict_on_the_temporal_order_flights(study):
     assert order["verdict"] == "inconclusive"
     row = next(line for line in text.splitlines() if line.startswith("| 2 | transformer-4x |"))
     assert "| equivalent within ±0.03 | +0.10" in row and row.endswith("| lstm better |")
+
+
+def test_claim3_needs_the_parameter_matched_arm_shown_worse():
+    from anomaly.study.report import _smallest_match
+
+    ratios = {(s, arm): x for s in (2, 8) for arm, x in [("t", 1.0), ("t16", 16.0), ("t4", 4.0)]}
+
+    def calls(first: str, four: str, sixteen: str) -> dict:
+        out = {}
+        for s in (2, 8):
+            out[s, "t"], out[s, "t16"], out[s, "t4"] = ("", first), ("", sixteen), ("", four)
+        return out
+
+    eq = "equivalent within ±0.03"
+    # 1x inconclusive: it may match too, so no evidence that more parameters are needed
+    assert _smallest_match(calls("inconclusive", eq, eq), ratios, "lstm", "t")[0] == "inconclusive"
+    verdict, evidence = _smallest_match(
+        calls("lstm better", "inconclusive", eq), ratios, "lstm", "t"
+    )
+    assert verdict == "reproduced" and "2: t16 (16.0x)" in evidence
+    verdict, evidence = _smallest_match(calls("lstm better", eq, eq), ratios, "lstm", "t")
+    assert "2: t4 (4.0x)" in evidence  # the smallest by ratio, not the first listed
+    assert _smallest_match(calls(eq, eq, eq), ratios, "lstm", "t")[0] == "not reproduced"
