@@ -139,6 +139,12 @@ class SweepSpec:
     def data_spec(self) -> str:
         return str((self.base.get("data") or {}).get("data", "synthetic"))
 
+    def data_options(self) -> dict[str, Any]:
+        """How the base reads the logs (delimiter, time and label columns, gap limit), as every
+        cell's config says; channels are each cell's own choice, made after reading."""
+        options = build_config(self.base, {}).data.format_options()
+        return {k: v for k, v in options.items() if k != "channels"}
+
 
 @dataclass
 class Cell:

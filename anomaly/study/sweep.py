@@ -50,7 +50,7 @@ class CellResult:
     traceback: str = ""  # the failure's full traceback, kept as the cell's error.txt artifact
 
 
-def _worker_init(data_spec: str, threads: int) -> None:
+def _worker_init(data_spec: str, options: dict, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
@@ -59,7 +59,7 @@ def _worker_init(data_spec: str, threads: int) -> None:
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
     global _DATASET
-    _DATASET = load_dataset(data_spec)
+    _DATASET = load_dataset(data_spec, options)
 
 
 def _run_cell(cell: Cell) -> CellResult:
@@ -91,7 +91,7 @@ def prepare_data(spec: SweepSpec) -> Dataset:
             log.info("generating %s flights into %s", spec.synth.get("n_flights"), data)
             _replace_folder(folder, lambda tmp: write_dataset(tmp, SynthConfig(**spec.synth)))
             (folder / SYNTH_MARKER).write_text(wanted)
-    return load_dataset(data)
+    return load_dataset(data, spec.data_options())
 
 
 def _replace_folder(folder: Path, fill) -> None:
@@ -249,12 +249,13 @@ def run_sweep(
     tracker.reopen(parent_id)
     try:
         if workers == 1:
-            _worker_init(spec.data_spec(), os.cpu_count() or 1)
+            _worker_init(spec.data_spec(), spec.data_options(), os.cpu_count() or 1)
             results = (_run_cell(c) for c in todo)
             _consume(results, tracker, parent_id, counts, bar)
         else:
             ctx = get_context("spawn")  # torch is not fork-safe once its thread pools exist
-            with ProcessPoolExecutor(workers, ctx, _worker_init, (spec.data_spec(), 1)) as pool:
+            init = (spec.data_spec(), spec.data_options(), 1)
+            with ProcessPoolExecutor(workers, ctx, _worker_init, init) as pool:
                 futures = [pool.submit(_run_cell, c) for c in todo]
                 try:
                     _consume(

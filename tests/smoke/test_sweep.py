@@ -394,3 +394,21 @@ def test_the_claim4_spec_is_the_full_designs_factorial_on_the_same_flights():
         b = next(x for x in claim4.arms if x.name == name)
         assert a.settings == b.settings and not b.by_size, name  # the choice below 16 flights
         assert a.shuffle == b.shuffle, name
+
+
+def test_a_sweep_reads_logs_as_its_base_config_says(tmp_path):
+    # a spec naming its logs' label column: the sweep's flights are labelled by it, not given
+    # it as a sensor (as one cell's config, read on its own, does)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for k in range(3):
+        rows = "".join(f"{i / 10},{i % 5},{k},{int(i > 30)}\n" for i in range(40))
+        (logs / f"f{k}.csv").write_text("t_s,a,b,fault\n" + rows)
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(
+        "name: own\nbase:\n  data: {data: %s, label_col: fault, time_col: t_s}\n"
+        "train_sizes: [1]\nseeds: [0]\narms:\n  - {name: pca, model: pca}\n" % logs
+    )
+    ds = runner.prepare_data(SweepSpec.from_yaml(spec_path))
+    assert ds.channels == ["a", "b"]
+    assert all(f.labels is not None and f.labels.sum() == 9 for f in ds.flights)
