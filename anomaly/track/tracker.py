@@ -322,11 +322,13 @@ def parent_run(sweep: str) -> tuple[str, dict]:
 
 
 def artifact_text(run_id: str, path: str) -> str | None:
-    """A run's text artifact, or None when the run has none at that path."""
-    try:
-        return mlflow.artifacts.load_text(f"runs:/{run_id}/{path}")
-    except Exception:  # missing artifact: MLflow raises several kinds
+    """A run's text artifact, or None when the run has none at that path. A store that fails
+    to read one it has raises: a report must not quietly lose a cell's table."""
+    folder = path.rpartition("/")[0] or None
+    listed = {a.path for a in MlflowClient(tracking_uri()).list_artifacts(run_id, folder)}
+    if path not in listed:
         return None
+    return mlflow.artifacts.load_text(f"runs:/{run_id}/{path}")
 
 
 def run_data(run_id: str) -> tuple[dict, dict, dict]:

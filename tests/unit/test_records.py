@@ -27,3 +27,25 @@ def test_each_epoch_keeps_its_own_fit_time_beside_the_total(mlflow_store):
     _, _, r = load_records(parent)
     assert r.curves.set_index("epoch")["fit_seconds"].to_dict() == {0: 1.0, 1: 10.0}
     assert r.cells["fit_seconds"].tolist() == [10.0] and r.cells["source"].tolist() == [""]
+
+
+def test_a_cells_table_that_cannot_be_read_stops_the_report(mlflow_store, monkeypatch):
+    # absent: None (a cell of a model that logs none); present but unreadable: an error, not a
+    # cell quietly left out of the bootstrap's flights
+    import mlflow
+    import pytest
+
+    from anomaly.track.tracker import artifact_text
+
+    tracker = Tracker("records-artifacts")
+    with tracker.run("cell") as run_id:
+        tracker.log_text(run_id, "flight,vus_pr\nf0,0.5\n", "per_flight.csv")
+    assert artifact_text(run_id, "per_flight.csv").startswith("flight,vus_pr")
+    assert artifact_text(run_id, "lens.json") is None
+
+    def unreachable(uri):
+        raise OSError("store unreachable")
+
+    monkeypatch.setattr(mlflow.artifacts, "load_text", unreachable)
+    with pytest.raises(OSError):
+        artifact_text(run_id, "per_flight.csv")
