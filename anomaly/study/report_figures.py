@@ -32,8 +32,7 @@ def learning_curves(r, arms: list[str], metric: str, path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, 110)
 
 
 def paired(rows: list[dict], a: str, b: str, metric: str, margin: float, path: Path) -> None:
@@ -52,8 +51,7 @@ def paired(rows: list[dict], a: str, b: str, metric: str, margin: float, path: P
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, 110)
 
 
 def lens_maps(lenses: dict, path: Path, per_row: int = 6) -> None:
@@ -81,5 +79,15 @@ def lens_maps(lenses: dict, path: Path, per_row: int = 6) -> None:
         if j % cols == 0:
             bottom.set_ylabel("mean |W| at the lag", fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path, 100)
+
+
+def _save(fig, path: Path, dpi: int) -> None:
+    """Written under a temporary name and renamed: a reader never sees half a figure."""
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+    try:
+        fig.savefig(tmp, dpi=dpi, format="png")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        plt.close(fig)
