@@ -42,6 +42,36 @@ def git_commit() -> str:
         return "unknown"
 
 
+def git_dirty() -> str:
+    """'true' when tracked files differ from the commit logged beside it: that commit alone
+    would not rerun the number."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PACKAGE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        return "unknown" if out.returncode else str(bool(out.stdout.strip())).lower()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def library_versions() -> str:
+    """The libraries a number depends on, at the versions it ran with (pyproject gives lower
+    bounds only)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for pkg in ("torch", "pytorch-lightning", "numpy", "pandas", "scikit-learn", "mlflow"):
+        try:
+            out.append(f"{pkg} {version(pkg)}")
+        except PackageNotFoundError:
+            out.append(f"{pkg} -")
+    return ", ".join(out)
+
+
 def machine() -> str:
     """The machine setup a run's timings were measured on: CPU model, cores this process may
     use, torch's threads and the GPU if one is visible. Fit times race each other only on the

@@ -15,7 +15,7 @@ from anomaly import __version__
 from anomaly.config import RunConfig
 from anomaly.detect.events import EventBuilder, events_table
 from anomaly.study.trial import Trial
-from anomaly.track.tracker import Tracker, git_commit, machine
+from anomaly.track.tracker import Tracker, git_commit, git_dirty, library_versions, machine
 
 MAX_FLIGHT_FIGURES = 30  # one figure per test flight up to this many (ALFA has 20)
 FAULT_METRICS = ("f1_point", "auc_pr", "recall_point", "vus_pr")
@@ -46,6 +46,8 @@ def trial_params(cfg: RunConfig, trial: Trial) -> dict:
             "channels": ",".join(trial.pipeline.channels),
             "package_version": __version__,
             "git_commit": git_commit(),
+            "git_dirty": git_dirty(),
+            "libraries": library_versions(),
             "machine": machine(),
             "split.val_from_tail": trial.split.val_from_tail,
         }

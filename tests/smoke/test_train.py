@@ -33,6 +33,8 @@ REQUIRED_PARAMS = {
     "detect.threshold",
     "package_version",
     "git_commit",
+    "git_dirty",
+    "libraries",
     "machine",
     "model_params.hidden_size",
 }
