@@ -282,6 +282,16 @@ def test_the_overall_verdict_is_the_difference_averaged_over_sizes(study):
     assert "per size: 2: lstm better, 8: lstm better" in claim1["evidence"]
     assert "With the same seeds and test flights drawn at every size" in text
     assert "Overall verdict: **lstm better on average over the sizes** (Holm over these two" in text
+    assert "fewer than 10 seeds" not in text
+
+
+def test_verdicts_resting_on_few_seeds_are_marked_indicative(tmp_path):
+    r = study_records()
+    drop = lambda t: t[~((t["arm"] == "transformer-4x") & (t["seed"] >= 3))]  # noqa: E731
+    r = Records(drop(r.cells), drop(r.flights), r.curves)
+    params = {"compare": "lstm,transformer", "scaling": "transformer-4x", "margin": "0.03"}
+    text, _ = build(r, params, tmp_path, "study")
+    assert "Arms run with fewer than 10 seeds (transformer-4x) get intervals too narrow" in text
 
 
 def test_opposite_leads_at_the_two_ends_do_not_average_to_equivalent(tmp_path):
