@@ -64,6 +64,8 @@ def vus(
     n = labels.size
     if scores.shape != (n,) or window < 0:
         raise ValueError("labels and scores must be 1-D of equal length and window >= 0")
+    if not np.isfinite(scores).all():  # NaN sorts anywhere: the area would be silently wrong
+        raise ValueError("scores must be finite (score the rows without a residual, e.g. 0)")
     if labels.min() == labels.max():
         return float("nan"), float("nan")
     starts, ends = _events(labels)

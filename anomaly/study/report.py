@@ -172,7 +172,7 @@ def ruled_out(rows: list[dict], a: str, b: str) -> str:
     b_max = max(-row["cmp"].diff.low for row in rows)
     return (
         f"an advantage of {a} above {a_max:+.3f} and of {b} above {b_max:+.3f} is excluded at "
-        "every size (95 % two-way bootstrap intervals)"
+        "every size (each size's 95 % two-way bootstrap interval, not corrected across sizes)"
     )
 
 

@@ -116,3 +116,15 @@ def test_case_b_is_about_055_not_its_auc_pr():
 def test_single_class_is_nan():
     assert all(np.isnan(v) for v in vus(np.zeros(50), np.arange(50.0), 10))
     assert all(np.isnan(v) for v in vus(np.ones(50), np.arange(50.0), 10))
+
+
+def test_scores_with_nan_are_refused_not_ranked_anywhere():
+    import numpy as np
+    import pytest
+
+    from anomaly.evaluate.vus import vus
+
+    labels = np.r_[np.zeros(40), np.ones(10), np.zeros(40)]
+    scores = np.r_[np.full(31, np.nan), np.arange(59.0)]
+    with pytest.raises(ValueError, match="finite"):
+        vus(labels, scores, window=5)
