@@ -406,8 +406,8 @@ def test_a_sweep_reads_logs_as_its_base_config_says(tmp_path):
         (logs / f"f{k}.csv").write_text("t_s,a,b,fault\n" + rows)
     spec_path = tmp_path / "spec.yaml"
     spec_path.write_text(
-        "name: own\nbase:\n  data: {data: %s, label_col: fault, time_col: t_s}\n"
-        "train_sizes: [1]\nseeds: [0]\narms:\n  - {name: pca, model: pca}\n" % logs
+        f"name: own\nbase:\n  data: {{data: {logs}, label_col: fault, time_col: t_s}}\n"
+        "train_sizes: [1]\nseeds: [0]\narms:\n  - {name: pca, model: pca}\n"
     )
     ds = runner.prepare_data(SweepSpec.from_yaml(spec_path))
     assert ds.channels == ["a", "b"]
