@@ -46,17 +46,29 @@ class LinearRNN(nn.Module):
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, F) -> (B, T, F): output t predicts row t + 1 from rows <= t."""
-        return self.step(x, state)[0]
+        return self._scan(x, state, BLOCK)[0]
 
     def step(self, x: torch.Tensor, state: torch.Tensor | None = None):
-        """Like `forward`, from a carried state h (B, state_size); returns the new state too."""
+        """Like `forward`, from a carried state h (B, state_size); returns the new state too.
+        Row by row: a stream cut into chunks anywhere then adds in the same order as one pass,
+        so its alarms are the same to the last bit (blocks would start at each chunk)."""
+        return self._scan(x, state, 1)
+
+    def _scan(self, x: torch.Tensor, state: torch.Tensor | None, block: int):
         B, T, _ = x.shape
         lam = self.decay  # (n,)
         h = x.new_zeros(B, self.cfg.state_size) if state is None else state
         v = self.B(x)  # (B, T, n)
+        if block == 1:
+            out = []
+            for t in range(T):
+                h = lam * h + v[:, t]
+                out.append(h)
+            hs = torch.stack(out, dim=1) if out else v
+            return x + self.C(hs) + self.D(x), h
         out = []
-        for s in range(0, T, BLOCK):
-            vb = v[:, s : s + BLOCK]  # (B, L, n)
+        for s in range(0, T, block):
+            vb = v[:, s : s + block]  # (B, L, n)
             L = vb.shape[1]
             j = torch.arange(L, device=x.device)
             lag = (j[:, None] - j[None, :]).clamp(min=0).to(x.dtype)  # (L, L)

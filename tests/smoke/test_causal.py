@@ -56,7 +56,7 @@ def test_a_step_at_row_k_changes_nothing_before_it(pipelines, easy_dir, model):
         np.testing.assert_allclose(score[:k], one.score[:k], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("model", ["lstm", "transformer", "pca"])
+@pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("size", [1, 37, 1000])
 def test_chunked_streaming_equals_one_pass(pipelines, easy_dir, model, size):
     pipe = pipelines[model]
