@@ -195,6 +195,14 @@ def load_folder(folder: Path, fmt: LogFormat, name: str | None = None) -> Datase
         if flight.labels is None and faults.get(p) == "none":
             # a fault-free flight logged without a label column (ALFA's no-failure files): all normal
             flight.labels = np.zeros(flight.n_rows, dtype=np.int8)
+        elif flight.labels is None and faults.get(p):
+            # unlabelled, the whole flight would count as normal: its fault would train the
+            # model, set the scaler and the decision level
+            why = (
+                f"manifest.csv gives fault type {faults[p]!r} but the log has no label column, "
+                "so its faulty rows cannot be kept out of training; add one (1 from the onset)"
+            )
+            raise LogError(str(p), why)
     split, recordings = None, None
     if (folder / "split.csv").exists():
         split, recordings = _read_split(folder / "split.csv")

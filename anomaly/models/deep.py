@@ -127,6 +127,11 @@ class DeepDetector(Detector):
             raise ValueError(f"steps_per_epoch must be None or >= 1, got {self.steps_per_epoch!r}")
         windows = self._check_windows(windows)
         val = windows[:0] if val_windows is None else self._check_windows(val_windows)
+        if not len(val):
+            log.warning(
+                "no validation windows: early stopping and the kept weights are judged on "
+                "training windows, which cannot show overfitting"
+            )
         pl.seed_everything(self.random_state, workers=True, verbose=False)
         _, window_len, n_features = windows.shape
         system = ReconstructionSystem(

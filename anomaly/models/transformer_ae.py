@@ -39,6 +39,13 @@ class TransformerAutoencoder(nn.Module):
         super().__init__()
         if cfg.d_model % cfg.n_heads:
             raise UserError(f"d_model {cfg.d_model} must be divisible by n_heads {cfg.n_heads}")
+        if cfg.positional not in ("sinusoidal", "learned"):
+            # the decoder starts from one latent copied to every row: without position vectors
+            # its rows are identical and every row is rebuilt as the same vector
+            raise UserError(
+                f"transformer_ae: positional {cfg.positional!r} gives its decoder no positions; "
+                "use 'sinusoidal' or 'learned'"
+            )
         self.cfg = cfg
         self.in_proj = nn.Linear(cfg.n_features, cfg.d_model)
         self.pos_enc = PositionalEncoding(cfg.positional, cfg.d_model, cfg.window_len)

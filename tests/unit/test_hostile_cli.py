@@ -271,3 +271,13 @@ def test_channels_chosen_for_a_users_logs_leave_the_other_columns_unread(tmp_pat
     assert ds.channels == ["a", "b"] and ds.flights[0].values.shape == (40, 2)
     with pytest.raises(LogError):
         load_dataset(str(tmp_path))
+
+
+def test_a_faulty_flight_without_labels_is_refused(tmp_path):
+    (tmp_path / "flights").mkdir()
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / "flights" / name).write_text("time,x\n0,1\n1,2\n2,3\n")
+    (tmp_path / "manifest.csv").write_text("file,fault_type\na.csv,none\nb.csv,engine\n")
+    with pytest.raises(LogError) as info:
+        load_dataset(str(tmp_path))
+    assert info.value.path.endswith("b.csv") and "'engine'" in str(info.value)
