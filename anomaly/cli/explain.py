@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         row = T - 1 + int(np.argmax(scored.is_anomaly[T - 1 :]))
         why = "first alarm"
     else:
-        row = int(np.argmax(scored.score))
+        row = T - 1 + int(np.argmax(scored.score[T - 1 :]))  # a row with a window
         why = "no alarm: the highest statistic"
     if not T - 1 <= row < flight.n_rows:
         if args.at is None:

@@ -143,7 +143,9 @@ class CsvFile:
             i = int(extra.argmax())
             fields = int(frame.iloc[i].notna().to_numpy().nonzero()[0].max()) + 1
             why = f"{fields} fields where the header has {n} (a stray delimiter?)"
-            raise LogError(str(self.path), why, None, first_row + i)
+            # pandas skips blank lines: count them back in, as `anomaly score`'s reader does
+            filled = [k for k, line in enumerate(lines.split("\n")) if line.strip()]
+            raise LogError(str(self.path), why, None, first_row + filled[i])
         frame = frame.iloc[:, :n].copy()
         frame.columns = self.names
         return frame

@@ -163,11 +163,25 @@ def _read_flights(paths: list[Path], fmt: LogFormat, faults: dict[Path, str] | N
     columns differently, and a log without one of them is refused by file and column."""
     flights: list[Flight] = []
     for path in paths:
-        required = flights[0].channels if flights else None
         fault = (faults or {}).get(path) or None
-        flight = read_flight_log(path, fmt, required_channels=required, fault_type=fault)
+        flight = read_flight_log(path, fmt, fault_type=fault)  # every check of its own columns
         if flight.n_rows < 2:
             raise LogError(str(path), "one data row; a flight for training needs two or more")
+        if flights and flight.channels != flights[0].channels:
+            first = flights[0].channels
+            missing = [c for c in first if c not in flight.channels]
+            extra = [c for c in flight.channels if c not in first]
+            if missing or extra:
+                why = (
+                    f"required channel missing (the first log, {paths[0].name}, has it)"
+                    if missing
+                    else f"a channel the first log ({paths[0].name}) lacks; pick channels with --channels"
+                )
+                raise LogError(str(path), why, (missing or extra)[0], 1)
+            order = [flight.channels.index(c) for c in first]
+            flight = dataclasses.replace(
+                flight, values=flight.values[:, order], channels=list(first)
+            )
         flights.append(flight)
     return flights
 

@@ -299,8 +299,9 @@ class LogReader:
                         why = (
                             f"gap of more than {limit} empty rows ({rows}); raise --max-gap or fix the log"
                             if ever_valid[j]
-                            else f"no value in the first {run} rows ({rows}), more than the "
-                            f"{limit}-row gap limit; raise --max-gap, or leave the channel out"
+                            else f"no value in its first {run} rows ({rows}), more than the "
+                            f"{limit}-row gap limit: an empty channel (leave it out) or one that "
+                            "starts late (raise --max-gap)"
                         )
                         found.append(
                             (offset + i + 2, LogError(str(self.path), why, self.channels[j]))

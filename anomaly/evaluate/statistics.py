@@ -187,6 +187,24 @@ def verdict(
     return "inconclusive"
 
 
+def overall_call(
+    trend: Interval, p_trend: float, every: Comparison, margin: float, a: str, b: str
+) -> tuple[str, float, float]:
+    """Claim 1's one verdict over the sizes and the Holm-adjusted p-values (trend, average)
+    behind it. Two tests stand behind one verdict, so Holm corrects them as a pair: a trend
+    first ('differs by size'), so that opposite differences at the two ends never average to
+    'equivalent'; else the verdict on the difference averaged over the sizes."""
+    h_trend, h_average = holm([p_trend, every.p_value])
+    if h_trend < 0.05:
+        return (
+            f"differs by size ({a} - {b} changes by {trend.mean:+.3f} a doubling)",
+            h_trend,
+            h_average,
+        )
+    average = verdict(every.diff, h_average, every.p_equivalent, margin, a, b)
+    return f"{average} on average over the sizes", h_trend, h_average
+
+
 def overall(verdicts: list[str], a: str, b: str, unit: str = "size") -> str:
     """One phrase for a claim from its verdicts per size (or per held-out campaign: `unit`)."""
     kinds = set(verdicts)

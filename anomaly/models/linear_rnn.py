@@ -50,8 +50,8 @@ class LinearRNN(nn.Module):
 
     def step(self, x: torch.Tensor, state: torch.Tensor | None = None):
         """Like `forward`, from a carried state h (B, state_size); returns the new state too.
-        Row by row: a stream cut into chunks anywhere then adds in the same order as one pass,
-        so its alarms are the same to the last bit (blocks would start at each chunk)."""
+        Row by row: the recurrence then adds in the same order however a stream is cut into
+        chunks (blocks would restart at every chunk and round differently)."""
         return self._scan(x, state, 1)
 
     def _scan(self, x: torch.Tensor, state: torch.Tensor | None, block: int):

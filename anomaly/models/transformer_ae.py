@@ -24,7 +24,7 @@ class TransformerAEConfig:
     dim_feedforward: int = 64
     latent_size: int = 16
     dropout: float = 0.0  # small data, short training: dropout only slows convergence here
-    positional: str = "sinusoidal"  # "none" | "sinusoidal" | "learned" | "alibi"
+    positional: str = "sinusoidal"  # "sinusoidal" | "learned": the decoder needs positions
     window_len: int = 32  # rows of the position table: exactly the window, so every row is used
 
 

@@ -413,27 +413,29 @@ def scaling_section(
 
 
 def _smallest_match(calls: dict, ratios: dict, a: str, first_arm: str) -> tuple[str, str]:
-    """Claim 3's verdict from the smallest arm, by parameter ratio, that matches `a` at each
-    size. The claim holds at a size only where the parameter-matched arm is shown worse (`a`
-    better) and a larger one matches: a merely inconclusive 1x arm may match too."""
+    """Claim 3's verdict from the smallest arm, by parameters, that matches `a` at each size.
+    The claim holds at a size only where every smaller arm is shown worse (`a` better): an
+    inconclusive one might match too, and then the smallest matching multiple is not known."""
     kinds, first = {}, {}
     for s in sorted({size for size, _ in calls}):
         arms = sorted(
-            (arm for size, arm in calls if size == s), key=lambda x: ratios.get((s, x), np.inf)
+            (x for size, x in calls if size == s), key=lambda x: ratios.get((s, x), np.inf)
         )
-        matching = [x for x in arms if calls[s, x][1] not in (f"{a} better", "inconclusive")]
-        first[s] = (
-            f"{matching[0]} ({ratios.get((s, matching[0]), np.nan):.1f}x)" if matching else "none"
-        )
-        if first_arm in matching:
+        verdicts = [calls[s, x][1] for x in arms]
+        at = [i for i, v in enumerate(verdicts) if v not in (f"{a} better", "inconclusive")]
+        if not at:
+            kinds[s], first[s] = "inconclusive", "none"
+            continue
+        m = at[0]
+        first[s] = f"{arms[m]} ({ratios.get((s, arms[m]), np.nan):.1f}x)"
+        open_ = [x for x, v in zip(arms[:m], verdicts[:m]) if v == "inconclusive"]
+        if m == 0:
             kinds[s] = "not reproduced"
-        elif matching and calls.get((s, first_arm), ("", ""))[1] == f"{a} better":
+        elif not open_:
             kinds[s] = "reproduced"
         else:
-            kinds[s], first[s] = (
-                "inconclusive",
-                first[s] + (f", {first_arm} inconclusive" if matching else ""),
-            )
+            kinds[s] = "inconclusive"
+            first[s] += f", {', '.join(open_)} inconclusive"
     found = set(kinds.values())
     definite = found - {"inconclusive"}
     verdict = found.pop() if len(found) == 1 else "differs by size" if definite else "inconclusive"
@@ -824,16 +826,7 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
             every, trend, p_trend = st.compare_over_sizes(
                 stack, sizes, margin, n_boot=OVERALL_BOOTSTRAP
             )
-            # two tests stand behind one overall verdict: Holm over the pair keeps its false
-            # positive rate at 5 %, as the per-size verdicts' is
-            h_trend, h_average = st.holm([p_trend, every.p_value])
-            average = st.verdict(every.diff, h_average, every.p_equivalent, margin, a, b)
-            if h_trend < 0.05:
-                verdict_text = (
-                    f"differs by size ({a} - {b} changes by {trend.mean:+.3f} a doubling)"
-                )
-            else:
-                verdict_text = f"{average} on average over the sizes"
+            verdict_text, h_trend, h_average = st.overall_call(trend, p_trend, every, margin, a, b)
             overall_line = (
                 f"With the same seeds and test flights drawn at every size: the difference changes "
                 f"by {signed(trend)} per doubling of training flights (p = {p_trend:.3g}, Holm "
@@ -948,10 +941,11 @@ def finish(
             "'inconclusive'; 'not raced' when no seed's two cells ran on one machine setup, "
             "'not measured' without both arms' training curves). Claim 3 (over the larger "
             "Transformers, ordered by parameters; an arm *matches* when it is equivalent or "
-            "better): at a size, 'reproduced' when the parameter-matched arm is worse and a "
-            "larger one matches, 'not reproduced' when the parameter-matched arm matches, else "
-            "inconclusive; over the sizes, one of these when every size has it, 'inconclusive' "
-            "when no size has a definite one, else 'differs by size'. Claim 4 (over the encoding x readout "
+            "better): at a size, 'not reproduced' when the smallest arm matches, 'reproduced' "
+            "when a larger one matches and every smaller one is shown worse, else inconclusive "
+            "(an inconclusive smaller arm might match); over the sizes, one of these when every "
+            "size has it, 'inconclusive' when no size has a definite one, else 'differs by "
+            "size'. Claim 4 (over the encoding x readout "
             "arms, on temporal-order flights): 'not reproduced' when every arm is equivalent "
             "or better; else 'reproduced' when every arm is worse at every size and the "
             "reference arm uses order at every size (its drop when shuffled has a 95 % "

@@ -409,6 +409,17 @@ def test_a_sweep_reads_logs_as_its_base_config_says(tmp_path):
         f"name: own\nbase:\n  data: {{data: {logs}, label_col: fault, time_col: t_s}}\n"
         "train_sizes: [1]\nseeds: [0]\narms:\n  - {name: pca, model: pca}\n"
     )
-    ds = runner.prepare_data(SweepSpec.from_yaml(spec_path))
+    spec = SweepSpec.from_yaml(spec_path)
+    ds = runner.prepare_data(spec)
     assert ds.channels == ["a", "b"]
     assert all(f.labels is not None and f.labels.sum() == 9 for f in ds.flights)
+    # and so do the workers, which read the flights the cells train on
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        runner._worker_init(spec.data_spec(), spec.data_options(), threads)
+        assert runner._DATASET.channels == ["a", "b"] and runner._DATASET.flights[0].labels.any()
+    finally:
+        runner._DATASET = None
+        torch.set_num_threads(threads)

@@ -211,3 +211,14 @@ def test_flight_baseline_holds_at_any_score_stride(stride):
     flight = 3.0 + 5.0 * rng.normal(size=(3000, 1))
     z = rule.stream(decide=False).normalised(flight, fresh[:3000])[0]
     assert abs(np.nanmean(z[1000:])) < 0.3
+
+
+def test_the_fresh_stride_is_saved_and_old_rules_load_as_stride_one():
+    rng = np.random.default_rng(5)
+    fresh = np.arange(4000) % 4 == 0
+    rule = AlarmRule(["a"], 10.0, "fa_per_hour:1", baseline_s=20.0)
+    rule.fit([(rng.normal(size=(4000, 1)), fresh)])
+    d = json.loads(json.dumps(rule.to_dict()))
+    assert AlarmRule.from_dict(d).fresh_every_ == 4
+    d.pop("fresh_every")  # a model saved before the field
+    assert AlarmRule.from_dict(d).fresh_every_ == 1

@@ -281,3 +281,16 @@ def test_a_faulty_flight_without_labels_is_refused(tmp_path):
     with pytest.raises(LogError) as info:
         load_dataset(str(tmp_path))
     assert info.value.path.endswith("b.csv") and "'engine'" in str(info.value)
+
+
+def test_a_later_log_keeps_every_check_of_its_own_columns(tmp_path):
+    # a value under a column with no name is refused in any file, not only the first
+    (tmp_path / "a.csv").write_text("time,a,b\n0,1,2\n1,1,2\n")
+    (tmp_path / "b.csv").write_text("time,a,,b\n0,1,7,2\n1,1,7,2\n")
+    with pytest.raises(LogError) as info:
+        load_dataset(str(tmp_path))
+    assert info.value.path.endswith("b.csv") and "no name" in str(info.value)
+    (tmp_path / "b.csv").write_text("time,a,b,c\n0,1,2,3\n1,1,2,3\n")
+    with pytest.raises(LogError) as info:
+        load_dataset(str(tmp_path))
+    assert info.value.path.endswith("b.csv") and info.value.column == "c"

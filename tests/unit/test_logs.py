@@ -202,6 +202,7 @@ def test_watched_log_refuses_an_extra_field_on_the_row_score_names(tmp_path, mon
     monkeypatch.setattr(watch, "BLOCK", block)  # a log read as it grows, a few lines at a time
     lines = [f"{i},{i % 7},2" for i in range(100)]
     lines[50] += ",9"  # file row 52 (the header is row 1)
+    lines[30] = ""  # a blank line: skipped, but still a row of the file
     path = _write(tmp_path / "x.csv", "time,a,b\n" + "\n".join(lines) + "\n")
     with pytest.raises(LogError) as scored:
         read_flight_log(path)

@@ -434,9 +434,14 @@ def test_claim3_needs_the_parameter_matched_arm_shown_worse():
     # 1x inconclusive: it may match too, so no evidence that more parameters are needed
     assert _smallest_match(calls("inconclusive", eq, eq), ratios, "lstm", "t")[0] == "inconclusive"
     verdict, evidence = _smallest_match(
-        calls("lstm better", "inconclusive", eq), ratios, "lstm", "t"
+        calls("lstm better", "lstm better", eq), ratios, "lstm", "t"
     )
     assert verdict == "reproduced" and "2: t16 (16.0x)" in evidence
+    # the 4x arm inconclusive: the smallest matching multiple might be 4, not 16
+    verdict, evidence = _smallest_match(
+        calls("lstm better", "inconclusive", eq), ratios, "lstm", "t"
+    )
+    assert verdict == "inconclusive" and "2: t16 (16.0x), t4 inconclusive" in evidence
     verdict, evidence = _smallest_match(calls("lstm better", eq, eq), ratios, "lstm", "t")
     assert "2: t4 (4.0x)" in evidence  # the smallest by ratio, not the first listed
     assert _smallest_match(calls(eq, eq, eq), ratios, "lstm", "t")[0] == "not reproduced"

@@ -163,3 +163,19 @@ def test_a_draw_that_leaves_a_size_empty_is_dropped_not_averaged_over_fewer_size
     boot = two_way_bootstrap(D, n_boot=4000, seed=0)
     assert set(np.unique(boot[np.isfinite(boot)])) == {2.0}  # never the 1.0 of size 0 alone
     assert np.mean(np.isnan(boot)) == pytest.approx(0.25, abs=0.03)  # both draws seed 1
+
+
+def test_the_overall_verdict_holm_corrects_its_two_tests():
+    from anomaly.evaluate.statistics import Comparison, Interval, overall_call
+
+    trend = Interval(0.001, -0.01, 0.012, 10)
+    every = Comparison(Interval(0.03, 0.004, 0.057, 10), 0.03, 0.4, 10, 20, 0.03)
+    # alone, p = 0.03 would call the average; beside the trend's p = 0.5 it is 0.06
+    text, h_trend, h_average = overall_call(trend, 0.5, every, 0.03, "lstm", "transformer")
+    assert (h_trend, h_average) == (0.5, 0.06)
+    assert text == "inconclusive on average over the sizes"
+    every.p_value = 0.01
+    text, _, _ = overall_call(trend, 0.5, every, 0.03, "lstm", "transformer")
+    assert text == "lstm better on average over the sizes"
+    text, _, _ = overall_call(Interval(0.02, 0.01, 0.03, 10), 0.001, every, 0.03, "lstm", "t")
+    assert text == "differs by size (lstm - t changes by +0.020 a doubling)"
