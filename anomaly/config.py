@@ -176,6 +176,7 @@ def merge(base: dict, update: dict) -> dict:
 
 # Lower bounds of the numeric settings, checked on the merged config, so that a file, a preset
 # and a flag meet the same rule; None means "not given". Seconds settings are finite and >= 0.
+OPTIONAL_INTS = ("data.max_gap_rows", "data.train_flights", "train.steps_per_epoch")
 INT_MIN = {
     "seed": 0,
     "data.max_gap_rows": 0,
@@ -205,8 +206,27 @@ def check_values(cfg: RunConfig) -> None:
 
     for key, low in INT_MIN.items():
         v = flat[key]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < low):
-            refuse(key, f"an integer >= {low}")
+        if v is None and key in OPTIONAL_INTS:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            refuse(key, f"an integer >= {low}", "null" if v is None else v)
+    if flat["seed"] >= 2**32:  # what numpy, torch and scikit-learn all take
+        refuse("seed", "below 2**32")
+    if not isinstance(cfg.model_params, dict):
+        refuse("model_params", "a mapping", cfg.model_params)
+    if cfg.window.scaler not in ("standard", "robust"):
+        refuse("window.scaler", "'standard' or 'robust'")
+    if cfg.train.accelerator not in ("cpu", "gpu", "auto"):
+        refuse("train.accelerator", "'cpu', 'gpu' or 'auto'")
+    channels = cfg.data.channels
+    if channels is not None and not (
+        isinstance(channels, list) and channels and all(isinstance(c, str) for c in channels)
+    ):
+        refuse("data.channels", "a list of column names")
+    from anomaly.models.registry import MODELS
+
+    if cfg.model not in MODELS:
+        refuse("model", f"one of {', '.join(MODELS)}")
     for key in (*NON_NEGATIVE, "train.lr"):
         for v in flat[key] if isinstance(flat[key], list) else [flat[key]]:  # smooth_s: a list
             if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -241,8 +261,10 @@ def from_dict(d: dict) -> RunConfig:
             raise UserError(f"config: unknown key {k!r}; expected one of {sorted(known)}")
     kw = {k: v for k, v in d.items() if k not in _SECTIONS}
     for name in (*_SECTIONS, "model_params"):
-        if not isinstance(d.get(name) or {}, dict):
+        if name in d and d[name] is not None and not isinstance(d[name], dict):
             raise UserError(f"config: {name} must be a mapping, got {d[name]!r}")
+        if name == "model_params" and d.get(name, {}) is None:
+            kw[name] = {}  # `model_params:` with nothing under it: none
     for name, cls in _SECTIONS.items():
         sec = d.get(name) or {}
         fields = {f.name for f in dataclasses.fields(cls)}
@@ -262,17 +284,33 @@ def load_yaml(path: str | Path) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{path}: config file not found")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_UniqueKeys)
+        data = {} if data is None else data  # an empty file: nothing differs
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
+        where = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise UserError(f"{path}: not valid YAML{line}: {problem}") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping at the top level")
     return data
+
+
+class _UniqueKeys(yaml.SafeLoader):
+    """A key given twice is an error: YAML would keep the last and drop the first silently."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 def load_config_file(path: str | Path) -> dict:

@@ -140,7 +140,15 @@ def run_command(args: argparse.Namespace) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except (UserError, LogError, FileNotFoundError, NotADirectoryError) as exc:
+    except (
+        UserError,
+        LogError,
+        FileNotFoundError,
+        NotADirectoryError,
+        IsADirectoryError,
+        FileExistsError,
+        PermissionError,  # a path the user named: theirs to fix
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -33,6 +33,16 @@ def run(args: argparse.Namespace) -> int:
         # a second dataset written over the first would mix their flights
         raise UserError(f"--out {out}: already holds a dataset; pass --overwrite to replace it")
 
+    if args.min_duration > args.max_duration:
+        raise UserError(
+            f"--min-duration {args.min_duration:g} is above --max-duration {args.max_duration:g}"
+        )
+    if args.min_duration < 10.0:
+        raise UserError(f"--min-duration {args.min_duration:g}: a flight needs 10 s or more")
+    if args.flights < 3:
+        raise UserError(
+            f"--flights {args.flights}: 3 or more (a training, a validation and a test flight)"
+        )
     cfg = SynthConfig(
         n_flights=args.flights,
         seed=args.seed,

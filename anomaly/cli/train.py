@@ -60,7 +60,9 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
         "sep": args.sep,
         "time_col": args.time_col,
         "label_col": args.label_col,
-        "channels": args.channels.split(",") if args.channels else None,
+        "channels": [c.strip() for c in args.channels.split(",") if c.strip()] or None
+        if args.channels
+        else None,
         "max_gap_rows": args.max_gap,
         "train_flights": args.train_flights,
     }

@@ -96,7 +96,7 @@ def test_one_row_log_in_train_names_the_file(folder, capsys):
 @pytest.mark.parametrize(
     "text, needle",
     [
-        ("model: [pca\n", "not valid YAML (line 2)"),
+        ("model: [pca\n", "not valid YAML (line 1)"),  # where the unclosed [ opens
         ("- pca\n- lstm\n", "expected a mapping"),
         ("train: 5\n", "train must be a mapping"),
         ("train: {max_epochs: 0}\n", "train.max_epochs must be an integer >= 1"),
@@ -294,3 +294,45 @@ def test_a_later_log_keeps_every_check_of_its_own_columns(tmp_path):
     with pytest.raises(LogError) as info:
         load_dataset(str(tmp_path))
     assert info.value.path.endswith("b.csv") and info.value.column == "c"
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        ("train: {max_epochs: null}\n", "train.max_epochs must be an integer >= 1, got 'null'"),
+        ("seed: null\n", "seed must be"),
+        ("seed: 4294967296\n", "seed must be below 2**32"),
+        ("window: {scaler: bogus}\n", "window.scaler must be"),
+        ("train: {accelerator: tpu}\n", "train.accelerator must be"),
+        ("model: nosuch\n", "model must be one of"),
+        ("data: {channels: 'a,b'}\n", "data.channels must be a list"),
+        ("[]\n", "expected a mapping"),
+        ("train: []\n", "train must be a mapping"),
+        (
+            "train: {lr: 0.01}\nseed: 1\ntrain: {batch_size: 8}\n",
+            "(line 3): key 'train' given twice",
+        ),
+        ("model: pca\nmodel_params: {foo: 1}\n", "model_params.foo is not a setting of pca"),
+    ],
+)
+def test_bad_config_values_are_refused_by_key(tmp_path, text, needle):
+    from anomaly.config import build_config, load_config_file
+    from anomaly.errors import UserError
+
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError) as info:
+        data = load_config_file(path)
+        from anomaly.models.registry import get
+
+        cfg = build_config(data)
+        get(cfg.model).params(cfg)
+    assert needle in str(info.value)
+
+
+def test_synth_durations_and_flights_are_usage_errors(tmp_path, capsys):
+    out = str(tmp_path / "s")
+    assert main(["synth", "--out", out, "--min-duration", "50", "--max-duration", "20"]) == 2
+    assert main(["synth", "--out", out, "--min-duration", "0.01", "--max-duration", "0.02"]) == 2
+    assert main(["synth", "--out", out, "--flights", "2"]) == 2
+    assert not (tmp_path / "s").exists()  # refused before anything is written

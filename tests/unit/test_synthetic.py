@@ -113,7 +113,7 @@ def test_synth_refuses_to_mix_two_datasets(tmp_path, capsys):
     out = tmp_path / "ds"
     args = ["synth", "--out", str(out), "--seed", "5", "--max-duration", "70"]
     assert main([*args, "--flights", "4"]) == 0
-    assert main([*args, "--flights", "2"]) == 2  # would leave flights of the first behind
+    assert main([*args, "--flights", "3"]) == 2  # would leave flights of the first behind
     assert "--overwrite" in capsys.readouterr().err
-    assert main([*args, "--flights", "2", "--overwrite"]) == 0
-    assert len(list((out / "flights").glob("*.csv"))) == 2
+    assert main([*args, "--flights", "3", "--overwrite"]) == 0
+    assert len(list((out / "flights").glob("*.csv"))) == 3
