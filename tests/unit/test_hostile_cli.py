@@ -336,3 +336,11 @@ def test_synth_durations_and_flights_are_usage_errors(tmp_path, capsys):
     assert main(["synth", "--out", out, "--min-duration", "0.01", "--max-duration", "0.02"]) == 2
     assert main(["synth", "--out", out, "--flights", "2"]) == 2
     assert not (tmp_path / "s").exists()  # refused before anything is written
+
+
+def test_a_merge_key_may_be_overridden_in_a_config(tmp_path):
+    from anomaly.config import load_yaml
+
+    path = tmp_path / "m.yaml"
+    path.write_text("base: &b {lr: 0.01, seed: 1}\nother: {<<: *b, lr: 0.02}\n")
+    assert load_yaml(path)["other"] == {"lr": 0.02, "seed": 1}
