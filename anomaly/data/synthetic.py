@@ -387,5 +387,8 @@ def fixed_split(
 
 def _atomic_csv(frame: pd.DataFrame, path: Path, **kw) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp, index=False, lineterminator="\n", **kw)
-    tmp.replace(path)
+    try:
+        frame.to_csv(tmp, index=False, lineterminator="\n", **kw)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)  # interrupted: nothing half-written left behind
