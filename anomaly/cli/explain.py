@@ -37,7 +37,12 @@ def run(args: argparse.Namespace) -> int:
     from anomaly.data.schema import LogFormat
     from anomaly.detect.batch import not_finite, temporary
     from anomaly.detect.pipeline import NotFiniteError
-    from anomaly.evaluate.lens import effective_weights, lag_profile, network_of, window_at
+    from anomaly.evaluate.lens import (
+        effective_weights,
+        estimating_output,
+        network_of,
+        window_at,
+    )
     from anomaly.evaluate.plots import explain_figure
 
     pipe = load_pipeline(args.model)
@@ -73,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    fig = explain_figure(W, pipe.channels, blamed, pipe.sample_rate_hz, title)
+    out_row = estimating_output(network, T)
+    fig = explain_figure(W, pipe.channels, blamed, pipe.sample_rate_hz, title, out_row)
     path = out / f"{flight.flight_id}-W-{flight.time[row]:.2f}s.png"
     tmp = temporary(path)  # a killed run leaves no half-written figure under the real name
     try:
@@ -82,11 +88,11 @@ def run(args: argparse.Namespace) -> int:
     finally:
         tmp.unlink(missing_ok=True)
         plt.close(fig)
-    profile = lag_profile(W[None])
-    peak = int(np.argmax(profile[1:]) + 1) if len(profile) > 1 else 0
-    lag_s = peak / pipe.sample_rate_hz
+    # the row of the window the blamed estimate leans on most, summed over input channels
+    weight = np.abs(W[out_row, :, blamed, :]).sum(axis=1)  # (T,) per input row
+    lag_s = ((T - 1) - int(np.argmax(weight))) / pipe.sample_rate_hz
     print(
         f"{path}: W of the window ending at row {row + 2} ({why}), channel "
-        f"{pipe.channels[blamed]}; strongest past lag {lag_s:.2f} s"
+        f"{pipe.channels[blamed]}; its estimate leans most on the row {lag_s:.2f} s before"
     )
     return 0

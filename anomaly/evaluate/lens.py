@@ -206,3 +206,9 @@ def flight_windows(pipeline, flights, per_flight: int = 8) -> tuple[np.ndarray, 
             onset.append(window_at(pipeline, f.values, row))
     empty = np.zeros((0, T, len(pipeline.channels)), np.float32)
     return (np.stack(normal) if normal else empty), (np.stack(onset) if onset else empty)
+
+
+def estimating_output(network, window_len: int) -> int:
+    """The output row of a window that estimates its last row, the row being scored: a
+    reconstruction's last output, a forecaster's one before it (output t predicts row t + 1)."""
+    return window_len - 2 if getattr(network, "objective", "") == "forecast" else window_len - 1

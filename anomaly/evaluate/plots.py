@@ -140,16 +140,18 @@ def attention_figure(maps: list[np.ndarray], rollout: np.ndarray, title: str):
 
 
 def explain_figure(
-    W: np.ndarray, channels: list[str], out_channel: int, rate_hz: float, title: str
+    W: np.ndarray, channels: list[str], out_channel: int, rate_hz: float, title: str, out_row: int
 ):
-    """For one scored row: the weight of each past row (x: seconds before it) and input channel
-    (y) on the blamed channel's estimate, and the whole window's W(t, k)."""
+    """For one scored row: the weight of each row of its window (x: seconds before the scored
+    row) and input channel (y) on the blamed channel's estimate, and the whole window's W(t, k).
+    `out_row` is the output that estimates the scored row: the last for a reconstruction, the
+    one before it for a forecaster (output t predicts row t + 1)."""
     T = W.shape[0]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [2, 1]})
-    row = np.abs(W[-1, :, out_channel, :]).T  # (F_in, T): the last output's weights
-    lags = (np.arange(T) - (T - 1)) / rate_hz
+    row = np.abs(W[out_row, :, out_channel, :]).T  # (F_in, T): that output's weights
+    before = ((T - 1) - np.arange(T)) / rate_hz  # seconds before the scored row, oldest first
     half = 0.5 / rate_hz
-    extent = (lags[0] - half, lags[-1] + half, -0.5, len(channels) - 0.5)
+    extent = (before[0] + half, before[-1] - half, -0.5, len(channels) - 0.5)
     im = ax1.imshow(row, aspect="auto", cmap="magma", origin="lower", extent=extent)
     ax1.set_yticks(range(len(channels)), channels, fontsize=7)
     ax1.set_xlabel("seconds before the scored row")

@@ -42,7 +42,7 @@ def test_explain_writes_the_figure_of_the_chosen_row(lstm_ae, easy_dir, tmp_path
     assert len(pngs) == 1 and pngs[0].name.endswith("-W-20.00s.png")
     assert pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pngs[0].stat().st_size > 10_000
     printed = capsys.readouterr().out
-    assert "at 20 s" in printed and "strongest past lag" in printed
+    assert "at 20 s" in printed and "leans most on the row" in printed
 
 
 def test_explain_defaults_to_the_first_alarm_or_the_peak(lstm_ae, easy_dir, tmp_path, capsys):
@@ -66,3 +66,17 @@ def test_explain_refuses_a_row_without_a_window_and_a_model_without_a_network(
     pca = run_trial(quick_config(str(easy_dir), "pca")).pipeline.save(tmp_path / "pca")
     assert main(["explain", log, "--model", str(pca), "--out", str(tmp_path)]) == 2
     assert "no network to explain" in capsys.readouterr().err
+
+
+def test_a_forecasters_figure_is_the_output_that_estimated_the_scored_row(
+    easy_dir, tmp_path, capsys
+):
+    # output t of a forecaster predicts row t + 1: the scored row's estimate is the one before
+    # the last, which cannot use the scored row itself, so its strongest row lies in the past
+    import re
+
+    lstm = run_trial(quick_config(str(easy_dir), "lstm")).pipeline.save(tmp_path / "lstm")
+    log = str(_log(easy_dir))
+    assert main(["explain", log, "--model", str(lstm), "--at", "20", "--out", str(tmp_path)]) == 0
+    lag = float(re.search(r"leans most on the row ([0-9.]+) s before", capsys.readouterr().out)[1])
+    assert lag > 0

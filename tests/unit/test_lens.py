@@ -104,3 +104,22 @@ def test_attention_maps_are_causal_distributions_and_rollout_keeps_them():
     with torch.no_grad():
         assert torch.equal(before, net(torch.as_tensor(windows)))
     assert torch.backends.mha.get_fastpath_enabled()
+
+
+@pytest.mark.parametrize("name", ["lstm", "transformer", "lstm_ae"])
+def test_explain_reads_the_output_that_estimated_the_scored_row(name):
+    # the scored row is a window's last; a forecaster estimated it with the output before the
+    # last, which gives that row itself no weight; an autoencoder with the last, which does
+    from anomaly.evaluate.lens import estimating_output
+    from anomaly.models.registry import build_network, network_config
+
+    torch.manual_seed(0)
+    T, F = 12, 3
+    net = build_network(name, network_config(name, {}, F, T)).eval()
+    W = effective_weights(net, torch.randn(1, T, F).numpy())[0]  # (T, T, F, F)
+    row = estimating_output(net, T)
+    on_scored_row = np.abs(W[row, T - 1]).sum()
+    if name == "lstm_ae":
+        assert row == T - 1 and on_scored_row > 0
+    else:
+        assert row == T - 2 and on_scored_row == 0
