@@ -555,11 +555,12 @@ def lens_section(
     md = [
         "## What each model looks at: W(t, k)",
         "",
-        "Every deep model's output as a weighted sum of past inputs, W(t, k) = d out_t / d u_k "
-        "(autograd; for a forecaster, of its correction to the last row). Lag-dependence index: "
+        "Each deep model's output as, to first order, a weighted sum of past inputs: W(t, k) = "
+        "d out_t / d u_k (autograd, the local Jacobian; exact for a linear RNN, whose W is "
+        "C A^(t-k) B; for a forecaster, of its correction to the last row). Lag-dependence index: "
         "the share of W's variance across positions and windows explained by the lag alone (1 "
-        "for a linear RNN, whose W is C A^(t-k) B; near 0 for weights set purely by content). "
-        "Effective memory: the lag holding 90 % of the weight. Normal windows of the test flights.",
+        "for a linear RNN; near 0 for weights set purely by content). Effective memory: the lag "
+        "holding 90 % of the weight, at most the arm's window. Normal windows of the test flights.",
         "",
         "| arm | lag-dependence index | effective memory (s) | cells |",
         "|---|---|---|---|",
