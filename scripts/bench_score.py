@@ -1,7 +1,7 @@
 """Batch-scoring benchmark: rows per second, peak memory, and cost relative to a bare read_csv.
 
 Builds a 1,000,000-row, 10-channel log by tiling the synthetic flights (and a 10,000,000-row one
-with --big), scores it with the LSTM-AE from `make demo` (trained here with the demo's settings if
+with --big), scores it with the LSTM forecaster from `make demo` (trained here with the demo's settings if
 the store has none) and prints rows/s, peak RSS and the ratio to `pandas.read_csv` of the same file.
 """
 
@@ -48,7 +48,7 @@ def make_log(rows: int) -> Path:
 
 
 def demo_model() -> str:
-    """The LSTM-AE of the latest `make demo`, or one trained now with the same settings."""
+    """The LSTM forecaster of the latest `make demo`, or one trained now with the same settings."""
     import mlflow
 
     from anomaly.track.model_cache import tracking_uri

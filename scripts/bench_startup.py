@@ -31,7 +31,7 @@ def timed(cmd: list[str], env: dict) -> float:
 
 
 def prepare(tmp: Path) -> tuple[Path, Path, str]:
-    """A 4,000-row synthetic log, an LSTM-AE pipeline folder and the same model logged to MLflow."""
+    """A 4,000-row synthetic log, an LSTM forecaster pipeline folder and the same model logged to MLflow."""
     from anomaly.config import build_config
     from anomaly.data.synthetic import SynthConfig, write_dataset
     from anomaly.study.trial import run_trial

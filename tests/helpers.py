@@ -40,3 +40,14 @@ def quick_config(data: str, model: str = "lstm", **over) -> RunConfig:
     if model in QUICK_NETWORKS:
         base["model_params"] = QUICK_NETWORKS[model]
     return build_config(merge(base, over))
+
+
+def needs_alfa() -> None:
+    """Skip a test that reads the real ALFA flights where they are not on this machine (they
+    live outside the repository; CI has them): said, never silent."""
+    import pytest
+
+    from anomaly.data.datasets import alfa_dir
+
+    if not (alfa_dir() / "flights").is_dir():
+        pytest.skip(f"ALFA flights not found in {alfa_dir()} (set ALFA_DIR)")

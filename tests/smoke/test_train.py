@@ -19,7 +19,7 @@ from anomaly.detect.scoring import score_frame
 from anomaly.models import registry
 from anomaly.models.registry import MODELS, make_detector
 from anomaly.study.trial import run_trial
-from tests.helpers import quick_config
+from tests.helpers import needs_alfa, quick_config
 
 REQUIRED_PARAMS = {
     "model",
@@ -223,6 +223,7 @@ def test_train_logs_to_a_real_mlflow_server(easy_dir, tmp_path, monkeypatch, cap
 
 @pytest.mark.slow
 def test_alfa_preset_trains_one_epoch():
+    needs_alfa()
     cfg = quick_config(
         "alfa",
         "lstm",

@@ -10,10 +10,12 @@ import pytest
 from anomaly.data.datasets import alfa_dir, load_dataset
 from anomaly.data.schema import LogError
 from anomaly.data.splits import split_flights
+from tests.helpers import needs_alfa
 
 
 @pytest.fixture(scope="module")
 def alfa():
+    needs_alfa()
     return load_dataset("alfa")
 
 
