@@ -42,6 +42,10 @@ def git_commit() -> str:
         return "unknown"
 
 
+def _fit(text: str, limit: int = 6000) -> str:
+    return text if len(text) <= limit else text[: limit - 40] + f"... (cut: {len(text)} characters)"
+
+
 def git_dirty() -> str:
     """'true' when tracked files differ from the commit logged beside it: that commit alone
     would not rerun the number."""
@@ -174,7 +178,9 @@ class Tracker:
     def log_params(self, run_id: str, params: dict) -> None:
         from mlflow.entities import Param
 
-        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        # MLflow keeps 6,000 characters of a value: a longer one says it was cut rather than
+        # passing for whole (a run's flight lists are kept whole in its split.json)
+        items = [Param(k, _fit(str(v))) for k, v in params.items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[i : i + 100])
 

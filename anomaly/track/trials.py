@@ -162,6 +162,10 @@ def log_trial(
         tracker.log_metrics(run_id, {**trial.metrics, **fault_metrics(per_fault)})
         tracker.log_history(run_id, trial.history)
         tracker.log_dict(run_id, trial.pipeline.rule.to_dict(), "alarm_rule.json")
+        split = {
+            side: ids.split(",") if ids else [] for side, ids in trial.split.describe().items()
+        }
+        tracker.log_dict(run_id, split, "split.json")  # whole, however long the params' copy
         if len(trial.per_fault):
             tracker.log_text(run_id, trial.per_fault.to_csv(index=False), "per_fault_type.csv")
         if trial.outcomes:

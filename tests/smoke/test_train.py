@@ -146,11 +146,14 @@ def test_train_logs_everything_and_model_reloads(
     assert {
         "test_flight.png",
         "alarm_rule.json",
+        "split.json",
         "per_flight.csv",
         "events.csv",
         "detection_delay_by_fault.png",
         "flights",
     } <= artifacts
+    split = mlflow.artifacts.load_dict(f"runs:/{run_id}/split.json")
+    assert ",".join(split["test_flights"]) == run.data.params["test_flights"]
     # the logged model scores a flight exactly as the pipeline does, one row per input row
     frame = pd.read_csv(sorted((easy_dir / "flights").glob("*.csv"))[0])
     model = mlflow.pyfunc.load_model(uri)

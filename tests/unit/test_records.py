@@ -49,3 +49,15 @@ def test_a_cells_table_that_cannot_be_read_stops_the_report(mlflow_store, monkey
     monkeypatch.setattr(mlflow.artifacts, "load_text", unreachable)
     with pytest.raises(OSError):
         artifact_text(run_id, "per_flight.csv")
+
+
+def test_a_param_too_long_for_mlflow_says_it_was_cut(mlflow_store):
+    import mlflow
+
+    tracker = Tracker("records-long")
+    with tracker.run("cell") as run_id:
+        tracker.log_params(
+            run_id, {"test_flights": ",".join(f"flight_{i:04d}" for i in range(800))}
+        )
+    value = mlflow.MlflowClient().get_run(run_id).data.params["test_flights"]
+    assert len(value) <= 6000 and value.endswith("(cut: 9599 characters)")
