@@ -7,6 +7,8 @@ Cells run in worker processes (one torch thread each); only this process talks t
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -25,6 +27,7 @@ from tqdm import tqdm
 
 from anomaly.data.datasets import Dataset, load_dataset
 from anomaly.data.synthetic import SynthConfig, write_dataset
+from anomaly.errors import UserError
 from anomaly.models import registry
 from anomaly.study.archive import import_archive, read_archive
 from anomaly.study.cell import CellOutput, campaigns
@@ -181,6 +184,43 @@ def run_sweep(
 ) -> tuple[str, dict]:
     """Run every unfinished cell; returns (parent run id, counts). With `resume_from`, an
     archive's cells with this grid's keys on these flights count as finished (see archive.py)."""
+    with sweep_lock(spec.experiment):
+        return _run_sweep(spec, workers, progress, resume_from)
+
+
+@contextlib.contextmanager
+def sweep_lock(experiment: str):
+    """One sweep of a study at a time on a local store: a second would run the whole grid
+    again beside the first (each sees the cells the other has not finished yet) and could
+    regenerate the flights under it. A server's store is not checked."""
+    from anomaly.track.model_cache import tracking_uri
+
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///"):
+        folder = Path(uri[len("sqlite:///") :]).parent
+    elif uri.startswith("file:") or "://" not in uri:
+        folder = Path(uri.removeprefix("file://").removeprefix("file:"))
+    else:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in experiment)
+    path = folder / f".sweep-{safe}.lock"
+    with open(path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(
+                f"another sweep of {experiment!r} is running on this MLflow store ({path}); "
+                "let it finish or stop it, then run again (it resumes)"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _run_sweep(spec, workers, progress, resume_from) -> tuple[str, dict]:
     from anomaly.track.tracker import Tracker, run_data
 
     archive = read_archive(resume_from, spec.name) if resume_from else None

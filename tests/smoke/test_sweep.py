@@ -423,3 +423,14 @@ def test_a_sweep_reads_logs_as_its_base_config_says(tmp_path):
     finally:
         runner._DATASET = None
         torch.set_num_threads(threads)
+
+
+def test_a_second_sweep_of_a_study_on_one_store_is_refused(smoke_spec, mlflow_store):
+    from anomaly.errors import UserError
+
+    spec = SweepSpec.from_yaml(smoke_spec)
+    with runner.sweep_lock(spec.experiment):  # the first sweep, still running
+        with pytest.raises(UserError, match="another sweep of 'study-smoke' is running"):
+            runner.run_sweep(spec, workers=1, progress=False)
+    with runner.sweep_lock(spec.experiment):  # released when it ends
+        pass
