@@ -104,14 +104,15 @@ score: $(STAMP)
 	@test -n "$(INPUT)" -a -n "$(MODEL)" || { echo "usage: make score INPUT=logs/ MODEL=models:/NAME@champion [OUT=scored]"; exit 2; }
 	$(ANOMALY) score $(INPUT) --model $(MODEL) --out $(or $(OUT),scored)
 
-# Copies the study reports and their cell archives into docs/results/ (committed, shown in
-# README), each only where it is newer than the committed one (cp -u): an old report left in
-# reports/ never replaces a newer committed one.
+# Copies each study's report, figures and cell archive into docs/results/ (committed, shown in
+# README) as a whole, and only where its report is newer than the committed one: an old report
+# left in reports/ never replaces a newer committed one, nor mixes its figures with it.
 results:
-	mkdir -p docs/results/small_data docs/results/alfa docs/results/alfa_loco
-	mkdir -p docs/results/small_data_quick docs/results/claim4
-	-cp -u $(QUICK_REPORT)/*.png $(QUICK_REPORT)/report.md $(QUICK_REPORT)/cells.jsonl.gz docs/results/small_data_quick/
-	-cp -u $(STUDY_REPORT)/*.png $(STUDY_REPORT)/report.md $(STUDY_REPORT)/cells.jsonl.gz docs/results/small_data/
-	-cp -u $(ALFA_REPORT)/*.png $(ALFA_REPORT)/report.md $(ALFA_REPORT)/cells.jsonl.gz docs/results/alfa/
-	-cp -u $(LOCO_REPORT)/report.md $(LOCO_REPORT)/cells.jsonl.gz docs/results/alfa_loco/
-	-cp -u $(CLAIM4_REPORT)/*.png $(CLAIM4_REPORT)/report.md $(CLAIM4_REPORT)/cells.jsonl.gz docs/results/claim4/
+	@for pair in $(QUICK_REPORT):small_data_quick $(STUDY_REPORT):small_data $(ALFA_REPORT):alfa \
+	    $(LOCO_REPORT):alfa_loco $(CLAIM4_REPORT):claim4; do \
+	  src=$${pair%%:*}; dst=docs/results/$${pair##*:}; mkdir -p $$dst; \
+	  if [ $$src/report.md -nt $$dst/report.md ]; then \
+	    cp $$src/report.md $$src/cells.jsonl.gz $$dst/ && for f in $$src/*.png; do \
+	      [ -e "$$f" ] && cp "$$f" $$dst/; done; echo "copied $$src -> $$dst"; \
+	  else echo "kept $$dst (not older than $$src)"; fi; \
+	done

@@ -176,6 +176,7 @@ def merge(base: dict, update: dict) -> dict:
 
 # Lower bounds of the numeric settings, checked on the merged config, so that a file, a preset
 # and a flag meet the same rule; None means "not given". Seconds settings are finite and >= 0.
+ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "hpu", "auto")
 OPTIONAL_INTS = ("data.max_gap_rows", "data.train_flights", "train.steps_per_epoch")
 INT_MIN = {
     "seed": 0,
@@ -216,8 +217,8 @@ def check_values(cfg: RunConfig) -> None:
         refuse("model_params", "a mapping", cfg.model_params)
     if cfg.window.scaler not in ("standard", "robust"):
         refuse("window.scaler", "'standard' or 'robust'")
-    if cfg.train.accelerator not in ("cpu", "gpu", "auto"):
-        refuse("train.accelerator", "'cpu', 'gpu' or 'auto'")
+    if cfg.train.accelerator not in ACCELERATORS:
+        refuse("train.accelerator", f"one of Lightning's: {', '.join(ACCELERATORS)}")
     channels = cfg.data.channels
     if channels is not None and not (
         isinstance(channels, list) and channels and all(isinstance(c, str) for c in channels)
@@ -227,6 +228,21 @@ def check_values(cfg: RunConfig) -> None:
 
     if cfg.model not in MODELS:
         refuse("model", f"one of {', '.join(MODELS)}")
+    from anomaly.models.registry import get
+
+    spec = get(cfg.model)
+    if not spec.deep:  # a baseline's model_params are its constructor's keywords
+        import inspect
+
+        known = set(inspect.signature(spec.detector_class().__init__).parameters)
+        known -= {"self", "random_state"}
+        for key in cfg.model_params:
+            if key not in known:
+                refuse(
+                    f"model_params.{key}",
+                    f"a setting of {cfg.model} ({', '.join(sorted(known))})",
+                    "given",
+                )
     for key in (*NON_NEGATIVE, "train.lr"):
         for v in flat[key] if isinstance(flat[key], list) else [flat[key]]:  # smooth_s: a list
             if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -289,7 +305,7 @@ def load_yaml(path: str | Path) -> dict:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     except yaml.YAMLError as exc:
-        where = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
+        where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1})" if where is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise UserError(f"{path}: not valid YAML{line}: {problem}") from None
@@ -301,18 +317,23 @@ def load_yaml(path: str | Path) -> dict:
 class _UniqueKeys(yaml.SafeLoader):
     """A key given twice is an error: YAML would keep the last and drop the first silently."""
 
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:  # the keys written here; a merge (<<) may be overridden
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
-                continue
-            key = key_node.value
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} given twice", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep)
+    def flatten_mapping(self, node):
+        # every mapping is flattened (its merges, <<, expanded in place) before it is built,
+        # whether on its own or merged into another: check its keys as written, once
+        checked = self.__dict__.setdefault("_checked", set())
+        if id(node) not in checked:
+            checked.add(id(node))
+            seen = set()
+            for key_node, _ in node.value:  # a merged key may be overridden: merges skipped
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                    continue
+                key = (key_node.tag, key_node.value)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key_node.value!r} given twice", key_node.start_mark
+                    )
+                seen.add(key)
+        super().flatten_mapping(node)
 
 
 def load_config_file(path: str | Path) -> dict:

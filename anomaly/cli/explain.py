@@ -94,5 +94,6 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"{path}: W of the window ending at row {row + 2} ({why}), channel "
         f"{pipe.channels[blamed]}; its estimate leans most on the row {lag_s:.2f} s before"
+        + (" (in its learned correction to the last row)" if out_row == T - 2 else "")
     )
     return 0

@@ -32,6 +32,7 @@ from anomaly.models import registry
 from anomaly.study.archive import import_archive, read_archive
 from anomaly.study.cell import CellOutput, campaigns
 from anomaly.study.spec import Cell, SweepSpec, expand
+from anomaly.track.model_cache import tracking_uri
 
 log = logging.getLogger(__name__)
 _DATASET: Dataset | None = None  # per worker process: read once, used by every cell
@@ -191,21 +192,14 @@ def run_sweep(
 @contextlib.contextmanager
 def sweep_lock(experiment: str):
     """One sweep of a study at a time on a local store: a second would run the whole grid
-    again beside the first (each sees the cells the other has not finished yet) and could
-    regenerate the flights under it. A server's store is not checked."""
-    from anomaly.track.model_cache import tracking_uri
-
-    uri = tracking_uri()
-    if uri.startswith("sqlite:///"):
-        folder = Path(uri[len("sqlite:///") :]).parent
-    elif uri.startswith("file:") or "://" not in uri:
-        folder = Path(uri.removeprefix("file://").removeprefix("file:"))
-    else:
+    again beside the first (each sees the cells the other has not finished yet). A server's
+    store is not checked."""
+    folder = _local_store(tracking_uri())
+    if folder is None:
         yield
         return
     folder.mkdir(parents=True, exist_ok=True)
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in experiment)
-    path = folder / f".sweep-{safe}.lock"
+    path = folder / f".sweep-{hashlib.sha256(experiment.encode()).hexdigest()[:12]}.lock"
     with open(path, "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -218,6 +212,20 @@ def sweep_lock(experiment: str):
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _local_store(uri: str) -> Path | None:
+    """The folder of a store on this machine (beside a SQLite file, or a file store), else None."""
+    from urllib.parse import unquote, urlparse
+
+    if uri.startswith("sqlite:///"):
+        return Path(unquote(uri[len("sqlite:///") :])).parent
+    parsed = urlparse(uri)
+    if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
+        return Path(unquote(parsed.path))
+    if parsed.scheme == "" and ("/" in uri or uri.startswith(".")):  # a plain path: ./mlruns
+        return Path(uri)
+    return None
 
 
 def _run_sweep(spec, workers, progress, resume_from) -> tuple[str, dict]:

@@ -179,7 +179,7 @@ class Tracker:
         from mlflow.entities import Param
 
         # MLflow keeps 6,000 characters of a value: a longer one says it was cut rather than
-        # passing for whole (a run's flight lists are kept whole in its split.json)
+        # passing for whole (a training run's flight lists are kept whole in its split.json)
         items = [Param(k, _fit(str(v))) for k, v in params.items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(run_id, params=items[i : i + 100])

@@ -434,3 +434,19 @@ def test_a_second_sweep_of_a_study_on_one_store_is_refused(smoke_spec, mlflow_st
             runner.run_sweep(spec, workers=1, progress=False)
     with runner.sweep_lock(spec.experiment):  # released when it ends
         pass
+
+
+@pytest.mark.parametrize(
+    "uri, folder",
+    [
+        ("sqlite:////abs/m.db", "/abs"),
+        ("file://localhost/tmp/x", "/tmp/x"),
+        ("file:///a%20b", "/a b"),
+        ("./mlruns", "mlruns"),
+        ("databricks", None),
+        ("http://host:5000", None),
+    ],
+)
+def test_the_sweep_lock_lives_beside_a_local_store_only(uri, folder):
+    found = runner._local_store(uri)
+    assert (None if found is None else str(found)) == folder
