@@ -150,6 +150,26 @@ class CsvFile:
         frame.columns = self.names
         return frame
 
+    def file_rows(self, data_rows: list[int]) -> dict[int, int]:
+        """Data rows as pandas counts them (header row 1, blank lines skipped) -> the file's
+        rows (every line counted), read up to the last one asked for: only when an error is
+        reported, so a log is never read twice on the way."""
+        want, out = sorted(set(data_rows)), {}
+        opener = gzip.open if self.path.name.lower().endswith(".gz") else open
+        with opener(self.path, "rt", encoding="utf-8", errors="replace", newline="") as fh:
+            fh.readline()  # the header, row 1 either way
+            data, line = 1, 1
+            for text in fh:
+                if not want:
+                    break
+                line += 1
+                if text.strip():
+                    data += 1
+                    while want and want[0] == data:
+                        out[want.pop(0)] = line
+        out.update({r: r for r in want})  # past the end (the file still growing): as counted
+        return out
+
     def frames(self, chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
         """The data rows, whole (one frame) or `chunk_rows` at a time."""
         with read_errors(self.path):

@@ -7,6 +7,7 @@ gets the same message either way.
 from __future__ import annotations
 
 import glob
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,7 +215,7 @@ class LogReader:
             if self.label_col is not None:
                 labels, onset_seen = self._labels(frame[self.label_col], offset, onset_seen, found)
             if found:
-                raise min(found, key=lambda f: f[0])[1]
+                raise self._in_file_rows(min(found, key=lambda f: f[0])[1])
             last_t = float(t[-1])
             chunk = Chunk(t, values, labels, offset)
             offset += n
@@ -228,6 +229,24 @@ class LogReader:
             ch = self.channels[int(np.argmin(ever_valid))]
             raise LogError(p, "channel has no values (all empty)", ch)
         self.rows = offset
+
+    def _in_file_rows(self, error: LogError) -> LogError:
+        """The error with its rows counted as the file's lines: pandas skips blank lines, so
+        the checks count data rows, which a blank line above would put one row early."""
+        rows = [int(x) for pair in re.findall(r"rows (\d+)-(\d+)", error.reason) for x in pair]
+        wanted = sorted({*rows, *([error.row] if error.row is not None else [])})
+        if not wanted:
+            return error
+        to_file = self.file.file_rows(wanted)
+        if all(to_file[r] == r for r in wanted):
+            return error
+        reason = re.sub(
+            r"rows (\d+)-(\d+)",
+            lambda m: f"rows {to_file[int(m[1])]}-{to_file[int(m[2])]}",
+            error.reason,
+        )
+        row = None if error.row is None else to_file[error.row]
+        return LogError(error.path, reason, error.column, row)
 
     def _note(
         self, found: Found, why: str, column: str | None, row: int, at: int | None = None

@@ -282,3 +282,20 @@ def test_a_folder_of_upper_case_names_is_read(tmp_path):
     paths = expand_inputs([str(tmp_path)])
     assert [p.name for p in paths] == ["FLIGHT1.CSV", "FLIGHT2.CSV.GZ"]
     assert [read_flight_log(p).flight_id for p in paths] == ["FLIGHT1", "FLIGHT2"]
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 4])
+def test_rows_are_the_files_rows_with_blank_lines_above(tmp_path, chunk_rows):
+    lines = [f"{i},{i % 3}" for i in range(30)]
+    lines[5] = ""  # blank lines: pandas skips them, a spreadsheet counts them
+    lines[9] = "   "
+    lines[20] = "20,oops"  # file row 22 (the header is row 1)
+    path = _write(tmp_path / "b.csv", "time,a\n" + "\n".join(lines) + "\n")
+    with pytest.raises(LogError) as info:
+        list(LogReader(path, chunk_rows=chunk_rows))
+    e = info.value
+    assert e.row == 22 and "oops" in str(e)
+    gap = ["1", "", "", "", "", "2"]  # a gap of 4 empty cells, file rows 5-8 after the blank
+    text = "time,a\n0,1\n\n" + "".join(f"{i + 1},{v}\n" for i, v in enumerate(gap))
+    e = _err(_write(tmp_path / "g.csv", text), LogFormat(max_gap_rows=3))
+    assert "rows 5-8" in str(e)
