@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threshold is not None:
         pipe.rule.threshold = Threshold.fixed(args.threshold)
     paths = expand_inputs(args.inputs)
-    if not paths:
+    if all(p.is_dir() for p in paths):  # nothing but folders without logs
         raise UserError(f"no .csv or .csv.gz logs in {' '.join(args.inputs)}")
     # the model reads logs as its training logs were read, unless a flag says otherwise
     fmt = LogFormat.from_options(**pipe.log_format).with_options(**format_options(args))

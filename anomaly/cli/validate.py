@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         base, inputs = ALFA_FORMAT, [str(alfa_dir())]
     fmt = base.with_options(**format_options(args))
     paths = expand_inputs(inputs)
-    if not paths:
+    if all(p.is_dir() for p in paths):  # nothing but folders without logs
         raise LogError(" ".join(inputs), "no .csv or .csv.gz logs")
     bad = 0
     valid, rates = [], []  # of the valid logs, for the rate check

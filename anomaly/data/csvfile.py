@@ -83,6 +83,8 @@ class CsvFile:
         with read_errors(self.path):
             if not self.path.exists():
                 raise LogError(p, "file not found")
+            if self.path.is_dir():
+                raise LogError(p, "not a file: a folder with no .csv or .csv.gz log in it")
             if not self.path.is_file():
                 raise LogError(p, "not a file")
             if self.path.stat().st_size == 0:

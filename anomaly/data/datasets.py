@@ -197,7 +197,7 @@ def load_folder(folder: Path, fmt: LogFormat, name: str | None = None) -> Datase
     """A dataset folder (flights/ + manifest.csv [+ split.csv]) or a plain folder of logs."""
     man = _read_manifest(folder)
     paths = expand_inputs([str(folder)])
-    if not paths:
+    if all(p.is_dir() for p in paths):
         raise LogError(str(folder), "no .csv or .csv.gz logs found")
     faults = {}
     for p in paths:
@@ -266,7 +266,7 @@ def load_dataset(spec: str | list[str], options: dict | None = None) -> Dataset:
         folder = Path(specs[0])
         return load_folder(folder, fmt, folder.name)
     paths = expand_inputs(specs)
-    if not paths:
+    if all(p.is_dir() for p in paths):
         raise LogError(", ".join(specs), "no .csv or .csv.gz logs found")
     flights = _read_flights(paths, fmt)
     return Dataset("logs", ", ".join(specs), flights, None, content_hash(paths), fmt)

@@ -79,7 +79,8 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
         if p.is_dir():
             folder = p / "flights" if (p / "flights").is_dir() else p
             logs = (f for f in folder.iterdir() if f.is_file() and is_log_file(f))
-            out.extend(sorted(f for f in logs if not is_scoring_output(f)))
+            found = sorted(f for f in logs if not is_scoring_output(f))
+            out.extend(found or [folder])  # a named folder with no log is reported, not dropped
         elif any(ch in item for ch in "*?["):
             logs = (Path(m) for m in glob.glob(item) if is_log_file(Path(m)))
             out.extend(sorted(f for f in logs if not is_scoring_output(f)))

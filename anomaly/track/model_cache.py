@@ -1,7 +1,8 @@
 """Local copies of immutable MLflow models, found without importing MLflow.
 
-`runs:/<run_id>/<path>` and `models:/<name>/<version>` never change once logged, so a model
-downloaded once is read from this cache afterwards: a daily `anomaly score` with such a URI then
+`runs:/<run_id>/<path>` never changes once logged, nor does a registered `models:/<name>/<version>`
+while it stays registered (the cache checks that it does), so a model downloaded once is read
+from this cache afterwards: a daily `anomaly score` with such a URI then
 starts as fast as with a local folder. Aliases (`models:/NAME@champion`) can move and are always
 resolved by MLflow. The cache is keyed by tracking store, so two stores never share an entry.
 """
@@ -28,12 +29,50 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
+def canonical_store(uri: str) -> str:
+    """The store a URI names, however it was written: `sqlite:///mlflow.db` in two folders is
+    two stores, so a relative path is made absolute before it keys anything."""
+    if uri.startswith("sqlite:///"):
+        return "sqlite:///" + str(Path(unquote(uri[len("sqlite:///") :])).resolve())
+    if urlparse(uri).scheme == "":
+        return str(Path(uri).resolve())
+    return uri
+
+
 def cache_path(uri: str) -> Path | None:
-    """Where an immutable model URI is kept; None for URIs that may change."""
+    """Where an immutable model URI is kept; None for URIs that may change. A registered
+    version can be deleted and its number given to another model, so it is keyed by the run
+    and time it was registered from (read from a SQLite store), and not cached elsewhere."""
     if not IMMUTABLE.match(uri):
         return None
-    key = hashlib.sha256(f"{tracking_uri()}|{uri}".encode()).hexdigest()[:24]
+    store_uri = canonical_store(tracking_uri())
+    identity = uri
+    if uri.startswith("models:/"):
+        version = _registered(store_uri, *uri[len("models:/") :].split("/"))
+        if version is None:
+            return None
+        identity = f"{uri}|{version}"
+    key = hashlib.sha256(f"{store_uri}|{identity}".encode()).hexdigest()[:24]
     return user_dir("models") / key
+
+
+def _registered(store_uri: str, name: str, version: str) -> str | None:
+    """'run_id|creation_time' of a registered model version in a SQLite store; None when it is
+    not there or the store is not SQLite on this disk (MLflow then resolves it each time)."""
+    if not store_uri.startswith("sqlite:///"):
+        return None
+    db = Path(store_uri[len("sqlite:///") :])
+    if not db.is_file():
+        return None
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            row = con.execute(
+                "SELECT run_id, creation_time FROM model_versions WHERE name = ? AND version = ?",
+                (name, int(version)),
+            ).fetchone()
+    except sqlite3.Error:
+        return None
+    return None if row is None else f"{row[0]}|{row[1]}"
 
 
 def cached(uri: str) -> Path | None:
@@ -61,7 +100,7 @@ def local_model(uri: str) -> Path | None:
     Python's own sqlite3 (MLflow's store takes about 2 s to import); None for any other URI or
     store, which MLflow then resolves."""
     m = RUN_MODEL.match(uri)
-    store_uri = tracking_uri()
+    store_uri = canonical_store(tracking_uri())
     if m is None or not store_uri.startswith("sqlite:///"):
         return None
     db = Path(store_uri[len("sqlite:///") :])

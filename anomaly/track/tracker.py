@@ -102,7 +102,7 @@ def artifact_location(uri: str) -> str | None:
     """Artifacts of a SQLite store live beside its file (`mlartifacts/`), not in whatever folder
     the command ran from; a server decides for itself (None)."""
     if uri.startswith("sqlite:///"):
-        return (Path(uri[len("sqlite:///") :]).parent / "mlartifacts").as_uri()
+        return (Path(uri[len("sqlite:///") :]).resolve().parent / "mlartifacts").as_uri()
     return None
 
 

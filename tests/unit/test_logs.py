@@ -299,3 +299,11 @@ def test_rows_are_the_files_rows_with_blank_lines_above(tmp_path, chunk_rows):
     text = "time,a\n0,1\n\n" + "".join(f"{i + 1},{v}\n" for i, v in enumerate(gap))
     e = _err(_write(tmp_path / "g.csv", text), LogFormat(max_gap_rows=3))
     assert "rows 5-8" in str(e)
+
+
+def test_a_named_folder_without_logs_is_reported_not_dropped(tmp_path, log_path):
+    empty = tmp_path / "day2"
+    empty.mkdir()
+    paths = expand_inputs([str(empty), str(log_path)])
+    assert paths == [empty, log_path]
+    assert "a folder with no .csv" in str(_err(empty))

@@ -55,3 +55,38 @@ def test_scoring_a_runs_uri_of_a_local_store_does_not_import_mlflow(
     )
     assert "mlflow" not in loaded
     assert not (tmp_path / "cache").exists()  # read in place, not downloaded
+
+
+def test_the_model_cache_tells_stores_and_registered_versions_apart(tmp_path, monkeypatch):
+    # two folders with their own `sqlite:///mlflow.db` are two stores; a registered version
+    # deleted and registered again under the same number is another model
+    import sqlite3
+
+    from anomaly.track.model_cache import cache_path
+
+    monkeypatch.setenv("ANOMALY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    run_uri = "runs:/" + "a" * 32 + "/model"
+    keys = []
+    for name in ("p1", "p2"):
+        (tmp_path / name).mkdir()
+        monkeypatch.chdir(tmp_path / name)
+        keys.append(cache_path(run_uri))
+    assert keys[0] != keys[1]
+    db = tmp_path / "p2" / "mlflow.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE model_versions (name, version, creation_time, run_id)")
+    assert cache_path("models:/fl/1") is None  # not registered: MLflow says so
+    with sqlite3.connect(db) as con:
+        con.execute("INSERT INTO model_versions VALUES ('fl', 1, 100, 'r1')")
+    first = cache_path("models:/fl/1")
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE model_versions SET creation_time = 200, run_id = 'r2'")
+    assert first is not None and cache_path("models:/fl/1") not in (None, first)
+
+
+def test_a_relative_sqlite_store_gets_an_absolute_artifact_folder(tmp_path, monkeypatch):
+    from anomaly.track.tracker import artifact_location
+
+    monkeypatch.chdir(tmp_path)
+    assert artifact_location("sqlite:///mlflow.db") == (tmp_path / "mlartifacts").as_uri()
