@@ -65,9 +65,12 @@ def load_pipeline(uri: str):
     if folder is None and (hit := cached(uri) or local_model(uri)) is not None:
         folder = find_pipeline_folder(hit)
     if folder is None:
+        import tempfile
+
         from anomaly.track.tracker import download_model
 
-        folder = download_model(uri)
+        with tempfile.TemporaryDirectory(prefix="anomaly-model-") as tmp:
+            return Pipeline.load(download_model(uri, Path(tmp)))  # read whole, then removed
     return Pipeline.load(folder)
 
 

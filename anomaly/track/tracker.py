@@ -303,18 +303,18 @@ def _requirements() -> list[str]:
     return pins
 
 
-def download_model(uri: str) -> Path:
+def download_model(uri: str, into: Path) -> Path:
     """An MLflow model URI (runs:/, models:/NAME@ALIAS, models:/NAME/VERSION) -> its saved
-    pipeline folder, downloaded from the tracking store."""
+    pipeline folder, downloaded from the tracking store into `into` (the caller's temporary
+    folder: nothing is left behind), and kept in the cache when the URI cannot change."""
     mlflow.set_tracking_uri(tracking_uri())
     try:
-        path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+        path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into)))
     except Exception as exc:
         raise FileNotFoundError(f"model {uri}: {str(exc).splitlines()[0]}") from None
-    folder = find_pipeline_folder(model_cache.store(uri, path))
-    if folder is None:
+    if not path.is_dir() or find_pipeline_folder(path) is None:  # checked before it is cached
         raise FileNotFoundError(f"model {uri}: no anomaly pipeline inside")
-    return folder
+    return find_pipeline_folder(model_cache.store(uri, path))
 
 
 def runs_frame(experiment: str | None = None, parent_run_id: str | None = None) -> pd.DataFrame:

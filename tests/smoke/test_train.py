@@ -167,6 +167,18 @@ def test_train_logs_everything_and_model_reloads(
     # and the registered alias resolves to the same model
     alias = mlflow.pyfunc.load_model("models:/smoke_lstm@champion")
     np.testing.assert_allclose(alias.predict(frame)["score"], pred["score"], rtol=1e-6)
+    # `anomaly score` with the alias downloads it into a temporary folder it then removes
+    import glob
+    import tempfile
+
+    left = f"{tempfile.gettempdir()}/anomaly-model-*"
+    before = set(glob.glob(left))
+    via_alias = load_pipeline("models:/smoke_lstm@champion")
+    assert set(glob.glob(left)) == before
+    np.testing.assert_allclose(score_frame(via_alias, frame)["score"], pred["score"], rtol=1e-6)
+    # an artifact that is no pipeline is refused as such, and not cached
+    with pytest.raises(FileNotFoundError, match="no anomaly pipeline inside"):
+        load_pipeline(f"runs:/{run_id}/alarm_rule.json")
 
 
 def _free_port() -> int:
