@@ -85,7 +85,12 @@ def run(args: argparse.Namespace) -> int:
     from anomaly.detect.batch import score_batch
     from anomaly.detect.thresholds import Threshold
 
-    pipe = load_pipeline(args.model)
+    resolved = None
+    if args.model.startswith("models:/") and "@" in args.model:  # an alias can move: pin it
+        from anomaly.track.tracker import resolve_alias
+
+        resolved = resolve_alias(args.model)
+    pipe = load_pipeline(resolved[0] if resolved else args.model)
     if args.threshold is not None:
         pipe.rule.threshold = Threshold.fixed(args.threshold)
     paths = expand_inputs(args.inputs)
@@ -103,7 +108,9 @@ def run(args: argparse.Namespace) -> int:
         args.overwrite,
         args.contributions,
         progress=not args.quiet and sys.stderr.isatty(),
-        model_uri=args.model,
+        model_uri=args.model
+        if resolved is None
+        else f"{args.model} = {resolved[0]} (run {resolved[1]})",
         on_failure=internal_failure,
     )
     for f in summary.failed:

@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import platform
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -301,6 +302,21 @@ def _requirements() -> list[str]:
         except Exception:  # a package missing here is simply not pinned
             pins.append(pkg)
     return pins
+
+
+def resolve_alias(uri: str) -> tuple[str, str] | None:
+    """`models:/NAME@ALIAS` -> (`models:/NAME/VERSION`, run id) as the alias points now, so a
+    batch scores with, and records, one version even if the alias moves meanwhile; None for
+    any other URI."""
+    m = re.match(r"^models:/(?P<name>[^/@]+)@(?P<alias>.+)$", uri)
+    if m is None:
+        return None
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        v = MlflowClient().get_model_version_by_alias(m["name"], m["alias"])
+    except Exception as exc:
+        raise FileNotFoundError(f"model {uri}: {str(exc).splitlines()[0]}") from None
+    return f"models:/{m['name']}/{v.version}", v.run_id
 
 
 def download_model(uri: str, into: Path) -> Path:

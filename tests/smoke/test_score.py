@@ -220,6 +220,9 @@ def test_registered_alias_uri_scores(easy_dir, mlflow_store, tmp_path, capsys):
     a = pd.read_csv(next((tmp_path / "a").glob("*.scored.csv")))
     b = pd.read_csv(next((tmp_path / "b").glob("*.scored.csv")))
     np.testing.assert_allclose(a["score"], b["score"])
+    # the summary names the version the alias pointed at, which can move afterwards
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["model_uri"].startswith("models:/score_pca@champion = models:/score_pca/1 (run ")
     model = mlflow.pyfunc.load_model("models:/score_pca@champion")
     np.testing.assert_allclose(model.predict(pd.read_csv(path))["score"], a["score"], rtol=1e-6)
 
