@@ -59,6 +59,18 @@ def cache_path(uri: str) -> Path | None:
 def _registered(store_uri: str, name: str, version: str) -> str | None:
     """'run_id|creation_time' of a registered model version in a SQLite store; None when it is
     not there or the store is not SQLite on this disk (MLflow then resolves it each time)."""
+    row = _sqlite_row(
+        store_uri,
+        "SELECT run_id, creation_time FROM model_versions WHERE name = ? AND version = ?",
+        (name, int(version)),
+    )
+    return None if row is None else f"{row[0]}|{row[1]}"
+
+
+def _sqlite_row(store_uri: str, sql: str, args: tuple) -> tuple | None:
+    """One row of a SQLite store on this disk, read with Python's own sqlite3 (MLflow's store
+    takes about 2 s to import); None for another store, no row, another schema or a locked
+    file: MLflow then knows better."""
     if not store_uri.startswith("sqlite:///"):
         return None
     db = Path(store_uri[len("sqlite:///") :])
@@ -66,13 +78,9 @@ def _registered(store_uri: str, name: str, version: str) -> str | None:
         return None
     try:
         with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
-            row = con.execute(
-                "SELECT run_id, creation_time FROM model_versions WHERE name = ? AND version = ?",
-                (name, int(version)),
-            ).fetchone()
+            return con.execute(sql, args).fetchone()
     except sqlite3.Error:
         return None
-    return None if row is None else f"{row[0]}|{row[1]}"
 
 
 def cached(uri: str) -> Path | None:
@@ -96,25 +104,17 @@ def store(uri: str, folder: Path) -> Path:
 
 
 def local_model(uri: str) -> Path | None:
-    """The folder of a `runs:/ID/NAME` model kept on this disk by a SQLite store, read with
-    Python's own sqlite3 (MLflow's store takes about 2 s to import); None for any other URI or
-    store, which MLflow then resolves."""
+    """The folder of a `runs:/ID/NAME` model kept on this disk by a SQLite store, read without
+    MLflow; None for any other URI or store, which MLflow then resolves."""
     m = RUN_MODEL.match(uri)
-    store_uri = canonical_store(tracking_uri())
-    if m is None or not store_uri.startswith("sqlite:///"):
+    if m is None:
         return None
-    db = Path(store_uri[len("sqlite:///") :])
-    if not db.is_file():
-        return None
-    try:
-        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
-            row = con.execute(
-                "SELECT artifact_location FROM logged_models WHERE source_run_id = ? AND name = ?"
-                " AND lifecycle_stage = 'active' ORDER BY creation_timestamp_ms DESC LIMIT 1",
-                (m["run"], m["name"]),
-            ).fetchone()
-    except sqlite3.Error:  # another schema or a locked file: MLflow knows better
-        return None
+    row = _sqlite_row(
+        canonical_store(tracking_uri()),
+        "SELECT artifact_location FROM logged_models WHERE source_run_id = ? AND name = ?"
+        " AND lifecycle_stage = 'active' ORDER BY creation_timestamp_ms DESC LIMIT 1",
+        (m["run"], m["name"]),
+    )
     if row is None or urlparse(row[0]).scheme not in ("file", ""):
         return None
     folder = Path(unquote(urlparse(row[0]).path))
