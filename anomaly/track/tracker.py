@@ -244,19 +244,27 @@ class Tracker:
         The model is a short script that loads the saved pipeline (weights as a state_dict, read
         weights-only); the `anomaly` package travels with it through `code_paths`.
         """
-        from mlflow.models import infer_signature
+        from mlflow.models import ModelSignature, infer_signature
+        from mlflow.types.schema import AnyType, ColSpec, Schema
 
         from anomaly.detect.scoring import score_frame
 
         with tempfile.TemporaryDirectory() as tmp:
             folder = pipeline.save(Path(tmp) / "pipeline")
             output = score_frame(pipeline, example)
+            # channels are named but not typed: MLflow would refuse an integer column (what
+            # pandas reads from a channel logged as whole numbers) for a double one, while the
+            # model reads its input by the rules `anomaly score` reads a log by
+            signature = ModelSignature(
+                inputs=Schema([ColSpec(AnyType(), c) for c in pipeline.channels]),
+                outputs=infer_signature(example, output).outputs,
+            )
             mlflow.pyfunc.log_model(
                 name="model",
                 python_model=str(PYFUNC_SCRIPT),
                 artifacts={"pipeline": str(folder)},
                 code_paths=[str(PACKAGE_DIR)],
-                signature=infer_signature(example, output),
+                signature=signature,
                 input_example=example,
                 pip_requirements=_requirements(),
             )

@@ -15,6 +15,7 @@ import pytest
 from anomaly.cli import main
 from anomaly.cli.score import load_pipeline
 from anomaly.config import PRESETS
+from anomaly.data.schema import LogError
 from anomaly.detect.scoring import score_frame
 from anomaly.models import registry
 from anomaly.models.registry import MODELS, make_detector
@@ -164,6 +165,16 @@ def test_train_logs_everything_and_model_reloads(
     # the whole alarm rule survives the round trip
     assert pipe.rule.baseline_rows > 0 and pipe.rule.baseline_lag_rows > 0
     np.testing.assert_allclose(pred["score"], score_frame(pipe, frame)["score"], rtol=1e-6)
+    # a channel logged as whole numbers (read by pandas as int64) is read as `anomaly score`
+    # reads it, not refused by the signature's types; text in a channel is the reader's error
+    whole = frame.assign(**{pipe.channels[0]: frame[pipe.channels[0]].round().astype("int64")})
+    np.testing.assert_allclose(
+        model.predict(whole)["score"], score_frame(pipe, whole)["score"], rtol=1e-6
+    )
+    text = frame.astype({pipe.channels[1]: object})
+    text.loc[5, pipe.channels[1]] = "n/a"
+    with pytest.raises(LogError, match=f"{pipe.channels[1]}.*row 7"):
+        model.predict(text)
     # and the registered alias resolves to the same model
     alias = mlflow.pyfunc.load_model("models:/smoke_lstm@champion")
     np.testing.assert_allclose(alias.predict(frame)["score"], pred["score"], rtol=1e-6)
