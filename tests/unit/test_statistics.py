@@ -15,6 +15,7 @@ from anomaly.evaluate.statistics import (
     compare_over_sizes,
     holm,
     interaction_model,
+    mean_interval,
     sign_test,
     tost_p,
     two_way_bootstrap,
@@ -65,6 +66,19 @@ def test_compare_reads_interval_and_p_values_off_the_enumerated_distribution():
     assert (c.diff.mean, c.diff.low, c.diff.high) == (1.0, -2.0, 4.0)
     assert c.p_value == pytest.approx(2 * 6 / 16, abs=0.02)  # P(mean <= 0) = (1 + 2 + 3) / 16
     assert c.p_equivalent == pytest.approx(3 / 16, abs=0.02)  # P(mean >= 3) = (2 + 1) / 16
+    # an 80 % interval cuts 10 % from each tail: P(mean <= -2) = 1/16 < 0.1 <= P(mean <= -1) =
+    # 3/16, and P(mean <= 2) = 13/16 < 0.9 <= P(mean <= 3) = 15/16
+    c = compare(D, margin=3.0, level=0.8, n_boot=20000, seed=1)
+    assert (c.diff.low, c.diff.high) == (-1.0, 3.0)
+
+
+def test_mean_interval_reads_its_interval_off_the_enumerated_resamples():
+    """Two seeds, 0 and 1: a resample's mean is 0, 0.5 or 1 with probabilities 1/4, 1/2, 1/4, so
+    a 40 % interval (quantiles 0.3 and 0.7) is [0.5, 0.5] and a 95 % one [0, 1]."""
+    narrow, wide = mean_interval([0.0, 1.0], level=0.4), mean_interval([0.0, 1.0], level=0.95)
+    assert (narrow.mean, narrow.low, narrow.high) == (0.5, 0.5, 0.5)
+    assert (wide.mean, wide.low, wide.high) == (0.5, 0.0, 1.0)
+    assert mean_interval([0.0, np.nan, 1.0], level=0.95).n == 2  # NaNs dropped
 
 
 def test_compare_calls_sides_and_equivalence():
