@@ -58,6 +58,7 @@ class Log:
     newline: str
     encoding: str
     gz: bool
+    clean: bool  # written as a plain log: it must be read, not refused
 
 
 def _quote(cell: str, sep: str, quote_all: bool) -> str:
@@ -126,29 +127,38 @@ def _hostile(draw, p: int) -> bool:
     return draw(st.integers(0, p - 1)) == 0
 
 
+def hostile_at(draw, fired: list, p: int) -> bool:
+    """`_hostile`, remembering in `fired` that a change a reader may refuse was drawn."""
+    if _hostile(draw, p):
+        fired.append(p)
+        return True
+    return False
+
+
 @st.composite
 def logs(draw) -> Log:
     n = draw(st.integers(1, 25))
     time_text, times = draw(time_cells(n))
-    if _hostile(draw, 8) and n > 2:  # rows out of order, or a time repeated
+    hostile = []
+    if hostile_at(draw, hostile, 8) and n > 2:  # rows out of order, or a time repeated
         i = draw(st.integers(1, n - 1))
         j = draw(st.sampled_from([i - 1, 0]))
         time_text[i], times[i] = time_text[j], times[j]
-    if _hostile(draw, 10):  # stray text or an empty cell in the time column
+    if hostile_at(draw, hostile, 10):  # stray text or an empty cell in the time column
         i = draw(st.integers(0, n - 1))
         time_text[i] = draw(st.sampled_from(STRAY_TEXT + ["", "NA", "inf"]))
         times[i] = math.nan
     n_ch = draw(st.integers(1, 4))
-    if _hostile(draw, 4):
+    if hostile_at(draw, hostile, 4):  # names a reader may take for time or label
         names = draw(
             st.lists(st.sampled_from(CHANNEL_NAMES), min_size=n_ch, max_size=n_ch, unique=True)
         )
     else:
         names = [f"ch{j}" for j in range(n_ch)]
-    time_name = draw(st.sampled_from(TIME_NAMES)) if _hostile(draw, 4) else "time"
+    time_name = draw(st.sampled_from(TIME_NAMES)) if hostile_at(draw, hostile, 4) else "time"
     columns = []
     for _ in range(n_ch):
-        if _hostile(draw, 4):
+        if hostile_at(draw, hostile, 4):
             columns.append([draw(channel_cell()) for _ in range(n)])
         else:
             values = draw(st.lists(st.floats(-1e3, 1e3), min_size=n, max_size=n))
@@ -156,7 +166,9 @@ def logs(draw) -> Log:
     cells = [[time_text[i]] + [col[i][0] for col in columns] for i in range(n)]
     numbers = [[col[i][1] for col in columns] for i in range(n)]
     header = [time_name] + names
-    if _hostile(draw, 8):  # a delimiter at the end of every line: an empty column with no name
+    if hostile_at(
+        draw, hostile, 8
+    ):  # a delimiter at the end of every line: an empty column with no name
         header, cells = header + [""], [row + [""] for row in cells]
     return Log(
         header=header,
@@ -168,6 +180,7 @@ def logs(draw) -> Log:
         newline=draw(st.sampled_from(["\n", "\r\n"])),
         encoding=draw(st.sampled_from(["utf-8", "utf-8-sig", "latin-1"])),
         gz=_hostile(draw, 4),
+        clean=n >= 2 and not hostile,
     )
 
 
@@ -222,6 +235,7 @@ def test_reader_returns_what_was_written_or_a_log_error(log, chunk_rows):
         except LogError as exc:
             chunked_error = str(exc)
         assert chunked_error == whole_error
+        assert whole is not None or not log.clean, f"a plain log was refused: {whole_error}"
         if whole is not None:
             np.testing.assert_array_equal(np.concatenate([c.values for c in chunks]), whole.values)
             time = np.concatenate([c.time for c in chunks])
