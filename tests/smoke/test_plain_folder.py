@@ -3,9 +3,13 @@ its per-fault metrics must still be names MLflow takes."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
+from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 
 from anomaly.cli import main
@@ -27,3 +31,89 @@ def test_train_on_a_plain_folder_of_labelled_logs(tmp_path, mlflow_store, capsys
     assert uri.startswith("runs:/") and uri.endswith("/model")
     metrics = mlflow.MlflowClient().get_run(uri.split("/")[1]).data.metrics
     assert "fault/unknown/f1_point" in metrics
+
+
+# what a user types first: their own folder, unlabelled, no manifest, a small quick model
+QUICK_YAML = """
+window: {window_len: 16, stride: 8}
+train: {max_epochs: 2, patience: 2}
+model_params: {hidden_size: 16}
+"""
+
+
+@pytest.fixture(scope="module")
+def my_logs(tmp_path_factory) -> Path:
+    dataset = tmp_path_factory.mktemp("dataset")
+    write_dataset(dataset, SynthConfig(n_flights=6, seed=5, min_duration_s=40, max_duration_s=50))
+    logs = tmp_path_factory.mktemp("my_logs")
+    for log in sorted((dataset / "flights").glob("*.csv")):
+        pd.read_csv(log).drop(columns=["label"]).to_csv(logs / log.name, index=False)
+    return logs
+
+
+@pytest.fixture(scope="module")
+def my_model(my_logs, tmp_path_factory, mlflow_store) -> str:
+    config = tmp_path_factory.mktemp("config") / "quick.yaml"
+    config.write_text(QUICK_YAML)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        argv = ["train", "--data", str(my_logs), "--model", "lstm", "--config", str(config)]
+        assert main([*argv, "--experiment", "my-logs"]) == 0
+    uri = printed.getvalue().strip().splitlines()[-1]
+    assert uri.startswith("runs:/") and uri.endswith("/model")
+    return uri
+
+
+def test_a_folder_of_unlabelled_logs_goes_through_every_command(my_logs, my_model, tmp_path):
+    logs = sorted(my_logs.glob("*.csv"))
+    assert not (my_logs / "manifest.csv").exists() and len(logs) == 6
+    assert main(["validate", str(my_logs)]) == 0
+    out = tmp_path / "scored"
+    assert main(["score", "--model", my_model, str(my_logs), "--out", str(out), "--quiet"]) == 0
+    for log in logs:
+        scored = pd.read_csv(out / f"{log.stem}.scored.csv")
+        assert len(scored) == len(pd.read_csv(log)) and {"score", "is_anomaly"} <= set(scored)
+    events = tmp_path / "events.csv"
+    argv = ["watch", str(logs[0]), "--model", my_model, "--once", "--events", str(events)]
+    assert main(argv) == 0
+    drawn = tmp_path / "explain"
+    argv = ["explain", str(logs[0]), "--model", my_model, "--at", "5", "--out", str(drawn)]
+    assert main(argv) == 0
+    assert [p.suffix for p in drawn.iterdir()] == [".png"]
+
+
+# validate reports each file on stdout; score's batch goes on past a refused file and ends with
+# exit 1 (README, "Errors and exit codes"); the others stop with exit 2 and one line on stderr
+@pytest.mark.parametrize(
+    "command, code, stream",
+    [("validate", 2, "out"), ("train", 2, "err"), ("score", 1, "err"), ("watch", 2, "err")]
+    + [("explain", 2, "err")],
+)
+def test_a_bad_cell_is_one_line_naming_file_column_and_row(
+    command, code, stream, my_logs, my_model, tmp_path, capsys
+):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    frame = pd.read_csv(sorted(my_logs.glob("*.csv"))[0])
+    channel = frame.columns[2]
+    frame[channel] = frame[channel].astype(object)
+    frame.loc[10, channel] = "oops"  # data row 11: row 12 with the header as row 1
+    bad = folder / "bad.csv"
+    frame.to_csv(bad, index=False)
+    written = bad.read_bytes()
+    capsys.readouterr()
+    argv = {
+        "validate": ["validate", str(bad)],
+        "train": ["train", "--data", str(folder), "--model", "pca", "--experiment", "bad"],
+        "score": ["score", "--model", my_model, str(bad), "--out", str(tmp_path / "o"), "--quiet"],
+        "watch": ["watch", str(bad), "--model", my_model, "--once"],
+        "explain": ["explain", str(bad), "--model", my_model, "--out", str(tmp_path / "e")],
+    }[command]
+    assert main(argv) == code
+    printed = capsys.readouterr()
+    lines = [line for line in getattr(printed, stream).splitlines() if str(bad) in line]
+    assert len(lines) == 1 and "Traceback" not in printed.err, printed
+    assert f"{bad}, column '{channel}', row 12: non-numeric value 'oops'" in lines[0]
+    if stream == "err":
+        assert printed.err.strip() == lines[0]  # and nothing else
+    assert bad.read_bytes() == written  # the input is untouched

@@ -33,7 +33,7 @@ def test_bad_cells_name_column_and_row(column, needle, row):
     with pytest.raises(LogError) as info:
         frame_values(PIPE, frame)
     message = str(info.value)
-    assert needle in message and "b" in message and f"row {row}" in message
+    assert needle in message and "column 'b'" in message and f"row {row}" in message
 
 
 def test_blank_strings_are_empty_cells_and_the_readers_value_limit_holds():
