@@ -13,6 +13,7 @@ is missing from the first archive or its per-flight table differs.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from anomaly.study.archive import read_archive
@@ -20,13 +21,27 @@ from anomaly.study.archive import read_archive
 TIMINGS = ("_seconds", "score_us_per_row")  # machine-dependent: never compared
 
 
+def _same(a: float | None, b: float | None) -> bool:
+    """Equal, both undefined (NaN), or both absent."""
+    if a is None or b is None:
+        return a is b
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("archive", help="the committed archive")
     ap.add_argument("recomputed", help="an archive of cells recomputed afresh")
     args = ap.parse_args()
-    committed = {c["key"]: c for c in read_archive(args.archive).cells}
-    cells = read_archive(args.recomputed).cells
+    first, second = read_archive(args.archive), read_archive(args.recomputed)
+    if first.header.get("data_hash") != second.header.get("data_hash"):
+        print(
+            f"the archives' flights differ (data hash {first.header.get('data_hash')} against "
+            f"{second.header.get('data_hash')}): nothing to compare"
+        )
+        return 1
+    committed = {c["key"]: c for c in first.cells}
+    cells = second.cells
     identical, bad = 0, 0
     for cell in sorted(cells, key=lambda c: c["tags"].get("mlflow.runName", "")):
         name = cell["tags"].get("mlflow.runName", cell["key"])
@@ -37,17 +52,24 @@ def main() -> int:
             continue
         ran_at = old["params"].get("git_commit", "?")[:7]
         table = cell["per_flight"] == old["per_flight"]
+        names = (set(cell["metrics"]) | set(old["metrics"])) - {
+            k for k in set(cell["metrics"]) | set(old["metrics"]) if k.endswith(TIMINGS)
+        }
         diffs = {
-            k: (v, old["metrics"].get(k))
-            for k, v in cell["metrics"].items()
-            if not k.endswith(TIMINGS) and v != old["metrics"].get(k)
+            k: (cell["metrics"].get(k), old["metrics"].get(k))
+            for k in names
+            if not _same(cell["metrics"].get(k), old["metrics"].get(k))
         }
         if table and not diffs:
             identical += 1
             continue
         bad += not table
         worst = max(
-            (abs(a - b) / max(abs(b), 1e-12) for a, b in diffs.values() if b is not None),
+            (
+                abs(a - b) / max(abs(b), 1e-12)
+                for a, b in diffs.values()
+                if a is not None and b is not None
+            ),
             default=0.0,
         )
         print(
