@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas._libs.parsers import STR_NA_VALUES
 
 from anomaly.data.logs import too_big
 from anomaly.data.schema import MAX_ABS_VALUE, LogError, LogFormat
@@ -21,11 +22,10 @@ def frame_values(pipeline: Pipeline, frame: pd.DataFrame, source: str = "input")
     missing = [c for c in pipeline.channels if c not in frame.columns]
     if missing:
         raise LogError(source, "required channel missing", missing[0], 1)
-    # a blank cell is an empty one, as it is in a CSV log
+    # a blank cell, or text pandas' CSV reader takes for missing ('NA', 'n/a', 'null', ...), is
+    # an empty one, as it is in a CSV log (the set is the reader's own, so the two cannot drift)
     block = frame[pipeline.channels].apply(
-        lambda c: (
-            c if pd.api.types.is_numeric_dtype(c) else c.mask(c.astype(str).str.strip().eq(""))
-        )
+        lambda c: c if pd.api.types.is_numeric_dtype(c) else c.mask(_empty_cells(c))
     )
     numeric = block.apply(pd.to_numeric, errors="coerce")
     text = numeric.isna().to_numpy() & block.notna().to_numpy()
@@ -48,6 +48,11 @@ def frame_values(pipeline: Pipeline, frame: pd.DataFrame, source: str = "input")
         row, col = np.argwhere(big)[0]
         raise LogError(source, too_big(values[row, col]), pipeline.channels[col], row + 2)
     return values.astype(np.float32)
+
+
+def _empty_cells(column: pd.Series) -> pd.Series:
+    text = column.astype(str)
+    return text.str.strip().eq("") | text.isin(STR_NA_VALUES)
 
 
 def score_frame(pipeline: Pipeline, frame: pd.DataFrame) -> pd.DataFrame:

@@ -172,7 +172,7 @@ def test_train_logs_everything_and_model_reloads(
         model.predict(whole)["score"], score_frame(pipe, whole)["score"], rtol=1e-6
     )
     text = frame.astype({pipe.channels[1]: object})
-    text.loc[5, pipe.channels[1]] = "n/a"
+    text.loc[5, pipe.channels[1]] = "oops"
     with pytest.raises(LogError, match=f"{pipe.channels[1]}.*row 7"):
         model.predict(text)
     # and the registered alias resolves to the same model

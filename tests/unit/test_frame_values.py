@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from anomaly.data.schema import LogError
+from anomaly.data.logs import read_flight_log
+from anomaly.data.schema import LogError, LogFormat
 from anomaly.detect.scoring import frame_values
 
 PIPE = SimpleNamespace(channels=["a", "b"], log_format={"max_gap_rows": 2})
@@ -24,7 +25,7 @@ def test_short_gaps_filled_within_the_models_limit():
     "column, needle, row",
     [
         ([1.0, None, None, None, 5.0], "gap of more than 2 empty rows", 5),
-        ([1.0, "n/a", 3.0, 4.0, 5.0], "non-numeric value 'n/a'", 3),
+        ([1.0, "oops", 3.0, 4.0, 5.0], "non-numeric value 'oops'", 3),
         ([None] * 5, "channel has no numeric values", 2),
     ],
 )
@@ -34,6 +35,16 @@ def test_bad_cells_name_column_and_row(column, needle, row):
         frame_values(PIPE, frame)
     message = str(info.value)
     assert needle in message and "column 'b'" in message and f"row {row}" in message
+
+
+@pytest.mark.parametrize("missing", ["NA", "n/a", "null", "#N/A", "nan", "NULL", "<NA>"])
+def test_text_the_log_reader_takes_for_missing_is_an_empty_cell_here_too(missing, tmp_path):
+    frame = pd.DataFrame({"time": [0.0, 0.1, 0.2], "a": ["1", "2", "3"], "b": ["1", missing, "3"]})
+    log = tmp_path / "log.csv"
+    frame.to_csv(log, index=False)
+    read = read_flight_log(log, LogFormat(max_gap_rows=2)).values
+    np.testing.assert_array_equal(read, [[1, 1], [2, 1], [3, 3]])
+    np.testing.assert_array_equal(frame_values(PIPE, frame[["a", "b"]]), read)
 
 
 def test_blank_strings_are_empty_cells_and_the_readers_value_limit_holds():
