@@ -1,13 +1,15 @@
 """Do recomputed cells reproduce a committed archive? Cell by cell, matched by key.
 
     .venv/bin/python scripts/compare_archives.py docs/results/small_data/cells.jsonl.gz \
-        reports/recomputed/cells.jsonl.gz
+        reports/recomputed/cells.jsonl.gz [--rtol 1e-5]
 
 The second archive is usually a report of a sweep run afresh (no --resume-from) on a subset of
-the design: a spec with fewer sizes or seeds gives cells with the same keys. Prints, per cell of
-the second archive, whether its per-flight table and every metric but the timings are equal to
-the archived cell's, and the largest relative difference where they are not. Exit 1 if a cell
-is missing from the first archive or its per-flight table differs.
+the design: a spec with fewer sizes or seeds gives cells with the same keys. Per cell of the
+second archive it compares the per-flight table (text, to the last digit), every metric but the
+timings, and the loss curves, and prints the cells that are not identical with the largest
+relative difference. Exit 1 if a cell is missing from the first archive, its per-flight table
+differs, a metric is defined on one side only, or a difference exceeds --rtol; exit 2 if an
+archive cannot be read.
 """
 
 from __future__ import annotations
@@ -16,24 +18,51 @@ import argparse
 import math
 import sys
 
+from anomaly.errors import UserError
 from anomaly.study.archive import read_archive
 
-TIMINGS = ("_seconds", "score_us_per_row")  # machine-dependent: never compared
+# machine-dependent, never compared (a detection delay is a result, not a timing)
+TIMINGS = {
+    "cell_seconds",
+    "checkpoint_seconds",
+    "score_seconds",
+    "score_us_per_row",
+    "total_seconds",
+    "train_seconds",
+    "validate_seconds",
+}
+CURVES = ("train_loss", "val_loss")  # the history's fit_seconds is a timing
 
 
-def _same(a: float | None, b: float | None) -> bool:
-    """Equal, both undefined (NaN), or both absent."""
+def _values(cell: dict) -> dict[str, float | None]:
+    """Every compared number of a cell, by name: its metrics and each epoch of its loss curves."""
+    out = {k: v for k, v in cell["metrics"].items() if k not in TIMINGS}
+    for name in CURVES:
+        for epoch, value in (cell.get("history") or {}).get(name, []):
+            out[f"{name}[{epoch}]"] = value
+    return out
+
+
+def _relative(a: float | None, b: float | None) -> float:
+    """0 when equal (NaN equal to NaN), inf when defined on one side only."""
     if a is None or b is None:
-        return a is b
-    return a == b or (math.isnan(a) and math.isnan(b))
+        return 0.0 if a is b else math.inf
+    if a == b or (math.isnan(a) and math.isnan(b)):
+        return 0.0
+    return abs(a - b) / max(abs(b), 1e-12)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("archive", help="the committed archive")
     ap.add_argument("recomputed", help="an archive of cells recomputed afresh")
+    ap.add_argument("--rtol", type=float, default=1e-5, help="largest relative difference taken")
     args = ap.parse_args()
-    first, second = read_archive(args.archive), read_archive(args.recomputed)
+    try:
+        first, second = read_archive(args.archive), read_archive(args.recomputed)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if first.header.get("data_hash") != second.header.get("data_hash"):
         print(
             f"the archives' flights differ (data hash {first.header.get('data_hash')} against "
@@ -41,45 +70,36 @@ def main() -> int:
         )
         return 1
     committed = {c["key"]: c for c in first.cells}
-    cells = second.cells
     identical, bad = 0, 0
-    for cell in sorted(cells, key=lambda c: c["tags"].get("mlflow.runName", "")):
+    for cell in sorted(second.cells, key=lambda c: c["tags"].get("mlflow.runName", "")):
         name = cell["tags"].get("mlflow.runName", cell["key"])
         old = committed.get(cell["key"])
         if old is None:
             print(f"{name}: not in {args.archive}")
             bad += 1
             continue
-        ran_at = old["params"].get("git_commit", "?")[:7]
+        new_values, old_values = _values(cell), _values(old)
+        gaps = {
+            k: _relative(new_values.get(k), old_values.get(k))
+            for k in sorted(set(new_values) | set(old_values))
+        }
+        gaps = {k: g for k, g in gaps.items() if g > 0}
         table = cell["per_flight"] == old["per_flight"]
-        names = (set(cell["metrics"]) | set(old["metrics"])) - {
-            k for k in set(cell["metrics"]) | set(old["metrics"]) if k.endswith(TIMINGS)
-        }
-        diffs = {
-            k: (cell["metrics"].get(k), old["metrics"].get(k))
-            for k in names
-            if not _same(cell["metrics"].get(k), old["metrics"].get(k))
-        }
-        if table and not diffs:
+        if table and not gaps:
             identical += 1
             continue
-        bad += not table
-        worst = max(
-            (
-                abs(a - b) / max(abs(b), 1e-12)
-                for a, b in diffs.values()
-                if a is not None and b is not None
-            ),
-            default=0.0,
-        )
+        worst = max(gaps.values(), default=0.0)
+        bad += (not table) or worst > args.rtol
         print(
-            f"{name} (archived at {ran_at}): per-flight table "
-            f"{'equal' if table else 'DIFFERS'}; {len(diffs)} metrics differ "
-            f"({', '.join(sorted(diffs))}), largest relative difference {worst:.1e}"
+            f"{name} (archived at {old['params'].get('git_commit', '?')[:7]}): per-flight table "
+            f"{'equal' if table else 'DIFFERS'}; {len(gaps)} values differ "
+            f"({', '.join(sorted(gaps)[:6])}{', ...' if len(gaps) > 6 else ''}), "
+            f"largest relative difference {worst:.1e}"
         )
     print(
-        f"{identical} of {len(cells)} cells identical (per-flight table and every metric but "
-        f"timings); {bad} missing or with another per-flight table"
+        f"{identical} of {len(second.cells)} cells identical (per-flight table, every metric but "
+        f"timings, loss curves); {bad} missing, with another per-flight table, or beyond "
+        f"rtol {args.rtol:g}"
     )
     return 1 if bad else 0
 

@@ -20,6 +20,10 @@ from tests.helpers import quick_config
 EVERY_STAGE = {"baseline_s": 5.0, "baseline_lag_s": 0.5, "smooth_s": [0.0, 1.0], "merge_gap_s": 0.5}
 
 
+# the second rule trains every model again: slow
+RULES = ["default", pytest.param("every_stage", marks=pytest.mark.slow)]
+
+
 @pytest.fixture(scope="module")
 def pipelines(easy_dir):
     return {m: run_trial(quick_config(str(easy_dir), m)).pipeline for m in MODELS}
@@ -53,7 +57,7 @@ def _chunked(pipe, time, values, size):
     )
 
 
-@pytest.mark.parametrize("rule", ["default", "every_stage"])
+@pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("model", MODELS)
 def test_a_step_at_row_k_changes_nothing_before_it(request, easy_dir, model, rule):
     pipe = request.getfixturevalue("pipelines" if rule == "default" else "pipelines_every_stage")[
@@ -67,7 +71,8 @@ def test_a_step_at_row_k_changes_nothing_before_it(request, easy_dir, model, rul
         before, after = run(values), run(stepped)
         np.testing.assert_array_equal(after.score[:k], before.score[:k])
         np.testing.assert_array_equal(after.is_anomaly[:k], before.is_anomaly[:k])
-        # and the step itself is caught within 6 s, by a statistic the flight alone stays below
+        # and the step itself is caught within 60 rows (3 s at 20 Hz), by a statistic the flight
+        # alone stays below
         # there (these two-epoch models also alarm on some stretches of normal flight)
         assert after.is_anomaly[k : k + 60].any()
         assert after.score[k : k + 60].max() > before.score[k : k + 60].max()
@@ -78,14 +83,21 @@ def test_a_step_at_row_k_changes_nothing_before_it(request, easy_dir, model, rul
         np.testing.assert_array_equal(score[:k], plain_score[:k])
 
 
+@pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("size", [1, 37, 1000])
-def test_chunked_streaming_equals_one_pass(pipelines, easy_dir, model, size):
-    pipe = pipelines[model]
+def test_chunked_streaming_equals_one_pass(request, easy_dir, model, size, rule):
+    pipe = request.getfixturevalue("pipelines" if rule == "default" else "pipelines_every_stage")[
+        model
+    ]
     time, values = _flight(easy_dir)
     one = pipe.score(values, time)
     score, flags = _chunked(pipe, time, values, size)
-    np.testing.assert_allclose(score, one.score, rtol=1e-5, atol=1e-5)
+    # the rule is exact across chunks (tests/unit/test_detect.py); a model's float32 residuals
+    # are not (another batch shape, other rounding), and a flight baseline divides them by the
+    # flight's own spread: up to 1e-4 relative there, never a flag
+    tol = 1e-5 if rule == "default" else 1e-3
+    np.testing.assert_allclose(score, one.score, rtol=tol, atol=1e-5)
     np.testing.assert_array_equal(flags, one.is_anomaly)
 
 

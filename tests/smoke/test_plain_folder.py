@@ -64,6 +64,7 @@ def my_model(my_logs, tmp_path_factory, mlflow_store) -> str:
     return uri
 
 
+@pytest.mark.slow
 def test_a_folder_of_unlabelled_logs_goes_through_every_command(my_logs, my_model, tmp_path):
     logs = sorted(my_logs.glob("*.csv"))
     assert not (my_logs / "manifest.csv").exists() and len(logs) == 6
@@ -84,6 +85,7 @@ def test_a_folder_of_unlabelled_logs_goes_through_every_command(my_logs, my_mode
 
 # validate reports each file on stdout; score's batch goes on past a refused file and ends with
 # exit 1 (README, "Errors and exit codes"); the others stop with exit 2 and one line on stderr
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command, code, stream",
     [("validate", 2, "out"), ("train", 2, "err"), ("score", 1, "err"), ("watch", 2, "err")]

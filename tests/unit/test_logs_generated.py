@@ -236,6 +236,8 @@ def test_reader_returns_what_was_written_or_a_log_error(log, chunk_rows):
             chunked_error = str(exc)
         assert chunked_error == whole_error
         assert whole is not None or not log.clean, f"a plain log was refused: {whole_error}"
+        if log.clean:
+            event("clean")  # --hypothesis-show-statistics: how many plain logs were drawn
         if whole is not None:
             np.testing.assert_array_equal(np.concatenate([c.values for c in chunks]), whole.values)
             time = np.concatenate([c.time for c in chunks])
