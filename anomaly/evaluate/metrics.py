@@ -66,7 +66,8 @@ def event_metrics(labels: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
 
 @dataclass
 class FlightOutcome:
-    """Per-flight verdict of the ALFA protocol: 'TP', 'FP', 'FN' or 'TN', with delay if detected."""
+    """Per-flight verdict of the project's protocol: 'TP', 'FP', 'FN' or 'TN', with delay if
+    detected."""
 
     flight_id: str
     fault_type: str
@@ -84,12 +85,13 @@ def flight_outcome(
     flagged: np.ndarray,
     timeout_s: float = 5.0,
 ) -> FlightOutcome:
-    """The ALFA evaluator's per-flight rule.
+    """The project's per-flight rule, one verdict a flight (stricter than `evaluator_counts`).
 
-    An alarm before onset (or anywhere in a fault-free flight) makes the flight a false positive.
-    Otherwise the fault is detected (TP) when the first alarm after onset comes within `timeout_s`,
-    and missed (FN) when it does not. Flags mark rows from the one on which an alarm was raised
-    (after any confirmation), so the delay is the real latency from onset to alarm.
+    An alarm before onset (or anywhere in a fault-free flight) makes the flight a false positive,
+    and its fault counts as missed. Otherwise the fault is detected (TP) when the first alarm after
+    onset comes within `timeout_s`, and missed (FN) when it does not. Flags mark rows from the one
+    on which an alarm was raised (after any confirmation), so the delay is the real latency from
+    onset to alarm.
     """
     flagged = np.asarray(flagged, dtype=bool)
     first = float(time[np.argmax(flagged)]) if flagged.any() else None
@@ -108,6 +110,58 @@ def flight_outcome(
             return FlightOutcome(flight_id, fault_type, "TP", t_alarm - onset, t_alarm, onset)
         return FlightOutcome(flight_id, fault_type, "FN", None, t_alarm, onset)
     return FlightOutcome(flight_id, fault_type, "FN", None, None, onset)
+
+
+@dataclass
+class EvaluatorCounts:
+    tp: int
+    fp: int
+    fn: int
+    delay_s: float | None
+
+
+def evaluator_counts(
+    time: np.ndarray, labels: np.ndarray | None, flagged: np.ndarray, timeout_s: float = 5.0
+) -> EvaluatorCounts:
+    """One flight counted as the ALFA authors' evaluator counts it (castacks/alfa-dataset-tools,
+    alfa-evaluate), the rule behind the published detectors' precision and recall."""
+    starts = [float(time[s]) for s, _ in runs(np.asarray(flagged, dtype=bool))]
+    onset = None
+    if labels is not None and np.asarray(labels).any():
+        onset = float(time[int(np.argmax(np.asarray(labels) > 0))])
+    return evaluator_counts_of_alarms(starts, onset, timeout_s)
+
+
+def evaluator_counts_of_alarms(
+    starts: list[float], onset: float | None, timeout_s: float = 5.0
+) -> EvaluatorCounts:
+    """`evaluator_counts` from the times alarms were raised and the fault's onset (None: no fault).
+
+    Each raised alarm is one detection message. Before onset, or on a fault-free flight, each is
+    a false positive, and a later detection in time still counts; the first alarm within
+    `timeout_s` of onset detects the fault; any alarm after that, or after the timeout (the fault
+    then missed), is a false positive. The evaluator compares whole seconds of the ROS clock, so
+    its timeout is 5 to 6 s depending on the clock's fraction at onset; here it is `timeout_s`.
+    """
+    starts_a = np.asarray(starts, dtype=float)
+    if onset is None:
+        return EvaluatorCounts(0, len(starts_a), 0, None)
+    timely = starts_a[(starts_a >= onset) & (starts_a - onset <= timeout_s)]
+    if len(timely):
+        return EvaluatorCounts(1, len(starts_a) - 1, 0, float(timely[0] - onset))
+    return EvaluatorCounts(0, len(starts_a), 1, None)
+
+
+def evaluator_metrics(counts: list[EvaluatorCounts]) -> dict[str, float]:
+    """evaluator_precision, evaluator_recall and the mean delay of detected faults, from counts
+    summed over flights."""
+    tp, fp, fn = (sum(getattr(c, k) for c in counts) for k in ("tp", "fp", "fn"))
+    delays = [c.delay_s for c in counts if c.delay_s is not None]
+    return {
+        "evaluator_precision": tp / (tp + fp) if tp + fp else 0.0,
+        "evaluator_recall": tp / (tp + fn) if tp + fn else float("nan"),
+        "evaluator_delay_seconds": float(np.mean(delays)) if delays else float("nan"),
+    }
 
 
 def flight_metrics(outcomes: list[FlightOutcome]) -> dict[str, float]:

@@ -92,6 +92,14 @@ def evaluate_flights(
         for r in labelled
     ]
     out.update(M.flight_metrics(outcomes))
+    out.update(
+        M.evaluator_metrics(
+            [
+                M.evaluator_counts(r.flight.time, r.flight.labels, r.flagged, timeout_s)
+                for r in labelled
+            ]
+        )
+    )
     out["false_alarms_per_hour"] = M.false_alarms_per_hour(
         [r.flight.labels for r in labelled], [r.flagged for r in labelled], rate_hz
     )

@@ -90,3 +90,44 @@ def test_false_alarms_per_hour():
     lab[30000:] = 1
     flg[30000:30010] = True  # inside the fault: not a false alarm
     assert M.false_alarms_per_hour([lab], [flg], rate) == pytest.approx(2 / (30000 / rate / 3600))
+
+
+def test_evaluator_counts_each_raised_alarm_as_alfa_evaluate_does():
+    """1 row a second, onset at row 10 (labels from there): hand-counted as the ALFA authors'
+    evaluator counts detection messages, beside the project's one-verdict-a-flight rule."""
+    time = np.arange(30.0)
+    labels = (time >= 10).astype(int)
+
+    def alarms(*spans):
+        flagged = np.zeros(30, bool)
+        for a, b in spans:
+            flagged[a:b] = True
+        return flagged
+
+    early_then_found = alarms((3, 5), (12, 14))  # a false alarm, then the fault 2 s after onset
+    c = M.evaluator_counts(time, labels, early_then_found)
+    assert (c.tp, c.fp, c.fn, c.delay_s) == (1, 1, 0, 2.0)
+    assert M.flight_outcome("f", "engine", time, labels, early_then_found).outcome == "FP"
+    # spanning the onset: raised before it, so a false positive, and no message after it
+    assert M.evaluator_counts(time, labels, alarms((8, 20))) == M.EvaluatorCounts(0, 1, 1, None)
+    late = alarms((17, 19))  # 7 s after onset: missed, and the late alarm a false positive
+    assert M.evaluator_counts(time, labels, late) == M.EvaluatorCounts(0, 1, 1, None)
+    assert M.evaluator_counts(time, labels, late, timeout_s=8.0).tp == 1
+    found_then_more = alarms((15, 16), (20, 22), (25, 26))  # at 5 s (within), then two more
+    assert M.evaluator_counts(time, labels, found_then_more) == M.EvaluatorCounts(1, 2, 0, 5.0)
+    assert M.evaluator_counts(time, None, alarms((1, 2), (4, 9))) == M.EvaluatorCounts(
+        0, 2, 0, None
+    )
+    assert M.evaluator_counts(time, labels, alarms()) == M.EvaluatorCounts(0, 0, 1, None)
+    m = M.evaluator_metrics(
+        [
+            M.EvaluatorCounts(1, 1, 0, 2.0),
+            M.EvaluatorCounts(1, 2, 0, 5.0),
+            M.EvaluatorCounts(0, 1, 1, None),
+        ]
+    )
+    assert m == {
+        "evaluator_precision": 2 / 6,
+        "evaluator_recall": 2 / 3,
+        "evaluator_delay_seconds": 3.5,
+    }
