@@ -699,8 +699,8 @@ def campaign_section(
     md = [
         "## Leave one campaign out",
         "",
-        "Trained on the training and validation flights of two campaigns, tested on every flight "
-        "of the third.",
+        "Trained on the training and validation flights of two campaigns, tested on the third's "
+        "flights of the fixed split's test side (no setting was chosen on them).",
         "",
         "| arm | " + " | ".join(f"{primary}, {x}" for x in names) + " | flight recall (mean) |",
         "|---|" + "---|" * (len(groups) + 1),

@@ -166,6 +166,8 @@ def cell_key(
     cell = {"sweep": sweep_name, "held_out": held_out}
     # only when set, so the keys of cells without them (and their finished runs) stay valid
     cell.update({k: True for k, on in (("shuffle", shuffle), ("lens", lens)) if on})
+    if held_out:  # tested on the held-out campaign's fixed-split test flights only, since then
+        cell["held_out_test"] = "fixed-split test flights"
     blob = json.dumps({**cell, **cfg.flat()}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

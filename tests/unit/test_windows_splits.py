@@ -99,3 +99,24 @@ def test_training_windows_hold_no_anomaly_or_test_rows(synth_dir):
             and np.isclose(f.normal_prefix(), w[-1], atol=1e-3).all(axis=1).any()
             for f in split.train
         )
+
+
+def test_leave_one_campaign_out_tests_only_flights_no_setting_was_chosen_on():
+    from anomaly.data.datasets import Dataset
+    from anomaly.data.schema import Flight
+    from anomaly.study.cell import leave_campaign_out
+
+    sides = {"2018-07": ["train", "validation", "test"], "2018-09": ["train", "validation", "test"]}
+    flights, split = [], {}
+    for month, these in sides.items():
+        for i, side in enumerate(these):
+            fid = f"carbonZ_{month}-18-11-0{i}-00_engine_failure"
+            flights.append(Flight(fid, np.arange(3.0), np.zeros((3, 1), np.float32), ["a"]))
+            split[fid] = side
+    held = leave_campaign_out(Dataset("alfa", "alfa", flights, fixed_split=split), "2018-09")
+    assert held.fixed_split == {
+        "carbonZ_2018-07-18-11-00-00_engine_failure": "train",
+        "carbonZ_2018-07-18-11-01-00_engine_failure": "validation",
+        "carbonZ_2018-09-18-11-02-00_engine_failure": "test",  # not its training or validation
+    }
+    assert [f.flight_id for f in held.flights] == list(held.fixed_split)
