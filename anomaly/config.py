@@ -96,7 +96,7 @@ class DetectConfig:
     # power, are neither counted nor judged) raises an alarm too (anomaly.detect.frozen): a
     # frozen sensor is invisible to a forecaster's residuals
     frozen_check: bool = True
-    timeout_s: float = 5.0  # ALFA protocol: first alarm after onset must come within this
+    timeout_s: float = 5.0  # per-flight protocol: the first alarm after onset must come within this
     # VUS buffer, in seconds (README, "Metrics"): about the published real-time detector's delay
     vus_window_s: float = 2.0
 

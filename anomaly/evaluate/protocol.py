@@ -1,5 +1,6 @@
 """Scored test flights -> the run's metrics: micro point metrics, threshold-free ranking, events,
-the ALFA per-flight protocol and a per-fault-type table."""
+the per-flight protocol (the project's, and the ALFA evaluator's counts) and a per-fault-type
+table."""
 
 from __future__ import annotations
 
