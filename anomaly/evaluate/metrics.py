@@ -85,7 +85,9 @@ def flight_outcome(
     flagged: np.ndarray,
     timeout_s: float = 5.0,
 ) -> FlightOutcome:
-    """The project's per-flight rule, one verdict a flight (stricter than `evaluator_counts`).
+    """The project's per-flight rule, one verdict a flight: stricter on recall than
+    `evaluator_counts` (an early alarm loses the fault), more lenient on precision (a late or a
+    repeated alarm costs nothing).
 
     An alarm before onset (or anywhere in a fault-free flight) makes the flight a false positive,
     and its fault counts as missed. Otherwise the fault is detected (TP) when the first alarm after
@@ -123,8 +125,8 @@ class EvaluatorCounts:
 def evaluator_counts(
     time: np.ndarray, labels: np.ndarray | None, flagged: np.ndarray, timeout_s: float = 5.0
 ) -> EvaluatorCounts:
-    """One flight counted as the ALFA authors' evaluator counts it (castacks/alfa-dataset-tools,
-    alfa-evaluate), the rule behind the published detectors' precision and recall."""
+    """One flight counted as the evaluator the ALFA authors released with the dataset counts it
+    (castacks/alfa-dataset-tools, alfa-evaluate)."""
     starts = [float(time[s]) for s, _ in runs(np.asarray(flagged, dtype=bool))]
     onset = None
     if labels is not None and np.asarray(labels).any():
@@ -140,8 +142,10 @@ def evaluator_counts_of_alarms(
     Each raised alarm is one detection message. Before onset, or on a fault-free flight, each is
     a false positive, and a later detection in time still counts; the first alarm within
     `timeout_s` of onset detects the fault; any alarm after that, or after the timeout (the fault
-    then missed), is a false positive. The evaluator compares whole seconds of the ROS clock, so
-    its timeout is 5 to 6 s depending on the clock's fraction at onset; here it is `timeout_s`.
+    then missed), is a false positive. This assumes the fault's status topic publishes once, at
+    onset (the evaluator re-arms on every message). It compares whole seconds of the ROS clock,
+    so its timeout is 5 to 6 s depending on the clock's fraction at onset; here it is
+    `timeout_s`.
     """
     starts_a = np.asarray(starts, dtype=float)
     if onset is None:

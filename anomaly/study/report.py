@@ -40,7 +40,9 @@ def archived_note(r: Records) -> str:
         parts = [f"{n} from {src}" for src, n in r.cells["source"].value_counts().items() if src]
         note += f"; of the finished cells, {', '.join(parts)} (`anomaly sweep --resume-from`)"
     commits = sorted(set(r.cells.get("git_commit", pd.Series(dtype=str))) - {""})
-    if len(commits) > 1:
+    if len(commits) == 1:
+        note += f"; cells ran at commit {commits[0][:8]}"
+    elif commits:
         note += f"; cells ran at {len(commits)} commits: " + ", ".join(c[:8] for c in commits)
     machines = r.cells.get("machine", pd.Series(dtype=str)).fillna("")
     known, unknown = machines[machines != ""].value_counts(), int((machines == "").sum())
@@ -692,7 +694,7 @@ def campaign_section(
         return [], []
 
     def trained_on(size: int) -> str:
-        return "every flight" if size == 0 else f"{size} flights"
+        return "the training and validation flights" if size == 0 else f"{size} flights"
 
     several = c["train_flights"].nunique() > 1
     names = [f"test {h}" + (f", {trained_on(n)}" if several else "") for h, n in groups]

@@ -119,6 +119,9 @@ def test_evaluator_counts_each_raised_alarm_as_alfa_evaluate_does():
         0, 2, 0, None
     )
     assert M.evaluator_counts(time, labels, alarms()) == M.EvaluatorCounts(0, 0, 1, None)
+    # raised on the onset row itself, then again within the timeout: found at 0 s, one false
+    on_onset = alarms((10, 11), (12, 13))
+    assert M.evaluator_counts(time, labels, on_onset) == M.EvaluatorCounts(1, 1, 0, 0.0)
     m = M.evaluator_metrics(
         [
             M.EvaluatorCounts(1, 1, 0, 2.0),
