@@ -45,10 +45,12 @@ def _values(cell: dict) -> dict[str, float | None]:
 
 
 def _relative(a: float | None, b: float | None) -> float:
-    """0 when equal (NaN equal to NaN), inf when defined on one side only."""
+    """0 when equal (NaN equal to NaN, None to None), inf when defined on one side only."""
     if a is None or b is None:
         return 0.0 if a is b else math.inf
-    if a == b or (math.isnan(a) and math.isnan(b)):
+    if math.isnan(a) or math.isnan(b):
+        return 0.0 if math.isnan(a) and math.isnan(b) else math.inf
+    if a == b:
         return 0.0
     return abs(a - b) / max(abs(b), 1e-12)
 
@@ -80,8 +82,15 @@ def main() -> int:
             bad += 1
             continue
         new_values, old_values = _values(cell), _values(old)
-        added |= set(new_values) - set(old_values)  # metrics the code logs since: not compared
-        gaps = {k: _relative(new_values.get(k), old_values[k]) for k in sorted(old_values)}
+        # metrics the code logs since the archive are named, not compared; a loss curve that
+        # runs longer is a difference
+        extra = set(new_values) - set(old_values)
+        added |= {k for k in extra if "[" not in k}
+        gaps = {
+            k: math.inf if k not in new_values else _relative(new_values[k], old_values[k])
+            for k in sorted(old_values)
+        }
+        gaps.update({k: math.inf for k in extra if "[" in k})
         gaps = {k: g for k, g in gaps.items() if g > 0}
         table = cell["per_flight"] == old["per_flight"]
         if table and not gaps:
@@ -102,7 +111,7 @@ def main() -> int:
         f"timings, loss curves); {bad} missing, with another per-flight table, or beyond "
         f"rtol {args.rtol:g}"
     )
-    return 1 if bad else 0
+    return 1 if bad or not second.cells else 0
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def test_event_metrics_hand_computed():
     assert m["f1_event"] == pytest.approx(2 * (1 / 3) * 0.5 / (1 / 3 + 0.5))
 
 
-def test_flight_outcomes_follow_alfa_rule():
+def test_flight_outcomes_follow_the_projects_rule():
     t = np.arange(100) * 0.1  # 10 s at 10 Hz
     lab = (t >= 5).astype(int)
     alarm = np.zeros(100, dtype=bool)
