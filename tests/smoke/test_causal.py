@@ -35,6 +35,13 @@ def pipelines_every_stage(easy_dir):
     return {m: run_trial(quick_config(str(easy_dir), m, **over)).pipeline for m in MODELS}
 
 
+def _pipeline(request, rule: str, model: str):
+    """The model's pipeline under the default rule or with every look-back stage on (a fixture
+    each: the second trains every model again, so only tests that ask for it pay)."""
+    fixture = "pipelines" if rule == "default" else "pipelines_every_stage"
+    return request.getfixturevalue(fixture)[model]
+
+
 def _flight(easy_dir, fault_free: bool = False) -> tuple[np.ndarray, np.ndarray]:
     flights = sorted((easy_dir / "flights").glob("*.csv"))
     if fault_free:  # a step must be caught by itself, not by a fault of the flight's own
@@ -60,9 +67,7 @@ def _chunked(pipe, time, values, size):
 @pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("model", MODELS)
 def test_a_step_at_row_k_changes_nothing_before_it(request, easy_dir, model, rule):
-    pipe = request.getfixturevalue("pipelines" if rule == "default" else "pipelines_every_stage")[
-        model
-    ]
+    pipe = _pipeline(request, rule, model)
     time, values = _flight(easy_dir, fault_free=True)
     k = len(values) // 2
     stepped = values.copy()
@@ -87,9 +92,7 @@ def test_a_step_at_row_k_changes_nothing_before_it(request, easy_dir, model, rul
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("size", [1, 37, 1000])
 def test_chunked_streaming_equals_one_pass(request, easy_dir, model, size, rule):
-    pipe = request.getfixturevalue("pipelines" if rule == "default" else "pipelines_every_stage")[
-        model
-    ]
+    pipe = _pipeline(request, rule, model)
     time, values = _flight(easy_dir)
     one = pipe.score(values, time)
     score, flags = _chunked(pipe, time, values, size)
