@@ -105,6 +105,13 @@ class AlarmRule:
         self.baseline_rows = rows(baseline_s)
         self.baseline_lag_rows = rows(baseline_lag_s)
         self.arms = self._arms(sides)
+        C = len(self.channels)
+        self.arm_columns = np.array([j * C + c for c, _, j in self.arms], dtype=np.intp)
+        self.arm_signs = np.array([1.0 if k == "up" else -1.0 for _, k, _ in self.arms])
+        # (C, most arms of a channel): each channel's arms, its first repeated to fill the row
+        of = [[a for a, (c, _, _) in enumerate(self.arms) if c == ch] for ch in range(C)]
+        width = max(len(a) for a in of)
+        self.arms_of_channel = np.array([a + a[:1] * (width - len(a)) for a in of], dtype=np.intp)
         self.fresh_every_ = 1  # every row has a residual until fit() sees otherwise
 
     def _arms(self, sides: str | dict[str, str]) -> list[tuple[int, str, int]]:
@@ -226,10 +233,11 @@ class AlarmStream:
         r = self.rule
         n = len(residuals)
         rows = np.arange(self.seen, self.seen + n)
-        arms = self.arms(residuals, fresh) / r.arm_level_
-        per_channel = np.zeros((n, len(r.channels)))
-        for a, (c, _, _) in enumerate(r.arms):
-            per_channel[:, c] = np.maximum(per_channel[:, c], arms[:, a])
+        arms = self.arms(residuals, fresh)
+        arms /= r.arm_level_
+        per_channel = arms.take(r.arms_of_channel[:, 0], axis=1)
+        for k in range(1, r.arms_of_channel.shape[1]):
+            np.maximum(per_channel, arms.take(r.arms_of_channel[:, k], axis=1), out=per_channel)
         statistic = per_channel.max(axis=1)
         total = per_channel.sum(axis=1, keepdims=True)
         uniform = np.full_like(per_channel, 1.0 / per_channel.shape[1])
@@ -244,10 +252,11 @@ class AlarmStream:
         rows = np.arange(self.seen, self.seen + n)
         z = self.normalised(residuals, fresh)  # per time scale (n, C)
         active = ~np.isnan(z[0]).any(axis=1) & (rows >= r.warmup_rows)
-        x = np.zeros((n, len(r.arms)))
-        for a, (c, kind, j) in enumerate(r.arms):
-            sign = 1.0 if kind == "up" else -1.0
-            x[:, a] = np.where(active, sign * np.nan_to_num(z[j][:, c]) - r.drift, 0.0)
+        stacked = np.concatenate(z, axis=1) if len(z) > 1 else z[0]  # (n, S * C)
+        x = np.nan_to_num(stacked[:, r.arm_columns])
+        x *= r.arm_signs
+        x -= r.drift
+        x[~active] = 0.0
         self.seen += n
         return self._cusum(x)
 
@@ -303,8 +312,11 @@ class AlarmStream:
         """Page's CUSUM S_t = max(0, S_{t-1} + x_t) for every arm at once, in closed form: with
         W_t = S_0 + x_1 + ... + x_t, S_t = W_t - min(0, min_{j<=t} W_j). Rows that are not
         active add nothing (x = 0), so the statistic holds there."""
-        W = self.cusum + np.cumsum(x, axis=0)
-        S = W - np.minimum(0.0, np.minimum.accumulate(W, axis=0))
+        W = np.cumsum(x, axis=0)
+        W += self.cusum
+        S = np.minimum.accumulate(W, axis=0)
+        np.minimum(S, 0.0, out=S)
+        np.subtract(W, S, out=S)
         if len(S):
             self.cusum = S[-1].copy()
         return S

@@ -65,6 +65,26 @@ def test_save_load_keeps_scores(fitted, tmp_path):
     np.testing.assert_allclose(again.score(w), det.score(w), rtol=1e-6, atol=1e-7)
 
 
+def test_a_recurrent_stream_steps_on_one_thread_and_restores_the_callers(fitted):
+    # one row at a time is too small a product to split across threads (deep.one_thread)
+    _, _, det, _ = fitted
+    stream = det.recurrent_stream(4)
+    if stream is None:  # scored row by row from its window
+        assert not hasattr(getattr(det, "network_", None), "step")
+        return
+    import torch
+
+    step, seen = stream.network.step, []
+    stream.network.step = lambda *a: (seen.append(torch.get_num_threads()), step(*a))[1]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        stream.feed(_normal(1, T=10, seed=5)[0])
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_unfitted_raises(name):
     with pytest.raises(NotFittedError):

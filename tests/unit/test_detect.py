@@ -104,6 +104,33 @@ def test_a_channel_is_judged_by_its_own_level():
     assert block.flags.any() and block.channel[np.argmax(block.flags)] == 0
 
 
+def test_channels_sides_and_time_scales_by_hand():
+    # three channels: 'b' tested upwards only, 'a' and 'c' both ways; two time scales (the row,
+    # a 2-row trailing mean); each CUSUM with its own level. Row by row, as Page wrote it
+    z = np.array([[0, 0, 0], [-3, 1, 0], [2, -2, 1], [2, 0, -4], [0, 3, 0], [-1, 0, 0]], float)
+    rule = AlarmRule(
+        ["a", "b", "c"], 1.0, "fixed:1", drift=0.5, sides={"b": "up"}, smooth_s=[0.0, 2.0]
+    )
+    rule.center_, rule.spread_ = np.zeros(3), np.ones(3)
+    rule.scale_ = np.ones((2, 3))
+    rule.arm_level_ = np.arange(1.0, len(rule.arms) + 1)
+    rule.threshold.fit([], 1.0)
+    block = rule.stream().feed(z, np.ones(len(z), bool))
+    smooth = [z, np.vstack([z[:1], (z[1:] + z[:-1]) / 2])]
+    expected = np.zeros((len(z), 3))
+    for a, (c, kind, j) in enumerate(rule.arms):
+        s, sign = 0.0, 1.0 if kind == "up" else -1.0
+        for t in range(len(z)):
+            s = max(0.0, s + sign * smooth[j][t, c] - 0.5)
+            expected[t, c] = max(expected[t, c], s / rule.arm_level_[a])
+    assert [c for c, _, _ in rule.arms] == [0, 0, 0, 0, 1, 1, 2, 2, 2, 2]
+    np.testing.assert_allclose(block.statistic, expected.max(axis=1))
+    np.testing.assert_array_equal(block.channel, expected.argmax(axis=1))
+    total = expected.sum(axis=1, keepdims=True)
+    shares = np.divide(expected, total, out=np.full_like(expected, 1 / 3), where=total > 0)
+    np.testing.assert_allclose(block.contributions, shares)
+
+
 def test_rate_rule_keeps_its_false_alarm_rate_on_fresh_data():
     """Fitted on one hour of normal CUSUM traces, the level gives about the target rate on
     twenty fresh hours (within a factor of 3)."""
