@@ -116,6 +116,8 @@ class AlarmRule:
 
     def _arms(self, sides: str | dict[str, str]) -> list[tuple[int, str, int]]:
         """(channel index, 'up' or 'down', time scale index) of every CUSUM."""
+        if not self.channels or not self.smooth_s:
+            raise UserError("the alarm rule needs at least one residual channel and time scale")
         given = {c: sides for c in self.channels} if isinstance(sides, str) else dict(sides)
         for name, side in given.items():
             if side not in SIDES:

@@ -41,18 +41,23 @@ def residual_map(network, x: torch.Tensor) -> torch.Tensor:
     return r
 
 
+_THREADS = threading.Lock()
+
+
 @contextmanager
 def one_thread() -> Iterator[None]:
     """Run torch on one intra-op thread: a recurrent step multiplies one row by the recurrent
     weights, far too small to split, and splitting it costs more than it saves (the LSTM
     forecaster streams 0.98 us a row on one thread against 1.65 on two of the 2-core machine,
-    bit for bit the same). The caller's setting is restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    bit for bit the same). The setting is the process's, so streams in several threads take
+    turns, and the caller's setting is restored after."""
+    with _THREADS:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
 
 
 class RecurrentResiduals:

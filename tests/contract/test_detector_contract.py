@@ -65,7 +65,7 @@ def test_save_load_keeps_scores(fitted, tmp_path):
     np.testing.assert_allclose(again.score(w), det.score(w), rtol=1e-6, atol=1e-7)
 
 
-def test_a_recurrent_stream_steps_on_one_thread_and_restores_the_callers(fitted):
+def test_a_recurrent_stream_steps_on_one_thread_and_restores_the_callers(fitted, monkeypatch):
     # one row at a time is too small a product to split across threads (deep.one_thread)
     _, _, det, _ = fitted
     stream = det.recurrent_stream(4)
@@ -75,7 +75,8 @@ def test_a_recurrent_stream_steps_on_one_thread_and_restores_the_callers(fitted)
     import torch
 
     step, seen = stream.network.step, []
-    stream.network.step = lambda *a: (seen.append(torch.get_num_threads()), step(*a))[1]
+    record = lambda *a: (seen.append(torch.get_num_threads()), step(*a))[1]  # noqa: E731
+    monkeypatch.setattr(stream.network, "step", record)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:

@@ -113,7 +113,9 @@ def test_channels_sides_and_time_scales_by_hand():
     )
     rule.center_, rule.spread_ = np.zeros(3), np.ones(3)
     rule.scale_ = np.ones((2, 3))
-    rule.arm_level_ = np.arange(1.0, len(rule.arms) + 1)
+    # the smoothed CUSUMs get the low levels, so that they hold the statistic on some rows
+    rule.arm_level_ = np.array([1.0 if j else 9.0 for _, _, j in rule.arms])
+    rule.arm_level_ += np.arange(len(rule.arms)) / 10
     rule.threshold.fit([], 1.0)
     block = rule.stream().feed(z, np.ones(len(z), bool))
     smooth = [z, np.vstack([z[:1], (z[1:] + z[:-1]) / 2])]
@@ -167,6 +169,12 @@ def test_threshold_rules_and_round_trip():
 def test_bad_rule_is_named(rule):
     with pytest.raises(UserError, match="threshold rule"):
         Threshold(rule)
+
+
+@pytest.mark.parametrize("channels, smooth_s", [([], 0.0), (["a"], [])])
+def test_a_rule_without_channels_or_time_scales_is_refused(channels, smooth_s):
+    with pytest.raises(UserError, match="at least one residual channel and time scale"):
+        AlarmRule(channels, 1.0, smooth_s=smooth_s)
 
 
 def test_alarm_rule_round_trips_through_its_dict():
