@@ -1,9 +1,9 @@
 """The Detector contract every model honours, so sweeps, reports and scoring never branch on type.
 
 `fit(windows)` learns from normal windows. `residuals(windows)` returns signed residuals,
-measured minus expected, per step and channel: the detection pipeline takes the last step of the
-window ending on each row (so a row's residual uses no later row) and hands them to the alarm
-rule. `score` reduces a window to one number (higher = more anomalous) for window-level checks.
+measured minus expected, per step and channel: the detection pipeline reads, through
+`last_residuals`, the window ending on each row (so a row's residual uses no later row) and hands
+them to the alarm rule. `score` reduces a window to one number (higher = more anomalous) for window-level checks.
 """
 
 from __future__ import annotations
@@ -58,8 +58,9 @@ class Detector(ABC):
         n_residuals is n_features, or 1 for a model without per-channel estimates."""
 
     def last_residuals(self, windows: np.ndarray) -> np.ndarray:
-        """(n_windows, window_len, n_features) -> (n_windows, n_residuals): the residual of each
-        window's last row, the only one that uses no later row."""
+        """(n_windows, window_len, n_features) -> (n_windows, n_residuals): what scores each
+        window's last row: its own residual here; an autoencoder may read several of the
+        window's last rows (anomaly.models.reconstruction), all at or before it."""
         return self.residuals(windows)[:, -1]
 
     def recurrent_stream(self, min_context: int):

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from anomaly.models.base import Detector
+from anomaly.models.reconstruction import row_error
 from anomaly.models.registry import build_network, network_config
 
 log = logging.getLogger(__name__)
@@ -233,6 +234,11 @@ class DeepDetector(Detector):
             x = torch.from_numpy(windows[i : i + INFER_BATCH])
             out[i : i + INFER_BATCH] = residual_map(self.network_, x).numpy()
         return out
+
+    def last_residuals(self, windows: np.ndarray) -> np.ndarray:
+        # an autoencoder may score a row by the error of several of the window's last rows
+        error_rows = getattr(self.network_.cfg, "error_rows", 1)
+        return row_error(self.residuals(windows), error_rows)
 
     def recurrent_stream(self, min_context: int) -> RecurrentResiduals | None:
         self._check_fitted()

@@ -13,6 +13,7 @@ from torch import nn
 
 from anomaly.errors import UserError
 from anomaly.models.positional import PositionalEncoding, attention_mask, batched, encode
+from anomaly.models.reconstruction import check_error_rows, window_level
 
 
 @dataclass
@@ -26,6 +27,8 @@ class TransformerAEConfig:
     dropout: float = 0.0  # small data, short training: dropout only slows convergence here
     positional: str = "sinusoidal"  # "sinusoidal" | "learned": the decoder needs positions
     window_len: int = 32  # rows of the position table: exactly the window, so every row is used
+    center: bool = True  # rebuild the window around its own mean (models/reconstruction.py)
+    error_rows: int | None = 8  # the window's last rows whose error scores row t; None: all
 
 
 class TransformerAutoencoder(nn.Module):
@@ -46,6 +49,7 @@ class TransformerAutoencoder(nn.Module):
                 f"transformer_ae: positional {cfg.positional!r} gives its decoder no positions; "
                 "use 'sinusoidal' or 'learned'"
             )
+        check_error_rows(cfg.error_rows)
         self.cfg = cfg
         self.in_proj = nn.Linear(cfg.n_features, cfg.d_model)
         self.pos_enc = PositionalEncoding(cfg.positional, cfg.d_model, cfg.window_len)
@@ -70,11 +74,12 @@ class TransformerAutoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape  # (B, T, F)
+        level = window_level(x, self.cfg.center)  # (B, 1, F)
         mask = batched(attention_mask(self.cfg.positional, self.cfg.n_heads, T, False), B)
-        h = encode(self.encoder, self.pos_enc(self.in_proj(x)), mask)  # (B, T, d)
+        h = encode(self.encoder, self.pos_enc(self.in_proj(x - level)), mask)  # (B, T, d)
         z = self.to_latent(h.mean(dim=1))  # (B, latent)
         seed = self.from_latent(z).unsqueeze(1).expand(B, T, -1)  # (B, T, d)
-        return self.head(encode(self.decoder, self.pos_dec(seed), mask))  # (B, T, F)
+        return self.head(encode(self.decoder, self.pos_dec(seed), mask)) + level  # (B, T, F)
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
