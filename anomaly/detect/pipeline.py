@@ -26,9 +26,7 @@ from anomaly.models.registry import load_detector
 
 PIPELINE_FILE = "pipeline.json"
 # 3: deep detectors record steps_per_epoch and min_improvement (limit_train_batches is gone)
-# 4: autoencoders centre their windows and score a row by the error of several rows by default,
-#    which an autoencoder saved before would be loaded with
-FORMAT_VERSION = 4
+FORMAT_VERSION = 3
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """Detector -> causal residuals: for each row, measured minus expected, from rows up to it only.
 
 A model with recurrent state (the LSTM forecaster) carries it from row to row. Any other model
-scores row t with the window that ends on t (its last step: a forecaster's prediction of t from
-the rows before, an autoencoder's reconstruction of t): with `stride` s > 1 only every s-th row
+scores row t with the window that ends on t (`Detector.last_residuals`: a forecaster's
+prediction of t from the rows before, an autoencoder's error over the window's last rows, all at
+or before t): with `stride` s > 1 only every s-th row
 gets a window and the rows between get no fresh residual (the alarm rule holds its state there),
 so a change waits up to s - 1 rows to be seen, and that wait is part of the detection delay.
 The first window_len - 1 rows of a flight get no residual.

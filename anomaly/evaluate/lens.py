@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from anomaly.models.reconstruction import window_level
+
 MEMORY_SHARE = 0.9
 # windows per vectorised backward pass: the (T*F, windows, T, F) gradients of 8 windows stay in
 # cache; all 64 of a study cell's lens windows at once took 1.6x as long for the Transformer
@@ -28,7 +30,7 @@ def effective_weights(network, windows: np.ndarray) -> np.ndarray:
 
     For a forecaster (output = row t plus a correction) W is the Jacobian of the correction:
     the identity that carries row t forward is the same for every model and would swamp what
-    each one learned. One backward pass per output position and channel, summed over windows
+    each one learned; likewise a centred autoencoder's W leaves out the window mean it adds back. One backward pass per output position and channel, summed over windows
     (windows are independent, so the gradient of their sum is each one's gradient); vectorised
     over positions and channels where the network allows, a few windows at a time.
     """
@@ -50,7 +52,11 @@ def effective_weights(network, windows: np.ndarray) -> np.ndarray:
 
 def _correction(network, x: torch.Tensor) -> torch.Tensor:
     out = network(x)
-    return out - x if getattr(network, "objective", "") == "forecast" else out
+    if getattr(network, "objective", "") == "forecast":
+        return out - x
+    # a centred autoencoder adds the window's mean back to every output: 1/T on every row for
+    # any such network, which would blur what this one learned
+    return out - window_level(x, getattr(getattr(network, "cfg", None), "center", False))
 
 
 def _jacobian_by_rows(network, x: torch.Tensor) -> torch.Tensor:
@@ -209,6 +215,7 @@ def flight_windows(pipeline, flights, per_flight: int = 8) -> tuple[np.ndarray, 
 
 
 def estimating_output(network, window_len: int) -> int:
-    """The output row of a window that estimates its last row, the row being scored: a
-    reconstruction's last output, a forecaster's one before it (output t predicts row t + 1)."""
+    """The output row of a window that estimates its last row: a reconstruction's last output, a
+    forecaster's one before it (output t predicts row t + 1). An autoencoder that scores a row by
+    the error of several rows (`error_rows`) reads the last of them here."""
     return window_len - 2 if getattr(network, "objective", "") == "forecast" else window_len - 1

@@ -2,8 +2,9 @@
 
 `fit(windows)` learns from normal windows. `residuals(windows)` returns signed residuals,
 measured minus expected, per step and channel: the detection pipeline reads, through
-`last_residuals`, the window ending on each row (so a row's residual uses no later row) and hands
-them to the alarm rule. `score` reduces a window to one number (higher = more anomalous) for window-level checks.
+`last_residuals`, the window ending on each row (so a row's residual uses no later row) and
+hands them to the alarm rule. `score` reduces a window to one number (higher = more anomalous)
+for window-level checks.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class Detector(ABC):
     #: (one residual channel, only the last step): no sensor is blamed, and the alarm rule tests
     #: that score one-sided.
     has_attribution: bool = True
+    #: False where a residual is a magnitude (an error >= 0, a window's anomaly score): the alarm
+    #: rule tests it one-sided, since only a larger error is anomalous.
+    signed_residuals: bool = True
 
     @classmethod
     def _param_names(cls) -> list[str]:

@@ -70,6 +70,7 @@ class IsolationForestDetector(Detector):
     (its single residual channel is that score)."""
 
     has_attribution = False
+    signed_residuals = False
 
     def __init__(
         self, n_estimators: int = 100, max_samples: int | str = 256, random_state: int = 0

@@ -7,6 +7,7 @@ imported inside `fit` only: loading and scoring run the network as a plain `nn.M
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from anomaly.models.base import Detector
-from anomaly.models.reconstruction import row_error
+from anomaly.models.reconstruction import check_settings, row_error
 from anomaly.models.registry import build_network, network_config
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,13 @@ def residual_map(network, x: torch.Tensor) -> torch.Tensor:
     r[:, 1:] = x[:, 1:] - out[:, :-1]
     return r
 
+
+# what an autoencoder saved before its network config was kept whole computed: its settings of
+# then, which are no longer the defaults
+SAVED_BEFORE_DEFAULTS_KEPT = {
+    "lstm_ae": {"center": False, "error_rows": 1},
+    "transformer_ae": {"center": False, "error_rows": 1},
+}
 
 _THREADS = threading.Lock()
 
@@ -163,6 +171,10 @@ class DeepDetector(Detector):
             lr=self.lr,
             warmup_steps=self.warmup_steps,
         )
+        net_cfg = system.net.cfg  # an LSTM autoencoder's config does not know the window
+        check_settings(
+            getattr(net_cfg, "center", False), getattr(net_cfg, "error_rows", 1), window_len
+        )
         dm = WindowDataModule(
             windows, val, self.batch_size, self.random_state, self.steps_per_epoch
         )
@@ -235,10 +247,19 @@ class DeepDetector(Detector):
             out[i : i + INFER_BATCH] = residual_map(self.network_, x).numpy()
         return out
 
+    @property
+    def error_rows(self) -> int | None:
+        """The window's last rows whose error scores its last row: an autoencoder's setting
+        (anomaly.models.reconstruction), 1 for the forecasters."""
+        self._check_fitted()
+        return getattr(self.network_.cfg, "error_rows", 1)
+
+    @property
+    def signed_residuals(self) -> bool:
+        return self.error_rows == 1
+
     def last_residuals(self, windows: np.ndarray) -> np.ndarray:
-        # an autoencoder may score a row by the error of several of the window's last rows
-        error_rows = getattr(self.network_.cfg, "error_rows", 1)
-        return row_error(self.residuals(windows), error_rows)
+        return row_error(self.residuals(windows), self.error_rows)
 
     def recurrent_stream(self, min_context: int) -> RecurrentResiduals | None:
         self._check_fitted()
@@ -261,6 +282,9 @@ class DeepDetector(Detector):
             "epochs": self.epochs_,
             "history": self.history_,
             "summary": self.summary_,
+            # every setting of the network, defaults included: a later default never changes
+            # what a saved model computes
+            "network": dataclasses.asdict(self.network_.cfg),
         }
         # a diverged epoch's loss is NaN: null in strict JSON, NaN again on load
         (Path(folder) / "deep.json").write_text(json.dumps(_nulls(meta), allow_nan=False))
@@ -270,9 +294,11 @@ class DeepDetector(Detector):
         det = cls(**params)
         meta = json.loads((Path(folder) / "deep.json").read_text())
         det.n_features_in_, det.window_len_ = meta["n_features_in"], meta["window_len"]
-        det.network_ = build_network(
-            det.arch, network_config(det.arch, det.net, det.n_features_in_, det.window_len_)
-        )
+        network = meta.get("network")
+        if network is None:  # saved before the whole config was kept: its defaults then
+            net = {**SAVED_BEFORE_DEFAULTS_KEPT.get(det.arch, {}), **(det.net or {})}
+            network = network_config(det.arch, net, det.n_features_in_, det.window_len_)
+        det.network_ = build_network(det.arch, network)
         # weights only: a state_dict of tensors, nothing else is unpickled
         state = torch.load(Path(folder) / "weights.pt", map_location="cpu", weights_only=True)
         det.network_.load_state_dict(state)

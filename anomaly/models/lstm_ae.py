@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from anomaly.models.reconstruction import check_error_rows, window_level
+from anomaly.models.reconstruction import check_settings, window_level
 
 
 @dataclass
@@ -31,7 +31,7 @@ class LSTMAutoencoder(nn.Module):
 
     def __init__(self, cfg: LSTMAEConfig):
         super().__init__()
-        check_error_rows(cfg.error_rows)
+        check_settings(cfg.center, cfg.error_rows)
         self.cfg = cfg
         self.encoder = nn.LSTM(cfg.n_features, cfg.hidden_size, cfg.num_layers, batch_first=True)
         self.to_latent = nn.Linear(cfg.hidden_size, cfg.latent_size)

@@ -26,11 +26,20 @@ def window_level(x: torch.Tensor, center: bool) -> torch.Tensor:
     return torch.zeros_like(x[:, :1])
 
 
-def check_error_rows(error_rows: int | None) -> None:
-    if error_rows is not None and (
-        isinstance(error_rows, bool) or not isinstance(error_rows, int) or error_rows < 1
-    ):
+def check_settings(center: bool, error_rows: int | None, window_len: int | None = None) -> None:
+    """Refuse, by name, what YAML lets through: "false" or 2 for a bool (both would centre), a
+    fraction, zero or more rows than the window for `error_rows`."""
+    if not isinstance(center, bool):
+        raise UserError(f"center must be true or false, got {center!r}")
+    if error_rows is None:
+        return
+    if isinstance(error_rows, bool) or not isinstance(error_rows, int) or error_rows < 1:
         raise UserError(f"error_rows must be a whole number >= 1 or null, got {error_rows!r}")
+    if window_len is not None and error_rows > window_len:
+        raise UserError(
+            f"error_rows {error_rows} is more rows than the window's {window_len}; "
+            "null takes the whole window"
+        )
 
 
 def row_error(residuals: np.ndarray, error_rows: int | None) -> np.ndarray:
@@ -43,4 +52,5 @@ def row_error(residuals: np.ndarray, error_rows: int | None) -> np.ndarray:
     if error_rows == 1:
         return residuals[:, -1]
     tail = residuals if error_rows is None else residuals[:, -error_rows:]
-    return np.sqrt(np.mean(np.square(tail), axis=1))
+    # squared in float64: a float32 square overflows above about 1.8e19
+    return np.sqrt(np.mean(np.square(tail, dtype=np.float64), axis=1)).astype(residuals.dtype)

@@ -13,7 +13,7 @@ from torch import nn
 
 from anomaly.errors import UserError
 from anomaly.models.positional import PositionalEncoding, attention_mask, batched, encode
-from anomaly.models.reconstruction import check_error_rows, window_level
+from anomaly.models.reconstruction import check_settings, window_level
 
 
 @dataclass
@@ -49,7 +49,7 @@ class TransformerAutoencoder(nn.Module):
                 f"transformer_ae: positional {cfg.positional!r} gives its decoder no positions; "
                 "use 'sinusoidal' or 'learned'"
             )
-        check_error_rows(cfg.error_rows)
+        check_settings(cfg.center, cfg.error_rows, cfg.window_len)
         self.cfg = cfg
         self.in_proj = nn.Linear(cfg.n_features, cfg.d_model)
         self.pos_enc = PositionalEncoding(cfg.positional, cfg.d_model, cfg.window_len)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from anomaly.data.datasets import Dataset
 from anomaly.detect.residuals import BATCH
+from anomaly.errors import UserError
 from anomaly.evaluate.lens import flight_windows, lens, network_of
 from anomaly.evaluate.vus import vus
 from anomaly.study.spec import Cell
@@ -87,6 +88,12 @@ def shuffled_vus(trial: Trial, seed: int = 0) -> tuple[float, float]:
     a forecaster predicts the last from the one before (persistence plus a correction), which an
     order-blind model would lose too if it moved."""
     p = trial.pipeline
+    if getattr(p.detector, "error_rows", 1) != 1:
+        # its score reads rows the control moves: an order-blind model would score differently
+        raise UserError(
+            f"{trial.cfg.model}: the order control needs a row scored by its own error; "
+            "set model_params.error_rows to 1 for a shuffled arm"
+        )
     flights = [r.flight for r in trial.results if r.flight.fault_type == ORDER_FAULT]
     if not flights:
         return float("nan"), float("nan")

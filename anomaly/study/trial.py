@@ -51,15 +51,16 @@ def warn_suspicious(ds: Dataset) -> None:
 
 
 def alarm_rule(cfg: RunConfig, pipeline: Pipeline) -> AlarmRule:
-    """The config's (unfitted) alarm rule for this pipeline's residual channels. A model with one
-    unsigned score per window is tested one-sided: only a higher score is anomalous."""
+    """The config's (unfitted) alarm rule for this pipeline's residual channels. A model whose
+    residuals are magnitudes (an autoencoder's error over several rows, a window's anomaly
+    score) is tested one-sided: only a larger one is anomalous."""
     d = cfg.detect
     return AlarmRule(
         pipeline.residual_channels,
         pipeline.sample_rate_hz,
         threshold=d.threshold,
         drift=d.drift,
-        sides=d.sides if pipeline.detector.has_attribution else "up",
+        sides=d.sides if pipeline.detector.signed_residuals else "up",
         smooth_s=d.smooth_s,
         confirm_s=d.confirm_s,
         merge_gap_s=d.merge_gap_s,

@@ -13,6 +13,8 @@ from tests.helpers import QUICK_NETWORKS
 # what keeps each model fast here; a model missing from this table runs with its defaults (a deep
 # one for 3 epochs), so a new registry entry is covered without editing this file
 FAST = {"iforest": {"n_estimators": 50}}
+# rows of the window whose error scores its last row, where not 1 (anomaly.models.reconstruction)
+SCORED_ROWS = {"lstm_ae": None, "transformer_ae": 8}
 
 
 def _normal(n=256, T=16, F=3, seed=0):
@@ -38,7 +40,7 @@ def test_fit_returns_self(fitted):
 
 
 def test_scores_finite_with_right_shape(fitted):
-    _, _, det, _ = fitted
+    name, _, det, _ = fitted
     w = _normal(20, seed=2)
     s = det.score(w)
     assert s.shape == (20,) and np.isfinite(s).all()
@@ -48,9 +50,10 @@ def test_scores_finite_with_right_shape(fitted):
     last = det.last_residuals(w)
     assert last.shape == (20, n_res) and np.isfinite(last).all()
     # a row is scored by its own residual, or an autoencoder's error over the window's last rows
-    error_rows = getattr(getattr(det, "network_", None), "cfg", None)
-    error_rows = getattr(error_rows, "error_rows", 1)
+    error_rows = SCORED_ROWS.get(name, 1)
     np.testing.assert_allclose(last, row_error(r, error_rows), rtol=1e-5, atol=1e-6)
+    # an error over several rows, or a window's anomaly score, is a magnitude: tested one-sided
+    assert det.signed_residuals == (error_rows == 1 and name != "iforest")
     assert det.n_params > 0
 
 
@@ -67,6 +70,7 @@ def test_save_load_keeps_scores(fitted, tmp_path):
     again = load_detector(name, tmp_path, det.get_params())
     w = _normal(10, seed=4)
     np.testing.assert_allclose(again.score(w), det.score(w), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(again.last_residuals(w), det.last_residuals(w), rtol=1e-6)
 
 
 def test_a_recurrent_stream_steps_on_one_thread_and_restores_the_callers(fitted, monkeypatch):

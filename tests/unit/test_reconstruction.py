@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -41,7 +44,8 @@ def test_row_error_by_hand():
     np.testing.assert_array_equal(row_error(r, 1), [[4.0, -2.0]])  # the row's own, signed
     np.testing.assert_allclose(row_error(r, 2), [[np.sqrt(12.5), np.sqrt(2.0)]])
     np.testing.assert_allclose(row_error(r, None), [[np.sqrt(107 / 4), 1.0]])
-    np.testing.assert_allclose(row_error(r, 10), row_error(r, None))  # at most the window
+    huge = np.full((1, 2, 1), 3e19, np.float32)  # its float32 square would overflow
+    np.testing.assert_allclose(row_error(huge, None), [[3e19]], rtol=1e-6)
 
 
 @pytest.mark.parametrize("name, error_rows", [("lstm_ae", None), ("transformer_ae", 8)])
@@ -59,7 +63,56 @@ def test_a_row_is_scored_by_the_error_of_its_windows_last_rows(name, error_rows)
 
 
 @pytest.mark.parametrize("name", AUTOENCODERS)
-@pytest.mark.parametrize("error_rows", [0, -2, 2.5, True])
+@pytest.mark.parametrize("error_rows", [0, -2, 2.5, True, "8"])
 def test_a_bad_error_rows_is_named(name, error_rows):
     with pytest.raises(UserError, match="error_rows"):
         _network(name, error_rows=error_rows)
+
+
+def _fitted(name: str, **net) -> DeepDetector:
+    windows = np.random.default_rng(1).normal(size=(64, T, F)).astype(np.float32)
+    return DeepDetector(name, net=net, max_epochs=1).fit(windows)
+
+
+def test_a_saved_autoencoder_keeps_its_settings_and_an_older_one_its_old_defaults(tmp_path):
+    det = _fitted("transformer_ae", d_model=8, n_heads=2, n_layers=1, center=False, error_rows=3)
+    det.save(tmp_path)
+    windows = np.random.default_rng(2).normal(size=(6, T, F)).astype(np.float32)
+    again = DeepDetector.load(tmp_path, {**det.get_params(), "net": {}})  # settings from the file
+    assert not again.network_.cfg.center and again.error_rows == 3
+    np.testing.assert_allclose(again.last_residuals(windows), det.last_residuals(windows))
+    # a model saved before the whole config was kept was uncentred and scored by row t's error
+    meta = json.loads((tmp_path / "deep.json").read_text())
+    del meta["network"]
+    (tmp_path / "deep.json").write_text(json.dumps(meta))
+    older = DeepDetector.load(
+        tmp_path, {**det.get_params(), "net": {"d_model": 8, "n_heads": 2, "n_layers": 1}}
+    )
+    assert not older.network_.cfg.center and older.error_rows == 1 and older.signed_residuals
+
+
+def test_an_autoencoder_error_is_tested_one_sided():
+    from anomaly.config import build_config
+    from anomaly.study.trial import alarm_rule
+
+    cfg = build_config({}, {"model": "lstm_ae"})
+    for error_rows, sides in [(None, "up"), (1, cfg.detect.sides)]:
+        det = _fitted("lstm_ae", hidden_size=8, latent_size=4, error_rows=error_rows)
+        pipeline = SimpleNamespace(
+            residual_channels=["a", "b", "c"], sample_rate_hz=20.0, detector=det
+        )
+        assert alarm_rule(cfg, pipeline).sides == sides
+
+
+def test_more_error_rows_than_the_window_is_refused_by_name():
+    with pytest.raises(UserError, match="error_rows 20 is more rows than the window's 16"):
+        _fitted("lstm_ae", hidden_size=8, latent_size=4, error_rows=20)
+    with pytest.raises(UserError, match="error_rows 20 is more rows"):
+        _network("transformer_ae", error_rows=20)
+
+
+@pytest.mark.parametrize("name", AUTOENCODERS)
+@pytest.mark.parametrize("center", ["false", 2, None])
+def test_a_center_that_is_not_true_or_false_is_refused(name, center):
+    with pytest.raises(UserError, match="center must be true or false"):
+        _network(name, center=center)
