@@ -30,9 +30,10 @@ def effective_weights(network, windows: np.ndarray) -> np.ndarray:
 
     For a forecaster (output = row t plus a correction) W is the Jacobian of the correction:
     the identity that carries row t forward is the same for every model and would swamp what
-    each one learned; likewise a centred autoencoder's W leaves out the window mean it adds back. One backward pass per output position and channel, summed over windows
-    (windows are independent, so the gradient of their sum is each one's gradient); vectorised
-    over positions and channels where the network allows, a few windows at a time.
+    each one learned; likewise a centred autoencoder's W leaves out the window mean it adds
+    back. One backward pass per output position and channel, summed over windows (windows are
+    independent, so the gradient of their sum is each one's gradient); vectorised over
+    positions and channels where the network allows, a few windows at a time.
     """
     x = torch.as_tensor(np.asarray(windows, dtype=np.float32))
     was_training = network.training
