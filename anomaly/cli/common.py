@@ -11,6 +11,7 @@ import math
 import os
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -124,13 +125,23 @@ def training_flags() -> argparse.ArgumentParser:
 
 
 def save_traceback(exc: BaseException) -> Path:
-    """Write the traceback of a failure inside the tool to a file; returns its path."""
-    folder = user_dir("tracebacks")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"anomaly-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    """Write the traceback of a failure inside the tool to a file; returns its path. Where the
+    user's folder cannot be written (a read-only home, ANOMALY_CACHE naming a file), the system's
+    temporary folder keeps it: the message must always name a file that holds it."""
+    name = f"anomaly-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    path.write_text(f"anomaly {' '.join(sys.argv[1:])}\n\n{text}")
-    return path
+    # a file name that is not UTF-8 reaches argv as surrogates: kept, escaped
+    body = f"anomaly {' '.join(sys.argv[1:])}\n\n{text}"
+    for folder in (user_dir("tracebacks"), Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(body, encoding="utf-8", errors="backslashreplace")
+            return folder / name
+        except OSError:
+            continue
+    raise OSError(
+        f"no folder could keep the traceback (tried {user_dir('tracebacks')} and the temporary folder)"
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -155,14 +166,16 @@ def run_command(args: argparse.Namespace) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:
-        path = save_traceback(exc)
-        if getattr(args, "debug", False):
+        try:
+            where = f"traceback in {save_traceback(exc)}"
+        except OSError as unkept:  # nowhere to write it: it goes to the screen instead
             traceback.print_exc()
+            where = f"traceback above ({unkept})"
+        else:
+            if getattr(args, "debug", False):
+                traceback.print_exc()
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(
-            f"error: internal failure ({type(exc).__name__}: {first}); traceback in {path}",
-            file=sys.stderr,
-        )
+        print(f"error: internal failure ({type(exc).__name__}: {first}); {where}", file=sys.stderr)
         return EXIT_FAILED
 
 

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from anomaly.cli.score import load_pipeline
     from anomaly.data.logs import read_flight_log
     from anomaly.data.schema import LogFormat
-    from anomaly.detect.batch import not_finite, temporary
+    from anomaly.detect.batch import RateCheck, not_finite, temporary
     from anomaly.detect.pipeline import NotFiniteError
     from anomaly.evaluate.lens import (
         effective_weights,
@@ -53,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
         )
     fmt = LogFormat.from_options(**pipe.log_format).with_options(**format_options(args))
     flight = read_flight_log(args.log, fmt, pipe.channels)
+    rate = RateCheck(pipe, Path(args.log), fmt.time_col)  # as `score` refuses a log at another rate
+    rate.see(flight.time)
+    rate.finish()
     try:
         scored = pipe.score(flight.values, flight.time)
     except NotFiniteError as exc:

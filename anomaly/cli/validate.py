@@ -30,8 +30,8 @@ def _warn(path: Path, s: Suspicion) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """An `ok` or `INVALID` line per log, each ok one followed by its warnings (which never
-    fail it); warnings that compare logs (sample rate) follow once every log is read."""
-    from anomaly.data.checks import flight_suspicions, rate_suspicions
+    fail it); warnings that compare logs (sample rate, channels) follow once every log is read."""
+    from anomaly.data.checks import channel_suspicions, flight_suspicions, rate_suspicions
     from anomaly.data.logs import expand_inputs, read_flight_log
     from anomaly.data.schema import LogError, LogFormat
 
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if all(p.is_dir() for p in paths):  # nothing but folders without logs
         raise LogError(" ".join(inputs), "no .csv or .csv.gz logs")
     bad = 0
-    valid, rates = [], []  # of the valid logs, for the rate check
+    valid, rates, channels = [], [], []  # of the valid logs, for the checks across them
     for p in paths:
         try:
             f = read_flight_log(p, fmt)
@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
             _warn(p, s)
         valid.append(p)
         rates.append(f.sample_rate_hz)
-    for s in rate_suspicions(rates):
+        channels.append(f.channels)
+    for s in [*rate_suspicions(rates), *channel_suspicions(channels)]:
         _warn(valid[s.flight], s)
     print(f"{len(paths) - bad} valid, {bad} invalid")
     return EXIT_USAGE if bad else 0

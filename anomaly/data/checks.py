@@ -76,6 +76,32 @@ def rate_suspicions(rates: list[float]) -> list[Suspicion]:
     ]
 
 
+def channel_suspicions(channels: list[list[str]]) -> list[Suspicion]:
+    """Logs lacking a channel the first log has, or holding one it lacks: `anomaly train` on
+    them together refuses them (it takes the first log's channels), `validate` says so first."""
+    out = []
+    for i, names in enumerate(channels[1:], start=1):
+        for c in channels[0]:
+            if c not in names:
+                out.append(
+                    Suspicion(
+                        i,
+                        c,
+                        "missing here, present in the first log: training on these logs together refuses this one",
+                    )
+                )
+        for c in names:
+            if c not in channels[0]:
+                out.append(
+                    Suspicion(
+                        i,
+                        c,
+                        "not in the first log: training on these logs together refuses this one unless --channels leaves it out",
+                    )
+                )
+    return out
+
+
 def suspicious(flights: list[Flight]) -> list[Suspicion]:
     """Every warning about `flights`, checked together (sample rates compare across them)."""
     out = [s for i, f in enumerate(flights) for s in flight_suspicions(f, i)]

@@ -53,6 +53,10 @@ def header_line(path: Path) -> str:
         raw = fh.readline()
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise LogError(str(path), "UTF-16 text (an Excel export?); save it as UTF-8 CSV", None, 1)
+    if not raw.strip():  # every row number would be one off, and a watch would read the header
+        raise LogError(
+            str(path), "the first line is blank; the header must be the first line", None, 1
+        )
     return re.sub(r'"[^"]*"', "", raw.decode("utf-8", errors="replace"))
 
 

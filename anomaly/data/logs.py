@@ -7,6 +7,7 @@ gets the same message either way.
 from __future__ import annotations
 
 import glob
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from anomaly.data.schema import (
     TimeParser,
     find_column,
     is_candidate,
+    numbers,
 )
 
 LOG_SUFFIXES = (".csv", ".csv.gz")
@@ -51,6 +53,12 @@ def is_log_file(path: Path) -> bool:
     return path.name.lower().endswith(LOG_SUFFIXES)  # FLIGHT1.CSV from a logger's SD card too
 
 
+def printable(text: str) -> str:
+    """A path as text every table can hold: a name that is not UTF-8 (a logger's Latin-1 card)
+    reaches Python as surrogates, which pandas and pyarrow refuse; its bytes are escaped."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
+
+
 def flight_id_of(path: Path) -> str:
     name = path.name
     for suffix in (".csv.gz", ".csv"):
@@ -67,11 +75,20 @@ def is_scoring_output(path: Path) -> bool:
     )
 
 
+DATASET_TABLES = ("manifest.csv", "split.csv")  # a dataset folder's own tables (data.datasets)
+
+
+def _not_a_log(path: Path) -> bool:
+    return is_scoring_output(path) or path.name in DATASET_TABLES
+
+
 def expand_inputs(inputs: list[str]) -> list[Path]:
     """Files, folders (a dataset folder means its `flights/`) and globs -> sorted log paths.
 
     A name that matches nothing is kept, so that reading it reports 'file not found' for it.
-    Folders and globs leave out scoring outputs; a file named on its own is always read.
+    Folders and globs leave out scoring outputs and a dataset's own tables (`manifest.csv`,
+    `split.csv`, which a plain folder of logs may hold beside them); a file named on its own is
+    always read.
     """
     out: list[Path] = []
     for item in inputs:
@@ -79,11 +96,11 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
         if p.is_dir():
             folder = p / "flights" if (p / "flights").is_dir() else p
             logs = (f for f in folder.iterdir() if f.is_file() and is_log_file(f))
-            found = sorted(f for f in logs if not is_scoring_output(f))
+            found = sorted(f for f in logs if not _not_a_log(f))
             out.extend(found or [folder])  # a named folder with no log is reported, not dropped
         elif any(ch in item for ch in "*?["):
             logs = (Path(m) for m in glob.glob(item) if is_log_file(Path(m)))
-            out.extend(sorted(f for f in logs if not is_scoring_output(f)))
+            out.extend(sorted(f for f in logs if not _not_a_log(f)))
         else:
             out.append(p)
     seen: set[Path] = set()  # one file named twice (x.csv, ./x.csv, /abs/x.csv) is read once
@@ -174,12 +191,10 @@ class LogReader:
 
     @staticmethod
     def _looks_numeric(col: pd.Series) -> bool:
-        if pd.api.types.is_numeric_dtype(col):
-            return True
         filled = col.dropna()
         if filled.empty:
             return True  # all empty: kept so that validation reports it as an all-NaN channel
-        return pd.to_numeric(filled, errors="coerce").notna().mean() >= NUMERIC_SHARE
+        return (~np.isnan(numbers(filled))).mean() >= NUMERIC_SHARE
 
     # -- chunks -------------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Chunk]:
@@ -282,13 +297,12 @@ class LogReader:
         out = np.empty((len(frame), len(self.channels)), dtype=np.float32)
         for j, ch in enumerate(self.channels):
             col = frame[ch]
-            num = col if pd.api.types.is_numeric_dtype(col) else pd.to_numeric(col, errors="coerce")
-            arr = num.to_numpy(dtype=np.float64)
+            arr = numbers(col)
             text = np.isnan(arr) & col.notna().to_numpy()
             big = np.abs(arr) > MAX_ABS_VALUE  # checked in float64, before the cast can overflow
             if (text | big).any():
                 i = int(np.argmax(text | big))
-                why = f"non-numeric value {col.iloc[i]!r}" if text[i] else too_big(arr[i])
+                why = f"non-numeric value {str(col.iloc[i])!r}" if text[i] else too_big(arr[i])
                 self._note(found, why, ch, offset + i + 2)
                 arr = np.where(text | big, np.nan, arr)
             out[:, j] = arr
@@ -411,7 +425,7 @@ def read_flight_log(
     values = np.concatenate([c.values for c in chunks])
     labels = np.concatenate([c.labels for c in chunks]) if chunks[0].labels is not None else None
     return Flight(
-        flight_id=flight_id_of(Path(path)),
+        flight_id=printable(flight_id_of(Path(path))),
         time=time - time[0],
         values=values,
         channels=list(reader.channels),

@@ -173,6 +173,19 @@ ZONED = re.compile(r"[T\s]\d\d(?::?\d\d){0,2}(?:\.\d*)?\s*(?:[zZ]|[+-]\d\d(?::?\
 SECONDS_PER_UNIT = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
 
 
+def numbers(col: pd.Series) -> np.ndarray:
+    """A column's cells as float64, NaN where a cell is not a number. pandas reads a chunk whose
+    only cells are True or False as booleans, which count as numbers: in a log they are text,
+    refused like any other, however few rows a read brought (`anomaly watch` reads one)."""
+    if pd.api.types.is_bool_dtype(col):
+        return np.full(len(col), np.nan)
+    if pd.api.types.is_numeric_dtype(col):
+        return col.to_numpy(dtype=np.float64)
+    if col.dtype == object:  # True beside empty cells
+        col = col.map(lambda v: np.nan if isinstance(v, (bool, np.bool_)) else v)
+    return pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+
+
 class TimeParser:
     """Time cells -> seconds (float64, absolute; the caller makes them relative), chunk by chunk.
 
@@ -191,8 +204,7 @@ class TimeParser:
         """Seconds (NaN where a cell is bad) and the error of the first bad cell, if any."""
         empty = col.isna().to_numpy()
         if self.kind == "number":
-            num = col if pd.api.types.is_numeric_dtype(col) else pd.to_numeric(col, errors="coerce")
-            t = num.to_numpy(dtype=np.float64)
+            t = numbers(col)
             reasons = [(empty, "empty time value"), (np.isnan(t), "cannot parse time value {!r}")]
             reasons.append((np.isinf(t), "time value {!r} is not finite"))
         else:
@@ -210,9 +222,7 @@ class TimeParser:
     @staticmethod
     def _kind_of(col: pd.Series) -> str:
         filled = col.dropna()
-        if pd.api.types.is_numeric_dtype(col) or filled.empty:
-            return "number"
-        if pd.to_numeric(filled, errors="coerce").notna().mean() >= NUMERIC_SHARE:
+        if filled.empty or (~np.isnan(numbers(filled))).mean() >= NUMERIC_SHARE:
             return "number"
         return "iso-zoned" if ZONED.search(str(filled.iloc[0])) else "iso"
 

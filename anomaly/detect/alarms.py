@@ -28,6 +28,12 @@ QUARTILES = (0.25, 0.5, 0.75)
 SPREAD_FLOOR = 0.1  # a flight's own spread counts down to this share of the fleet's
 
 
+def tested_sides(sides: str | dict[str, str], signed: bool) -> str | dict[str, str]:
+    """The sides to test: a residual that is a magnitude (an autoencoder's error over several
+    rows, a window's anomaly score) is anomalous only when larger, whatever the config says."""
+    return sides if signed else "up"
+
+
 @dataclass
 class AlarmBlock:
     """The rule's output for consecutive rows: statistic (n,), channel (n,) index of the channel

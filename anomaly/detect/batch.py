@@ -10,6 +10,7 @@ anything is scored.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from anomaly.data.logs import LogReader, flight_id_of
+from anomaly.data.logs import LogReader, flight_id_of, printable
 from anomaly.data.schema import LogError, LogFormat
 from anomaly.detect.events import EVENT_COLUMNS, EventBuilder
 from anomaly.detect.pipeline import NotFiniteError, Pipeline, ScoredBlock
@@ -185,7 +186,7 @@ class _Output:
     def __init__(self, path: Path, pipeline: Pipeline, out_format: str, with_contrib: bool):
         self.path, self.tmp = path, temporary(path)
         self.p, self.format, self.with_contrib = pipeline, out_format, with_contrib
-        self.writer = None
+        self.writer = self.file = None
         self.rows = self.flagged = 0
 
     def write(self, b: ScoredBlock) -> None:
@@ -196,7 +197,9 @@ class _Output:
         if self.writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             cls = pq.ParquetWriter if self.format == "parquet" else pacsv.CSVWriter
-            self.writer = cls(self.tmp, table.schema)
+            # opened by Python: pyarrow cannot take a path whose name is not UTF-8
+            self.file = open(self.tmp, "wb")
+            self.writer = cls(self.file, table.schema)
         self.writer.write_table(table)
         self.rows += len(b.time)
         self.flagged += int(b.is_anomaly.sum())
@@ -209,6 +212,9 @@ class _Output:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+        if self.file is not None:
+            self.file.close()
+            self.file = None
 
 
 def score_file(
@@ -226,7 +232,9 @@ def score_file(
     Returns (rows, anomalous rows, events).
     """
     reader = LogReader(path, fmt, chunk_rows, pipeline.channels)
-    events = EventBuilder(str(path), pipeline.residual_channels, pipeline.detector.has_attribution)
+    events = EventBuilder(
+        printable(str(path)), pipeline.residual_channels, pipeline.detector.has_attribution
+    )
     output = _Output(out, pipeline, out_format, with_contrib)
     try:
         for block in scored_blocks(pipeline, path, reader, prefetch(reader)):
@@ -312,6 +320,18 @@ def not_finite(path: Path, exc: NotFiniteError) -> LogError:
     return LogError(str(path), why, None, exc.row + 2)
 
 
+def _reason(exc: Exception, on_failure) -> str:
+    """Why a file failed inside the tool; keeping its traceback may fail too (a folder that
+    cannot be written), which must not stop the batch either."""
+    plain = f"{type(exc).__name__}: {exc}"
+    if on_failure is None:
+        return plain
+    try:
+        return on_failure(exc)
+    except Exception as kept:
+        return f"{plain} (its traceback could not be kept: {kept})"
+
+
 def score_batch(
     pipeline: Pipeline,
     paths: list[Path],
@@ -346,7 +366,7 @@ def score_batch(
             except (LogError, UserError) as exc:
                 summary.failed.append({"file": str(path), "reason": str(exc)})
             except Exception as exc:  # a failure inside the tool on this file: the batch goes on
-                reason = on_failure(exc) if on_failure else f"{type(exc).__name__}: {exc}"
+                reason = _reason(exc, on_failure)
                 summary.failed.append({"file": str(path), "reason": f"{path}: {reason}"})
             else:
                 summary.scored.append(str(path))
@@ -355,8 +375,10 @@ def score_batch(
                 all_events += events
             if summary.failed and summary.failed[-1]["file"] == str(path):
                 # with --overwrite, an earlier run's output of a file that failed now would pass
-                # for this run's: it goes
-                outputs[path].unlink(missing_ok=True)
+                # for this run's: it goes (where there is none to remove, as when its folder
+                # could not be made, nothing is lost)
+                with contextlib.suppress(OSError):
+                    outputs[path].unlink(missing_ok=True)
             fbar.update(1)
     except KeyboardInterrupt:
         summary.interrupted = True

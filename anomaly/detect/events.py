@@ -52,7 +52,9 @@ class EventBuilder:
         channel: np.ndarray,
         contributions: np.ndarray,
     ) -> list[dict]:
-        """Consecutive rows of the flight; returns the events that started in them."""
+        """Consecutive rows of the flight; returns the events that started in them, each as it
+        stood on the row that raised it (its peak is that row's statistic), so what `anomaly
+        watch` prints and appends does not depend on how many rows a read brought."""
         started = []
         if len(time) == 0:  # nothing happened: an alarm open before stays open
             return started
@@ -68,7 +70,10 @@ class EventBuilder:
                     "channel": self._name(int(channel[s])),
                     "blame": np.zeros(contributions.shape[1]),
                 }
-                started.append(self.open)
+                started.append(
+                    {k: self.open[k] for k in ("flight_id", "start", "channel")}
+                    | {"peak_score": float(score[s])}
+                )
             o = self.open
             o["end"] = float(time[e])
             o["peak_score"] = max(o["peak_score"], float(score[s : e + 1].max()))

@@ -21,6 +21,7 @@ from anomaly.data.scaling import ChannelScaler
 from anomaly.detect.alarms import AlarmRule
 from anomaly.detect.frozen import FrozenCheck
 from anomaly.detect.residuals import residual_stream
+from anomaly.errors import UserError
 from anomaly.models.base import Detector
 from anomaly.models.registry import load_detector
 
@@ -141,11 +142,20 @@ class Pipeline:
         folder = Path(folder)
         if not (folder / PIPELINE_FILE).exists():
             raise FileNotFoundError(f"{folder}: no {PIPELINE_FILE}; not a saved anomaly pipeline")
-        spec = json.loads((folder / PIPELINE_FILE).read_text())
-        if spec.get("format_version") != FORMAT_VERSION:
+        try:
+            spec = json.loads((folder / PIPELINE_FILE).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise UserError(
+                f"{folder / PIPELINE_FILE}: not a readable saved pipeline ({e})"
+            ) from None
+        version = spec.get("format_version") if isinstance(spec, dict) else None
+        if version != FORMAT_VERSION:
+            other = (
+                "an older" if isinstance(version, int) and version < FORMAT_VERSION else "another"
+            )
             raise FileNotFoundError(
-                f"{folder}: saved by an older anomaly (format {spec.get('format_version')}, "
-                f"this one reads {FORMAT_VERSION}); retrain it"
+                f"{folder}: saved by {other} version of anomaly (format {version}, "
+                f"this one reads {FORMAT_VERSION}); retrain it or score it with that version"
             )
         return cls(
             spec["model"],

@@ -9,7 +9,7 @@ import pandas as pd
 from pandas._libs.parsers import STR_NA_VALUES
 
 from anomaly.data.logs import too_big
-from anomaly.data.schema import MAX_ABS_VALUE, LogError, LogFormat
+from anomaly.data.schema import MAX_ABS_VALUE, LogError, LogFormat, numbers
 from anomaly.detect.batch import not_finite
 from anomaly.detect.pipeline import NotFiniteError, Pipeline
 
@@ -27,12 +27,12 @@ def frame_values(pipeline: Pipeline, frame: pd.DataFrame, source: str = "input")
     block = frame[pipeline.channels].apply(
         lambda c: c if pd.api.types.is_numeric_dtype(c) else c.mask(_empty_cells(c))
     )
-    numeric = block.apply(pd.to_numeric, errors="coerce")
+    numeric = pd.DataFrame({c: numbers(block[c]) for c in block}, index=block.index)
     text = numeric.isna().to_numpy() & block.notna().to_numpy()
     if text.any():
         row, col = np.argwhere(text)[0]
         value = block.iloc[row, col]
-        raise LogError(source, f"non-numeric value {value!r}", pipeline.channels[col], row + 2)
+        raise LogError(source, f"non-numeric value {str(value)!r}", pipeline.channels[col], row + 2)
     limit = int(pipeline.log_format.get("max_gap_rows", LogFormat.max_gap_rows))
     leading = numeric.ffill().isna()  # before a channel's first value: filled backwards
     filled = numeric.ffill(limit=limit).mask(leading, numeric.bfill(limit=limit))

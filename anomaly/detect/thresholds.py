@@ -15,12 +15,15 @@ Changing the rule never means retraining: refit it on validation statistics. A r
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from anomaly.detect.events import runs
 from anomaly.errors import UserError
+
+log = logging.getLogger(__name__)
 
 KINDS = ("fa_per_hour", "quantile", "zscore", "max", "fixed")
 TAIL_QUANTILE = 0.95  # u: rows of the validation statistic above it start would-be alarms
@@ -68,6 +71,14 @@ class Threshold:
         if self._kind != "fixed" and stat.size == 0:
             raise UserError("cannot fit a threshold on no validation rows")
         if self._kind == "fa_per_hour":
+            if not stat.max() > 0:
+                log.warning(
+                    "threshold rule %s: the alarm statistic never rose above 0 on the validation "
+                    "flights' normal rows, so the level is 0 (any rise that lasts the "
+                    "confirmation alarms) and no rate of alarms could be fitted; a lower "
+                    "detect.drift or detect.confirm_s gives the fit excursions to work with",
+                    self.rule,
+                )
             hours = stat.size / rate_hz / 3600.0
             self.threshold_ = rate_level(traces, hours, self._value, merge_rows)
         elif self._kind == "quantile":

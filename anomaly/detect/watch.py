@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from anomaly.data.csvfile import CsvFile, read_errors
-from anomaly.data.logs import LogReader
+from anomaly.data.logs import LogReader, printable
 from anomaly.data.schema import LogError, LogFormat
 from anomaly.detect.batch import scored_blocks
 from anomaly.detect.events import EVENT_COLUMNS, EventBuilder
@@ -105,7 +105,9 @@ def watch(
         required_channels=pipeline.channels,
         frames=lambda file: follow(file, once, poll_s, stop),
     )
-    events = EventBuilder(str(path), pipeline.residual_channels, pipeline.detector.has_attribution)
+    events = EventBuilder(
+        printable(str(path)), pipeline.residual_channels, pipeline.detector.has_attribution
+    )
     summary = WatchSummary()
     for block in scored_blocks(pipeline, path, reader, reader):
         summary.rows += len(block.time)

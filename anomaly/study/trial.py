@@ -18,7 +18,7 @@ from anomaly.data.checks import suspicious
 from anomaly.data.datasets import Dataset, load_dataset
 from anomaly.data.splits import Split, split_flights
 from anomaly.data.training import training_windows
-from anomaly.detect.alarms import AlarmRule
+from anomaly.detect.alarms import AlarmRule, tested_sides
 from anomaly.detect.frozen import FrozenCheck
 from anomaly.detect.pipeline import Pipeline
 from anomaly.errors import UserError
@@ -60,7 +60,7 @@ def alarm_rule(cfg: RunConfig, pipeline: Pipeline) -> AlarmRule:
         pipeline.sample_rate_hz,
         threshold=d.threshold,
         drift=d.drift,
-        sides=d.sides if pipeline.detector.signed_residuals else "up",
+        sides=tested_sides(d.sides, pipeline.detector.signed_residuals),
         smooth_s=d.smooth_s,
         confirm_s=d.confirm_s,
         merge_gap_s=d.merge_gap_s,

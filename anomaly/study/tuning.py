@@ -23,7 +23,7 @@ from anomaly.config import RunConfig
 from anomaly.data.datasets import Dataset
 from anomaly.data.schema import Flight
 from anomaly.data.splits import recording_folds
-from anomaly.detect.alarms import AlarmRule
+from anomaly.detect.alarms import AlarmRule, tested_sides
 from anomaly.evaluate.protocol import FlightResult, evaluate_flights
 from anomaly.study.trial import run_trial
 
@@ -37,6 +37,12 @@ class FoldResiduals:
     rate_hz: float
     validation: list[tuple[np.ndarray, np.ndarray]]
     held_out: list[tuple[Flight, np.ndarray, np.ndarray, np.ndarray | None]]  # + frozen rows
+    signed: bool = True  # False: the residuals are magnitudes, tested one-sided as run_trial does
+
+    def rule(self, settings: dict) -> AlarmRule:
+        """The rule `settings` give, as `run_trial` would build it for this detector, fitted."""
+        settings = {**settings, "sides": tested_sides(settings.get("sides", "two"), self.signed)}
+        return AlarmRule(self.channels, self.rate_hz, **settings).fit(self.validation)
 
 
 def fold_residuals(cfg: RunConfig, ds: Dataset, k: int = 4, seed: int = 0) -> list[FoldResiduals]:
@@ -56,7 +62,15 @@ def fold_residuals(cfg: RunConfig, ds: Dataset, k: int = 4, seed: int = 0) -> li
         p = trial.pipeline
         validation = [p.residuals(f.normal_prefix()) for f in trial.split.validation]
         held_out = [(f, *p.residuals(f.values), forced(p, f.values)) for f in trial.split.test]
-        out.append(FoldResiduals(p.residual_channels, p.sample_rate_hz, validation, held_out))
+        out.append(
+            FoldResiduals(
+                p.residual_channels,
+                p.sample_rate_hz,
+                validation,
+                held_out,
+                p.detector.signed_residuals,
+            )
+        )
     return out
 
 
@@ -65,6 +79,16 @@ def forced(pipeline, values) -> np.ndarray | None:
     if pipeline.frozen is None:
         return None
     return pipeline.frozen.stream().feed(values).any(axis=1)
+
+
+JUDGED = (
+    "flight_f1",
+    "flight_precision",
+    "flight_recall",
+    "detection_delay_seconds",
+    "false_alarms_per_hour",
+    "auc_roc",
+)
 
 
 def judge_rules(
@@ -76,25 +100,8 @@ def judge_rules(
     keys = list(grid)
     for combo in itertools.product(*grid.values()):
         settings = dict(zip(keys, combo))
-        results = []
-        for fold in folds:
-            rule = AlarmRule(fold.channels, fold.rate_hz, **settings).fit(fold.validation)
-            for flight, res, fresh, frozen in fold.held_out:
-                a = rule.stream().feed(res, fresh, frozen)
-                results.append(FlightResult(flight, a.statistic, a.contributions, a.flags))
-        m, outcomes, _ = evaluate_flights(results, folds[0].rate_hz, timeout_s)
-        rows.append(
-            {
-                **settings,
-                "flight_f1": m["flight_f1"],
-                "flight_precision": m["flight_precision"],
-                "flight_recall": m["flight_recall"],
-                "detection_delay_seconds": m["detection_delay_seconds"],
-                "false_alarms_per_hour": m["false_alarms_per_hour"],
-                "auc_roc": m["auc_roc"],
-                "outcomes": outcome_string(outcomes),
-            }
-        )
+        m, outcomes, _ = evaluate_flights(_judged(folds, settings), folds[0].rate_hz, timeout_s)
+        rows.append({**settings, **{k: m[k] for k in JUDGED}, "outcomes": outcome_string(outcomes)})
     df = pd.DataFrame(rows)
     order = ["flight_f1", "detection_delay_seconds"]
     return df.sort_values(order, ascending=[False, True]).reset_index(drop=True)
@@ -143,14 +150,19 @@ def outcome_string(outcomes) -> str:
     return "".join({"TP": "T", "FP": "p", "FN": "n", "TN": "."}[o.outcome] for o in outcomes)
 
 
-def per_fault(folds: list[FoldResiduals], settings: dict, timeout_s: float = 5.0) -> pd.DataFrame:
-    """Detected / early alarm / missed per fault type for one rule setting."""
+def _judged(folds: list[FoldResiduals], settings: dict) -> list[FlightResult]:
+    """Every held-out flight of every fold under one rule setting, fitted on its fold."""
     results = []
     for fold in folds:
-        rule = AlarmRule(fold.channels, fold.rate_hz, **settings).fit(fold.validation)
+        rule = fold.rule(settings)
         for flight, res, fresh, frozen in fold.held_out:
             a = rule.stream().feed(res, fresh, frozen)
             results.append(FlightResult(flight, a.statistic, a.contributions, a.flags))
-    _, outcomes, _ = evaluate_flights(results, folds[0].rate_hz, timeout_s)
+    return results
+
+
+def per_fault(folds: list[FoldResiduals], settings: dict, timeout_s: float = 5.0) -> pd.DataFrame:
+    """Detected / early alarm / missed per fault type for one rule setting."""
+    _, outcomes, _ = evaluate_flights(_judged(folds, settings), folds[0].rate_hz, timeout_s)
     table = pd.DataFrame([{"fault_type": o.fault_type, "outcome": o.outcome} for o in outcomes])
     return table.groupby("fault_type")["outcome"].value_counts().unstack(fill_value=0)

@@ -312,6 +312,12 @@ def _requirements() -> list[str]:
     return pins
 
 
+def one_line(exc: Exception, limit: int = 400) -> str:
+    """MLflow's message on one line: its reason often follows a first line ending in a colon."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def resolve_alias(uri: str) -> tuple[str, str] | None:
     """`models:/NAME@ALIAS` -> (`models:/NAME/VERSION`, run id) as the alias points now, so a
     batch scores with, and records, one version even if the alias moves meanwhile; None for
@@ -323,7 +329,7 @@ def resolve_alias(uri: str) -> tuple[str, str] | None:
     try:
         v = MlflowClient().get_model_version_by_alias(m["name"], m["alias"])
     except Exception as exc:
-        raise FileNotFoundError(f"model {uri}: {str(exc).splitlines()[0]}") from None
+        raise FileNotFoundError(f"model {uri}: {one_line(exc)}") from None
     return f"models:/{m['name']}/{v.version}", v.run_id
 
 
@@ -335,7 +341,7 @@ def download_model(uri: str, into: Path) -> Path:
     try:
         path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into)))
     except Exception as exc:
-        raise FileNotFoundError(f"model {uri}: {str(exc).splitlines()[0]}") from None
+        raise FileNotFoundError(f"model {uri}: {one_line(exc)}") from None
     if not path.is_dir() or find_pipeline_folder(path) is None:  # checked before it is cached
         raise FileNotFoundError(f"model {uri}: no anomaly pipeline inside")
     return find_pipeline_folder(model_cache.store(uri, path))

@@ -63,6 +63,14 @@ def test_explain_refuses_a_row_without_a_window_and_a_model_without_a_network(
     assert main(["explain", log, "--model", str(lstm_ae), "--out", str(tmp_path / "taken")]) == 2
     assert "a file, not a folder" in capsys.readouterr().err
     assert not list(tmp_path.glob(".*.tmp*"))  # nothing half-written left behind
+    import pandas as pd
+
+    slow = pd.read_csv(log)
+    slow["time"] = slow["time"] * 2  # logged at half the model's rate
+    slow.to_csv(tmp_path / "slow.csv", index=False)
+    args = ["explain", str(tmp_path / "slow.csv"), "--model", str(lstm_ae), "--out", str(tmp_path)]
+    assert main(args) == 2
+    assert "far from the model's" in capsys.readouterr().err
     pca = run_trial(quick_config(str(easy_dir), "pca")).pipeline.save(tmp_path / "pca")
     assert main(["explain", log, "--model", str(pca), "--out", str(tmp_path)]) == 2
     assert "no network to explain" in capsys.readouterr().err

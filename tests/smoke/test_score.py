@@ -169,6 +169,25 @@ def test_usage_errors_exit_2(pipeline, tmp_path, capsys):
     )
 
 
+@pytest.mark.parametrize(
+    "spec, needle",
+    [
+        ("{ not json", "pipeline.json: not a readable saved pipeline"),
+        ('{"format_version": 99}', "saved by another version of anomaly (format 99, this one"),
+        ('{"format_version": 1}', "saved by an older version of anomaly (format 1, this one"),
+    ],
+)
+def test_a_damaged_or_foreign_model_folder_is_named_in_one_line(
+    easy_dir, tmp_path, capsys, spec, needle
+):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "pipeline.json").write_text(spec)
+    assert _score(_flights(easy_dir)[0], model, tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and str(model) in err and "\n" not in err
+
+
 @pytest.mark.slow
 def test_registered_alias_uri_scores(easy_dir, mlflow_store, tmp_path, capsys):
     assert (

@@ -55,6 +55,46 @@ def test_same_names_in_two_folders_and_gz_get_their_own_outputs(easy_dir, model,
     assert set(events["file"]) <= {str(p) for p in inputs}
 
 
+def test_a_file_whose_output_cannot_be_written_does_not_stop_the_batch(
+    easy_dir, model, tmp_path, capsys, monkeypatch
+):
+    # out/a is a file, so a/x.csv's output folder cannot be made; keeping that failure's
+    # traceback fails too (ANOMALY_CACHE names a file): b/x.csv is scored all the same
+    src = _flights(easy_dir)[0]
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(src, tmp_path / folder / "x.csv")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a").write_text("in the way")
+    monkeypatch.setenv("ANOMALY_CACHE", str(out / "a"))
+    monkeypatch.setattr("tempfile.tempdir", str(out / "a"))
+    assert (
+        _score(tmp_path / "a" / "x.csv", tmp_path / "b" / "x.csv", "--model", model, "--out", out)
+        == 1
+    )
+    assert (out / "b" / "x.scored.csv").exists() and (out / "a").read_text() == "in the way"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scored_files"] == 1 and summary["failed_files"][0]["file"].endswith("a/x.csv")
+    assert "could not be kept" in summary["failed_files"][0]["reason"]
+    capsys.readouterr()
+
+
+def test_a_log_whose_name_is_not_utf8_is_scored(easy_dir, model, tmp_path, capsys):
+    # a logger's SD card in Latin-1: the name reaches Python as surrogates, which pyarrow's own
+    # file opening and pandas' text columns both refuse
+    logs = tmp_path / "latin"
+    logs.mkdir()
+    name = os.fsdecode(b"caf\xe9.csv")
+    shutil.copy(_flights(easy_dir)[0], logs / name)
+    out = tmp_path / "out"
+    assert _score(logs, "--model", model, "--out", out) == 0
+    assert os.fsencode(out / os.fsdecode(b"caf\xe9.scored.csv")) in map(os.fsencode, out.iterdir())
+    events = pd.read_csv(out / "events.csv")
+    assert len(events) and set(events["file"]) == {str(logs / "caf\\xe9.csv")}  # escaped
+    assert json.loads((out / "summary.json").read_text())["scored_files"] == 1
+
+
 @pytest.mark.parametrize("case", ["a file", "under a file", "cannot be created"])
 def test_a_bad_out_is_one_line_and_exit_2(easy_dir, model, tmp_path, capsys, case):
     blocker = tmp_path / "blocker"

@@ -31,6 +31,23 @@ def test_a_failure_inside_the_tool_exits_1_with_its_traceback_in_a_file(
     assert "Traceback" in text and "broken" in text and "an internal bug" in text
 
 
+def test_a_traceback_the_users_folder_cannot_keep_goes_to_the_temporary_one(
+    log_path, tmp_path, capsys, monkeypatch
+):
+    blocker = tmp_path / "cache"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("ANOMALY_CACHE", str(blocker))
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    monkeypatch.setattr(validate, "run", lambda args: 1 / 0)
+    monkeypatch.setattr("sys.argv", ["anomaly", "validate", "caf\udce9.csv"])  # not UTF-8
+    assert main(["validate", str(log_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    path = Path(err.rsplit("traceback in ", 1)[1])
+    assert path.parent == tmp_path and "ZeroDivisionError" in path.read_text()
+    assert "caf\\udce9.csv" in path.read_text()
+
+
 def test_debug_prints_the_traceback(log_path, capsys, monkeypatch):
     monkeypatch.setattr(validate, "run", lambda args: 1 / 0)
     assert main(["--debug", "validate", str(log_path)]) == 1

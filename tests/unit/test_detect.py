@@ -163,6 +163,19 @@ def test_threshold_rules_and_round_trip():
     assert Threshold.from_dict(mute).threshold_ == np.inf  # strict JSON, read back as infinite
 
 
+def test_a_statistic_that_never_rose_gets_level_0_and_a_warning(caplog):
+    # drift 6 on white noise: the CUSUMs stay at 0 on validation; the level that data allows
+    # is 0, and the user is told that no rate could be fitted
+    rng = np.random.default_rng(0)
+    val = [(rng.normal(size=(3000, 2)), np.ones(3000, bool)) for _ in range(3)]
+    rule = AlarmRule(["a", "b"], 20.0, "fa_per_hour:0.5", drift=6.0).fit(val)
+    assert rule.threshold.threshold_ == 0.0
+    assert "never rose above 0" in caplog.text and "detect.drift" in caplog.text
+    caplog.clear()
+    AlarmRule(["a", "b"], 20.0, "fa_per_hour:0.5", drift=2.0).fit(val)
+    assert "never rose" not in caplog.text
+
+
 @pytest.mark.parametrize(
     "rule", ["quantile", "bogus:1", "quantile:1.5", "zscore:x", "fa_per_hour:0", "fixed:nan"]
 )
@@ -223,6 +236,21 @@ def test_events_span_blocks_and_name_the_channel():
     anonymous = EventBuilder("f2", ["score"], attribution=False)
     anonymous.add(t[:2], np.array([1, 1], bool), np.ones(2), np.zeros(2, int), np.ones((2, 1)))
     assert anonymous.finish()[0]["channel"] == "" and anonymous.finish()[0]["top_channels"] == ""
+
+
+@pytest.mark.parametrize("size", [1, 3, 10])
+def test_an_alarm_is_reported_as_it_stood_when_raised_whatever_the_read_size(size):
+    # `anomaly watch` prints and appends what add() returns: the statistic on the alarm row, not
+    # the largest one of whatever later rows the same read happened to bring
+    t = np.arange(10) / 10
+    flags = np.array([0, 0, 1, 1, 1, 1, 0, 0, 0, 0], bool)
+    score = np.array([0, 0, 2, 5, 9, 3, 0, 0, 0, 0.0])
+    b, raised = EventBuilder("f", ["a", "b"]), []
+    for i in range(0, 10, size):
+        j = slice(i, i + size)
+        raised += b.add(t[j], flags[j], score[j], np.ones(10, int)[j], np.ones((10, 2))[j])
+    assert raised == [{"flight_id": "f", "start": 0.2, "channel": "b", "peak_score": 2.0}]
+    assert b.finish()[0]["peak_score"] == 9.0
 
 
 def test_an_empty_block_leaves_an_open_alarm_open():

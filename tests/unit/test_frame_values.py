@@ -27,6 +27,8 @@ def test_short_gaps_filled_within_the_models_limit():
         ([1.0, None, None, None, 5.0], "gap of more than 2 empty rows", 5),
         ([1.0, "oops", 3.0, 4.0, 5.0], "non-numeric value 'oops'", 3),
         ([None] * 5, "channel has no numeric values", 2),
+        ([True, False, True, True, False], "non-numeric value 'True'", 2),  # as a log's cells
+        ([1.0, 2.0, True, None, 5.0], "non-numeric value 'True'", 4),
     ],
 )
 def test_bad_cells_name_column_and_row(column, needle, row):

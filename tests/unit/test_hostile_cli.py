@@ -34,6 +34,18 @@ def test_validate_goes_on_past_a_bad_file(tmp_path, capsys):
     assert out[-1] == "2 valid, 1 invalid"
 
 
+def test_validate_warns_of_a_log_that_training_would_refuse_for_its_channels(tmp_path, capsys):
+    write_log(tmp_path / "a.csv", n=40, channels=3)
+    write_log(tmp_path / "b.csv", n=40, channels=2)  # no ch2
+    write_log(tmp_path / "c.csv", n=40, channels=4)  # ch3 besides
+    assert main(["validate", str(tmp_path)]) == 0  # each log is valid on its own
+    out = capsys.readouterr().out
+    assert f"WARNING {tmp_path / 'b.csv'}, column 'ch2': missing here, present in the first" in out
+    assert f"WARNING {tmp_path / 'c.csv'}, column 'ch3': not in the first log" in out
+    assert main(["train", "--data", str(tmp_path), "--model", "pca"]) == 2
+    assert "b.csv, column 'ch2', row 1: required channel missing" in capsys.readouterr().err
+
+
 # -- 2. fault types as metric names -------------------------------------------------------------
 def test_fault_metric_names_are_safe():
     rows = [

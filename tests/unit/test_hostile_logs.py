@@ -40,6 +40,12 @@ def _err(path, fmt=LogFormat(), chunk_rows: int | None = None) -> LogError:
     return whole.value
 
 
+def _err_chunked(path, chunk_rows: int) -> LogError:
+    with pytest.raises(LogError) as chunked:
+        list(LogReader(path, LogFormat(), chunk_rows))
+    return chunked.value
+
+
 # -- 1. time zones ------------------------------------------------------------------------------
 @pytest.mark.parametrize("zone", ["Z", "+02:00", "-0530", "+02"])
 def test_zoned_iso_times_read_as_seconds(tmp_path, zone):
@@ -308,3 +314,23 @@ def test_channels_are_chosen_alike_whatever_the_chunk_size(tmp_path):
         with pytest.raises(LogError) as info:
             list(LogReader(path, chunk_rows=chunk_rows))
         assert info.value.column == "a" and info.value.row == 2
+
+
+# -- booleans -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cell", ["True", "false"])
+@pytest.mark.parametrize("chunk_rows", [1, 3, 100])
+def test_a_boolean_cell_is_text_however_small_the_chunk(tmp_path, cell, chunk_rows):
+    # pandas reads a chunk holding only True as a boolean column, which counts as numeric: it
+    # once came through as 1.0 in chunks of one row (and in `anomaly watch`, line by line)
+    values = [str(i % 7) for i in range(50)]
+    values[29] = cell
+    path = _write(tmp_path / "b.csv", "time,a\n" + _rows(_seconds(50), values))
+    for e in (_err(path), _err_chunked(path, chunk_rows)):
+        # a chunk read as booleans keeps no spelling: False for 'false'
+        assert (e.column, e.row) == ("a", 31) and "non-numeric value" in str(e)
+        assert f"{cell!r}".lower() in str(e).lower()
+    times = _seconds(50)
+    times[29] = cell
+    path = _write(tmp_path / "t.csv", "time,a\n" + _rows(times))
+    for e in (_err(path), _err_chunked(path, chunk_rows)):
+        assert (e.column, e.row) == ("time", 31) and "cannot parse time value" in str(e)

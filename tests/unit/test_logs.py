@@ -166,6 +166,18 @@ def test_expand_inputs_files_folders_globs(tmp_path):
     assert len(expand_inputs([str(tmp_path / "f0.csv"), str(tmp_path / "f0.csv")])) == 1
 
 
+def test_a_plain_folders_manifest_and_split_are_not_logs(tmp_path):
+    # a user's folder of logs may hold the tables of a dataset folder beside them
+    for k in range(3):
+        write_log(tmp_path / f"f{k}.csv", n=30)
+    (tmp_path / "manifest.csv").write_text("file,fault_type\nf0.csv,none\n")
+    (tmp_path / "split.csv").write_text("file,split\nf0.csv,train\n")
+    logs = [f"f{k}.csv" for k in range(3)]
+    assert [p.name for p in expand_inputs([str(tmp_path)])] == logs
+    assert [p.name for p in expand_inputs([str(tmp_path / "*.csv")])] == logs
+    assert [p.name for p in expand_inputs([str(tmp_path / "split.csv")])] == ["split.csv"]
+
+
 @pytest.mark.parametrize(
     "text, needle",
     [
@@ -173,6 +185,8 @@ def test_expand_inputs_files_folders_globs(tmp_path):
         ("time,a\n", "header only"),
         ("time,a\n0,1\n0,2\n", "row 3"),
         ("time,a\n0,1\n1,x\n", "column 'a', row 3"),
+        # read on, pandas took line 2 for the header and named every bad row one too early
+        ("\ntime,a\n0,1\n1,x\n", "row 1: the first line is blank"),
     ],
 )
 def test_validate_cli_one_line_exit_2(tmp_path, capsys, text, needle):

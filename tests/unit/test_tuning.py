@@ -46,6 +46,18 @@ def test_judge_rules_ranks_the_setting_that_finds_the_faults_first():
     assert best["outcomes"] == "TTTT...."
 
 
+def test_judge_rules_tests_magnitudes_one_sided_as_the_trial_does():
+    # a residual that falls is a fault only if the residual is signed: a smaller error over a
+    # window is not anomalous, whatever `sides` the grid asks for (study.trial.alarm_rule)
+    rng = np.random.default_rng(1)
+    validation = [(rng.normal(0.0, 1.0, (3000, 1)), np.ones(3000, bool)) for _ in range(4)]
+    held = [flight(f"f{i}", 300, -3.0, rng) for i in range(4)]
+    grid = {"drift": [1.0], "sides": ["two"]}
+    signed = judge_rules([FoldResiduals(["a"], RATE, validation, held)], grid)
+    magnitude = judge_rules([FoldResiduals(["a"], RATE, validation, held, signed=False)], grid)
+    assert signed["outcomes"][0] == "TTTT" and magnitude["outcomes"][0] == "nnnn"
+
+
 def f1_table(f1s, alarms=(0.0, 0.0, 0.0)):
     return pd.DataFrame(
         {
