@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from anomaly.study.search import search
     from anomaly.study.spec import SweepSpec
     from anomaly.study.sweep import prepare_data
-    from anomaly.track.tracker import Tracker
+    from anomaly.track.tracker import Tracker, git_commit, git_dirty, library_versions, machine
 
     spec = SweepSpec.from_yaml(args.spec)
     ds = prepare_data(spec)
@@ -37,14 +37,25 @@ def run(args: argparse.Namespace) -> int:
     tags = {"anomaly.role": "search", "anomaly.arm": args.arm, "anomaly.size": str(args.size)}
     with tracker.run(name, tags=tags) as parent:
         settings = {"spec": args.spec, "arm": args.arm, "size": args.size, "seed": args.seed}
-        tracker.log_params(parent, {**settings, "trials": args.trials})
+        # what the search ran on and with, as a training run records it
+        source = {
+            "data.content_hash": ds.content_hash,
+            "data.tables_hash": ds.tables_hash,
+            "data.source": ds.source,
+            "git_commit": git_commit(),
+            "git_dirty": git_dirty(),
+            "libraries": library_versions(),
+            "machine": machine(),
+        }
+        tracker.log_params(parent, {**settings, "trials": args.trials, **source})
 
         def log_trial(record: dict) -> None:
             over = record["overrides"]
             flat = {f"{s}.{k}": v for s, d in over.items() for k, v in d.items()}
             with tracker.run(f"{name}-t{record['number']}", parent) as child:
                 tracker.log_params(child, flat)
-                tracker.log_metrics(child, {spec.primary: record["value"]})
+                # on the validation flights: `vus_pr` elsewhere is the test flights'
+                tracker.log_metrics(child, {f"validation_{spec.primary}": record["value"]})
             # one line per trial: a search of tens of minutes shows its progress, and its
             # printed output is the trial table a results folder keeps
             point = " ".join(
@@ -56,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
         result = search(spec, ds, args.arm, args.size, args.trials, args.seed, log_trial)
         tracker.log_dict(parent, {"best": result.best, "value": result.best_value}, "best.json")
-        tracker.log_metrics(parent, {f"best_{spec.primary}": result.best_value})
+        tracker.log_metrics(parent, {f"best_validation_{spec.primary}": result.best_value})
     print(f"best {spec.primary} {result.best_value:.4f} on validation flights; for the spec:")
     print(yaml.safe_dump({args.size: result.best}, sort_keys=True).rstrip())
     return 0

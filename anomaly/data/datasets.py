@@ -74,6 +74,8 @@ class Dataset:
     ----------
     fixed_split : flight_id -> 'train' | 'validation' | 'test' when the dataset fixes its split.
     content_hash : sha256 over file names and bytes, logged so a run names its exact data.
+    tables_hash : the same over its `manifest.csv` and `split.csv` ("none" without either):
+        they set the fault types and the split, which the logs' hash does not see.
     recordings : flight_id -> recording (split.csv's optional `recording` column): flights cut
         from one sortie, kept on one side of any grouped split.
     """
@@ -85,6 +87,7 @@ class Dataset:
     content_hash: str = ""
     fmt: LogFormat = field(default_factory=LogFormat)
     recordings: dict[str, str] | None = None
+    tables_hash: str = "none"
 
     @property
     def channels(self) -> list[str]:
@@ -220,8 +223,16 @@ def load_folder(folder: Path, fmt: LogFormat, name: str | None = None) -> Datase
     split, recordings = None, None
     if (folder / "split.csv").exists():
         split, recordings = _read_split(folder / "split.csv")
+    tables = [t for t in (folder / "manifest.csv", folder / "split.csv") if t.is_file()]
     return Dataset(
-        name or folder.name, str(folder), flights, split, content_hash(paths), fmt, recordings
+        name or folder.name,
+        str(folder),
+        flights,
+        split,
+        content_hash(paths),
+        fmt,
+        recordings,
+        content_hash(tables) if tables else "none",
     )
 
 

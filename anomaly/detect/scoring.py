@@ -8,9 +8,17 @@ import numpy as np
 import pandas as pd
 from pandas._libs.parsers import STR_NA_VALUES
 
-from anomaly.data.logs import too_big
-from anomaly.data.schema import MAX_ABS_VALUE, LogError, LogFormat, numbers
-from anomaly.detect.batch import not_finite
+from anomaly.data.logs import SAMPLE_ROWS, too_big
+from anomaly.data.schema import (
+    MAX_ABS_VALUE,
+    TIME_CANDIDATES,
+    LogError,
+    LogFormat,
+    TimeParser,
+    find_column,
+    numbers,
+)
+from anomaly.detect.batch import RateCheck, not_finite
 from anomaly.detect.pipeline import NotFiniteError, Pipeline
 
 
@@ -55,11 +63,51 @@ def _empty_cells(column: pd.Series) -> pd.Series:
     return text.str.strip().eq("") | text.isin(STR_NA_VALUES)
 
 
+def time_columns(pipeline: Pipeline) -> tuple[str, ...]:
+    """The names a frame's time column may have: the one the training logs were read by, else
+    any name the log reader looks for."""
+    given = pipeline.log_format.get("time_col")
+    return (given,) if given else TIME_CANDIDATES
+
+
+def frame_time(pipeline: Pipeline, frame: pd.DataFrame, source: str = "input") -> np.ndarray | None:
+    """Seconds since the first row, from the frame's time column under the checks `anomaly
+    score` makes (parsed, increasing, at the model's rate); None where the frame has none, and
+    its rows are then taken to come at the model's rate."""
+    name = find_column(list(frame.columns), None, time_columns(pipeline))
+    if name is None:
+        return None
+    col = frame[name].reset_index(drop=True)
+    t, error = TimeParser(source, name, col.head(SAMPLE_ROWS))(col)
+    if error is not None:
+        raise error
+    bad = np.diff(t) <= 0
+    if bad.any():
+        i = int(np.argmax(bad))
+        why = (
+            "duplicate timestamp"
+            if t[i + 1] == t[i]
+            else "timestamps not sorted (time goes backwards)"
+        )
+        raise LogError(source, why, name, i + 3)
+    rate = RateCheck(pipeline, Path(source), name)
+    rate.see(t)
+    rate.finish()
+    return t - t[0] if len(t) else t
+
+
 def score_frame(pipeline: Pipeline, frame: pd.DataFrame) -> pd.DataFrame:
-    """DataFrame with the model's channels (other columns ignored) -> per row: score, is_anomaly
-    and the channel blamed, one flight scored causally from its first row."""
+    """DataFrame with the model's channels and, where it has one, its time column (other
+    columns ignored) -> per row: score, is_anomaly and the channel blamed, one flight scored
+    causally from its first row, refused where `anomaly score` would refuse it as a log."""
+    values, time = frame_values(pipeline, frame), frame_time(pipeline, frame)
+    if len(values) < pipeline.window_len:  # as `anomaly score` says: no row would be judged
+        why = (
+            f"{len(values)} rows, shorter than one window of the model ({pipeline.window_len} rows)"
+        )
+        raise LogError("input", why)
     try:
-        b = pipeline.score(frame_values(pipeline, frame))
+        b = pipeline.score(values, time)
     except NotFiniteError as exc:
         raise not_finite(Path("input"), exc) from None
     names = np.array(pipeline.residual_channels if pipeline.detector.has_attribution else [""])

@@ -17,12 +17,14 @@ from anomaly.detect.events import runs
 
 
 def point_metrics(labels: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
-    """precision_point, recall_point, f1_point over rows (micro: counts summed over flights)."""
+    """precision_point, recall_point, f1_point over rows (micro: counts summed over flights).
+    A ratio whose denominator is 0 (recall with no anomalous row, precision with no flagged
+    one) is undefined: NaN, which the tracker names as missing, never a 0 that reads as a miss."""
     p, r, f, _ = precision_recall_fscore_support(
         np.asarray(labels, dtype=int),
         np.asarray(flagged, dtype=int),
         average="binary",
-        zero_division=0,
+        zero_division=np.nan,
     )
     return {"precision_point": float(p), "recall_point": float(r), "f1_point": float(f)}
 

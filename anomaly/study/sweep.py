@@ -121,12 +121,14 @@ def grid_hash(cells: list[Cell]) -> str:
     return hashlib.sha256(",".join(sorted(c.key for c in cells)).encode()).hexdigest()[:16]
 
 
-def find_parent(tracker, spec: SweepSpec, grid: str, data_hash: str) -> str | None:
+def find_parent(tracker, spec: SweepSpec, grid: str, ds: Dataset) -> str | None:
     """The sweep's parent run for this grid on this data: other flights (regenerated with other
-    settings, or a changed folder of logs) start a new parent, as other settings do."""
+    settings, or a changed folder of logs) or another manifest or split start a new parent, as
+    other settings do, so a resumed sweep never mixes cells of two splits."""
     runs = tracker.search(
         f"tags.`anomaly.sweep` = '{spec.name}' and tags.`anomaly.role` = 'parent' "
-        f"and tags.`anomaly.grid` = '{grid}' and params.`data.content_hash` = '{data_hash}'"
+        f"and tags.`anomaly.grid` = '{grid}' and params.`data.content_hash` = '{ds.content_hash}' "
+        f"and params.`data.tables_hash` = '{ds.tables_hash}'"
     )
     if runs.empty:
         return None
@@ -239,6 +241,7 @@ def _run_sweep(spec, workers, progress, resume_from) -> tuple[str, dict]:
     params = {
         "spec": Path(spec.source).name,
         "data.content_hash": ds.content_hash,
+        "data.tables_hash": ds.tables_hash,
         "cells": len(cells),
         "train_sizes": spec.train_sizes,
         "seeds": spec.seeds,
@@ -250,7 +253,7 @@ def _run_sweep(spec, workers, progress, resume_from) -> tuple[str, dict]:
         "factorial": json.dumps(spec.factorial or {}),
         "splits": spec.splits,
     }
-    parent_id = find_parent(tracker, spec, grid, ds.content_hash)
+    parent_id = find_parent(tracker, spec, grid, ds)
     if parent_id is None:
         with tracker.run(
             f"sweep-{spec.name}",

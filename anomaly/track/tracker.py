@@ -48,19 +48,25 @@ def _fit(text: str, limit: int = 6000) -> str:
 
 
 def git_dirty() -> str:
-    """'true' when tracked files differ from the commit logged beside it: that commit alone
-    would not rerun the number."""
+    """'true' when tracked files differ from the commit logged beside it, or the package holds a
+    file git does not track (a new module that ran): that commit alone would not rerun the
+    number. Untracked files elsewhere (a user's logs beside the code) do not count."""
     try:
         out = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=all"],
             cwd=PACKAGE_DIR,
             capture_output=True,
             text=True,
             timeout=5,
         )
-        return "unknown" if out.returncode else str(bool(out.stdout.strip())).lower()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+    if out.returncode:
+        return "unknown"
+    package = f"{PACKAGE_DIR.name}/"
+    lines = out.stdout.splitlines()
+    dirty = any(not line.startswith("??") or line[3:].startswith(package) for line in lines)
+    return str(dirty).lower()
 
 
 def library_versions() -> str:
@@ -162,14 +168,19 @@ class Tracker:
         tags = dict(tags or {})
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
-        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
-        run_id = run.info.run_id
+        run_id = None
         try:
+            # created inside the try: a Ctrl-C just after must not leave it RUNNING
+            run_id = self.client.create_run(
+                self.experiment_id, run_name=run_name, tags=tags
+            ).info.run_id
             # a child may open while its parent is the active run (a search logs each trial
             # inside its parent's run): MLflow calls that nesting
             with mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None):
                 yield run_id
         except BaseException as exc:
+            if run_id is None:
+                raise
             self.client.set_tag(run_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
             self.client.set_terminated(
                 run_id, "FAILED" if not isinstance(exc, KeyboardInterrupt) else "KILLED"
@@ -247,7 +258,7 @@ class Tracker:
         from mlflow.models import ModelSignature, infer_signature
         from mlflow.types.schema import AnyType, ColSpec, Schema
 
-        from anomaly.detect.scoring import score_frame
+        from anomaly.detect.scoring import score_frame, time_columns
 
         with tempfile.TemporaryDirectory() as tmp:
             folder = pipeline.save(Path(tmp) / "pipeline")
@@ -255,8 +266,12 @@ class Tracker:
             # channels are named but not typed: MLflow would refuse an integer column (what
             # pandas reads from a channel logged as whole numbers) for a double one, while the
             # model reads its input by the rules `anomaly score` reads a log by
+            # the time column is optional, but MLflow drops a column the signature lacks:
+            # without it a log at another rate or out of order could not be refused
+            columns = [ColSpec(AnyType(), c) for c in pipeline.channels]
+            columns += [ColSpec(AnyType(), c, required=False) for c in time_columns(pipeline)]
             signature = ModelSignature(
-                inputs=Schema([ColSpec(AnyType(), c) for c in pipeline.channels]),
+                inputs=Schema(columns),
                 outputs=infer_signature(example, output).outputs,
             )
             mlflow.pyfunc.log_model(

@@ -6,6 +6,7 @@ these names stay as they are.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -41,6 +42,7 @@ def trial_params(cfg: RunConfig, trial: Trial) -> dict:
     p.update(
         {
             "data.content_hash": trial.dataset.content_hash,
+            "data.tables_hash": trial.dataset.tables_hash,
             "data.source": trial.dataset.source,
             "data.n_flights": len(trial.dataset.flights),
             "channels": ",".join(trial.pipeline.channels),
@@ -52,7 +54,19 @@ def trial_params(cfg: RunConfig, trial: Trial) -> dict:
             "split.val_from_tail": trial.split.val_from_tail,
         }
     )
+    p.update(model_settings(trial.pipeline.detector))
     return p
+
+
+def model_settings(detector) -> dict:
+    """What the model ran with, defaults included (the config holds only what a user changed):
+    the detector's settings as `detector.<name>`, a network's whole config as `network.<name>`,
+    so runs compare in the UI on the settings they did not set too."""
+    out = {f"detector.{k}": v for k, v in detector.get_params().items() if k != "net"}
+    network = getattr(detector, "network_", None)
+    if network is not None:
+        out.update({f"network.{k}": v for k, v in dataclasses.asdict(network.cfg).items()})
+    return out
 
 
 def fault_metrics(per_fault: list[dict], keys: tuple[str, ...] = FAULT_METRICS) -> dict[str, float]:

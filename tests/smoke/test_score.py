@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from anomaly.cli import main
+from anomaly.data.schema import LogError
 from anomaly.detect.pipeline import Pipeline
 from anomaly.detect.scoring import score_frame
 from anomaly.study.trial import run_trial
@@ -103,6 +104,30 @@ def test_cli_matches_pyfunc_path(pipeline, easy_dir, tmp_path):
     direct = score_frame(pipe, pd.read_csv(path))
     np.testing.assert_allclose(scored["score"], direct["score"], rtol=1e-6)
     np.testing.assert_array_equal(scored["is_anomaly"].astype(bool), direct["is_anomaly"])
+
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        (lambda f: f.assign(time=f["time"] * 2), "column 'time', row 2: sample rate 10.0 Hz"),
+        (lambda f: f.iloc[::-1], "column 'time', row 3: timestamps not sorted"),
+        (lambda f: f.assign(time=f["time"].where(f.index != 40, f["time"][39])), "row 42: dup"),
+        (lambda f: f.head(5), "5 rows, shorter than one window of the model"),
+    ],
+)
+def test_a_frame_is_refused_where_anomaly_score_refuses_the_log(pipeline, easy_dir, change, needle):
+    # the MLflow model's input: once scored whatever its rate, order or length
+    pipe, _ = pipeline
+    with pytest.raises(LogError, match=needle):
+        score_frame(pipe, change(pd.read_csv(_flights(easy_dir)[0])))
+
+
+def test_a_frame_without_a_time_column_is_taken_at_the_models_rate(pipeline, easy_dir):
+    pipe, _ = pipeline
+    frame = pd.read_csv(_flights(easy_dir)[0])
+    pd.testing.assert_frame_equal(
+        score_frame(pipe, frame.drop(columns="time")), score_frame(pipe, frame)
+    )
 
 
 def test_mixed_batch_scores_good_files_and_exits_1(pipeline, easy_dir, tmp_path, capsys):

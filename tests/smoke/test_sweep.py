@@ -297,9 +297,13 @@ def test_search_logs_one_parent_with_a_child_per_trial(smoke_spec, mlflow_store,
     parent = parents["run_id"].iloc[0]
     kids = _children(parent)
     assert len(kids) == 2 and (kids["status"] == "FINISHED").all()
-    assert kids["metrics.vus_pr"].notna().all() and kids["params.train.lr"].notna().all()
+    # validation flights' VUS-PR, never under the name a test flights' VUS-PR has
+    assert "metrics.vus_pr" not in kids and kids["params.train.lr"].notna().all()
+    assert kids["metrics.validation_vus_pr"].notna().all()
     best = mlflow.artifacts.load_dict(f"runs:/{parent}/best.json")
-    assert best["value"] == pytest.approx(kids["metrics.vus_pr"].max())
+    assert best["value"] == pytest.approx(kids["metrics.validation_vus_pr"].max())
+    # the parent records what it ran on and with, as a training run does
+    assert {"params.data.content_hash", "params.git_commit", "params.libraries"} <= set(parents)
     out = capsys.readouterr().out
     assert "best vus_pr" in out and "\n1:\n" in out  # the settings to freeze, keyed by size
     assert re.findall(r"^trial (\d+): vus_pr ", out, re.M) == ["0", "1"]  # a line per trial

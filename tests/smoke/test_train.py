@@ -140,6 +140,10 @@ def test_train_logs_everything_and_model_reloads(
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
     assert exp.tags["mlflow.note.content"]
     assert run.data.params["window.window_len"] == "16"
+    # the settings the config left at their defaults are logged too, as the model ran them
+    params = run.data.params
+    assert params["network.hidden_size"] == "16" and params["network.num_layers"] == "1"
+    assert params["detector.max_epochs"] == "2" and params["detector.arch"] == "lstm"
     assert run.info.run_name.startswith("lstm-")
     history = mlflow.MlflowClient().get_metric_history(run_id, "val_loss")
     assert len(history) == int(run.data.metrics["epochs"])
@@ -175,6 +179,9 @@ def test_train_logs_everything_and_model_reloads(
     text.loc[5, pipe.channels[1]] = "oops"
     with pytest.raises(LogError, match=f"{pipe.channels[1]}.*row 7"):
         model.predict(text)
+    # its time column reaches the model through the signature, and is checked as a log's is
+    with pytest.raises(LogError, match="column 'time', row 2: sample rate 10.0 Hz is far"):
+        model.predict(frame.assign(time=frame["time"] * 2))
     # and the registered alias resolves to the same model
     alias = mlflow.pyfunc.load_model("models:/smoke_lstm@champion")
     np.testing.assert_allclose(alias.predict(frame)["score"], pred["score"], rtol=1e-6)

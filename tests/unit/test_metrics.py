@@ -8,6 +8,19 @@ import pytest
 from anomaly.evaluate import metrics as M
 
 
+def test_point_metrics_leave_an_undefined_ratio_undefined():
+    # a fault-free flight has no recall; precision needs a flagged row; F1 of alarms on a
+    # fault-free flight is a real 0
+    quiet = M.point_metrics(np.zeros(5), np.zeros(5))
+    assert all(np.isnan(v) for v in quiet.values())
+    alarmed = M.point_metrics(np.zeros(5), np.array([0, 1, 0, 0, 0]))
+    assert (
+        np.isnan(alarmed["recall_point"]) and alarmed["precision_point"] == alarmed["f1_point"] == 0
+    )
+    missed = M.point_metrics(np.array([0, 1, 1, 0, 0]), np.zeros(5))
+    assert np.isnan(missed["precision_point"]) and missed["recall_point"] == missed["f1_point"] == 0
+
+
 def test_point_metrics_hand_computed():
     labels = np.array([0, 0, 1, 1, 1, 0])
     flagged = np.array([0, 1, 1, 1, 0, 0])

@@ -42,6 +42,21 @@ def test_fixed_split_file_wins(synth_dir):
     )
 
 
+def test_the_tables_hash_follows_split_and_manifest_the_logs_hash_does_not(synth_dir, tmp_path):
+    # the split and the fault types change the numbers a run reports: a run and a resumed
+    # sweep must tell them apart, while archived cells keep their logs' hash
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(synth_dir, copy)
+    before = load_dataset(str(copy))
+    split = copy / "split.csv"
+    split.write_text(split.read_text().replace("test", "validation", 1))
+    after = load_dataset(str(copy))
+    assert after.content_hash == before.content_hash and after.tables_hash != before.tables_hash
+    assert load_dataset(str(copy / "flights")).tables_hash == "none"
+
+
 def test_split_by_flight_is_disjoint_and_seeded(synth_dir):
     ds = load_dataset(str(synth_dir / "flights"))  # plain logs: no split.csv, split by seed
     assert ds.fixed_split is None
