@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import inspect
 import json
 import pickle
 from pathlib import Path
 
 import pandas as pd
 
-import anomaly.detect.frozen
+import anomaly
 from anomaly.config import build_config, load_yaml
 from anomaly.data.datasets import load_dataset
 from anomaly.study.tuning import fold_residuals, judge_rules, per_fault, rank_models
@@ -41,11 +40,14 @@ def cached_folds(args: argparse.Namespace, model: str) -> list:
     """Each fold's residuals for one model, computed once per training config."""
     over = {"model": model, "data": {"data": args.data}}
     cfg = build_config(load_yaml(args.config) if args.config else {}, over)
-    # residuals do not depend on the alarm rule: detect settings stay out of the cache key,
-    # but the frozen check's rows are cached with them, so its code and switch are in it
+    # residuals do not depend on the alarm rule: detect settings stay out of the cache key, but
+    # the frozen check's switch is in it (its rows are cached), and so is the package's code: a
+    # model's defaults live there (centring came in without a config change), and so does how
+    # folds are judged (magnitudes one-sided)
     trained = {k: v for k, v in cfg.flat().items() if not k.startswith("detect.")}
-    frozen = [cfg.detect.frozen_check, inspect.getsource(anomaly.detect.frozen)]
-    text = json.dumps([trained, args.folds, frozen], default=str)
+    package = Path(anomaly.__file__).parent
+    code = hashlib.sha256(b"".join(f.read_bytes() for f in sorted(package.rglob("*.py"))))
+    text = json.dumps([trained, args.folds, cfg.detect.frozen_check, code.hexdigest()], default=str)
     key = hashlib.sha256(text.encode()).hexdigest()
     cache = CACHE / f"{args.data.replace('/', '_')}-{model}-{key[:12]}.pkl"
     if cache.exists():

@@ -63,24 +63,26 @@ def _empty_cells(column: pd.Series) -> pd.Series:
     return text.str.strip().eq("") | text.isin(STR_NA_VALUES)
 
 
-def time_columns(pipeline: Pipeline) -> tuple[str, ...]:
-    """The names a frame's time column may have: the one the training logs were read by, else
-    any name the log reader looks for."""
-    given = pipeline.log_format.get("time_col")
-    return (given,) if given else TIME_CANDIDATES
-
-
 def frame_time(pipeline: Pipeline, frame: pd.DataFrame, source: str = "input") -> np.ndarray | None:
     """Seconds since the first row, from the frame's time column under the checks `anomaly
     score` makes (parsed, increasing, at the model's rate); None where the frame has none, and
     its rows are then taken to come at the model's rate."""
-    name = find_column(list(frame.columns), None, time_columns(pipeline))
+    # named as the training logs' was, else by any name the log reader looks for
+    names = [c for c in frame.columns if isinstance(c, str)]
+    name = find_column(names, pipeline.log_format.get("time_col"), TIME_CANDIDATES)
     if name is None:
         return None
     col = frame[name].reset_index(drop=True)
-    t, error = TimeParser(source, name, col.head(SAMPLE_ROWS))(col)
-    if error is not None:
-        raise error
+    if isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(col):
+        # already parsed (read_csv(parse_dates=...)): its seconds, not its nanoseconds
+        t = ((col - col.iloc[0]) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64)
+        empty = np.isnan(t)
+        if empty.any():
+            raise LogError(source, "empty time value", name, int(np.argmax(empty)) + 2)
+    else:
+        t, error = TimeParser(source, name, col.head(SAMPLE_ROWS))(col)
+        if error is not None:
+            raise error
     bad = np.diff(t) <= 0
     if bad.any():
         i = int(np.argmax(bad))

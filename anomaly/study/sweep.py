@@ -124,12 +124,15 @@ def grid_hash(cells: list[Cell]) -> str:
 def find_parent(tracker, spec: SweepSpec, grid: str, ds: Dataset) -> str | None:
     """The sweep's parent run for this grid on this data: other flights (regenerated with other
     settings, or a changed folder of logs) or another manifest or split start a new parent, as
-    other settings do, so a resumed sweep never mixes cells of two splits."""
+    other settings do, so resuming never mixes cells of two splits. A parent from before the
+    tables were hashed is resumed on its logs' hash alone, as it was then."""
     runs = tracker.search(
         f"tags.`anomaly.sweep` = '{spec.name}' and tags.`anomaly.role` = 'parent' "
-        f"and tags.`anomaly.grid` = '{grid}' and params.`data.content_hash` = '{ds.content_hash}' "
-        f"and params.`data.tables_hash` = '{ds.tables_hash}'"
+        f"and tags.`anomaly.grid` = '{grid}' and params.`data.content_hash` = '{ds.content_hash}'"
     )
+    if not runs.empty and "params.data.tables_hash" in runs:
+        tables = runs["params.data.tables_hash"]
+        runs = runs[tables.isna() | (tables == ds.tables_hash)]
     if runs.empty:
         return None
     return str(runs.sort_values("start_time").iloc[-1]["run_id"])

@@ -256,24 +256,16 @@ class Tracker:
         weights-only); the `anomaly` package travels with it through `code_paths`.
         """
         from mlflow.models import ModelSignature, infer_signature
-        from mlflow.types.schema import AnyType, ColSpec, Schema
 
-        from anomaly.detect.scoring import score_frame, time_columns
+        from anomaly.detect.scoring import score_frame
 
         with tempfile.TemporaryDirectory() as tmp:
             folder = pipeline.save(Path(tmp) / "pipeline")
             output = score_frame(pipeline, example)
-            # channels are named but not typed: MLflow would refuse an integer column (what
-            # pandas reads from a channel logged as whole numbers) for a double one, while the
-            # model reads its input by the rules `anomaly score` reads a log by
-            # the time column is optional, but MLflow drops a column the signature lacks:
-            # without it a log at another rate or out of order could not be refused
-            columns = [ColSpec(AnyType(), c) for c in pipeline.channels]
-            columns += [ColSpec(AnyType(), c, required=False) for c in time_columns(pipeline)]
-            signature = ModelSignature(
-                inputs=Schema(columns),
-                outputs=infer_signature(example, output).outputs,
-            )
+            # outputs only: MLflow drops an input column its schema does not name (a time
+            # column headed `Time`, which then could not be checked) and refuses an integer
+            # channel for a double one; the model reads its input as `anomaly score` reads a log
+            signature = ModelSignature(outputs=infer_signature(example, output).outputs)
             mlflow.pyfunc.log_model(
                 name="model",
                 python_model=str(PYFUNC_SCRIPT),

@@ -58,6 +58,18 @@ def trial_params(cfg: RunConfig, trial: Trial) -> dict:
     return p
 
 
+def model_example(trial: Trial) -> pd.DataFrame:
+    """The MLflow model's input example: the first rows of a flight long enough for a window
+    (the model refuses fewer rows, as `anomaly score` does), with its time column."""
+    flights = [*trial.split.test, *trial.split.validation, *trial.split.train]
+    window = trial.pipeline.window_len
+    flight = next((f for f in flights if f.n_rows >= window), flights[0])
+    n = min(flight.n_rows, max(window * 2, 64))
+    example = pd.DataFrame(flight.values[:n].astype(np.float64), columns=trial.pipeline.channels)
+    example.insert(0, "time", flight.time[:n])
+    return example
+
+
 def model_settings(detector) -> dict:
     """What the model ran with, defaults included (the config holds only what a user changed):
     the detector's settings as `detector.<name>`, a network's whole config as `network.<name>`,
@@ -189,12 +201,7 @@ def log_trial(
         log_lens(tracker, run_id, trial, name)
         if trial.results:
             tracker.log_text(run_id, trial_events(trial).to_csv(index=False), "events.csv")
-        example_flight = (trial.split.test or trial.split.validation)[0]
-        n = min(example_flight.n_rows, max(trial.pipeline.window_len * 2, 64))
-        example = pd.DataFrame(
-            example_flight.values[:n].astype(np.float64), columns=trial.pipeline.channels
-        )
-        model_uri = tracker.log_pipeline(trial.pipeline, example)
+        model_uri = tracker.log_pipeline(trial.pipeline, model_example(trial))
         if register:
             version = tracker.register(model_uri, register)
             tracker.set_tags(run_id, {"registered_model": f"{register}/{version}"})

@@ -122,12 +122,25 @@ def test_a_frame_is_refused_where_anomaly_score_refuses_the_log(pipeline, easy_d
         score_frame(pipe, change(pd.read_csv(_flights(easy_dir)[0])))
 
 
-def test_a_frame_without_a_time_column_is_taken_at_the_models_rate(pipeline, easy_dir):
+def test_a_frames_time_may_be_absent_parsed_or_named_otherwise(pipeline, easy_dir):
+    # without it the rows come at the model's rate; parsed datetimes are read as seconds, not
+    # as nanoseconds; `Time` is the log reader's `time`; a column named 0 is just ignored
     pipe, _ = pipeline
     frame = pd.read_csv(_flights(easy_dir)[0])
-    pd.testing.assert_frame_equal(
-        score_frame(pipe, frame.drop(columns="time")), score_frame(pipe, frame)
-    )
+    expected = score_frame(pipe, frame)
+    stamps = pd.Timestamp("2024-05-01T10:00:00Z") + pd.to_timedelta(frame["time"], unit="s")
+    for other in (
+        frame.drop(columns="time"),
+        frame.assign(time=stamps),
+        frame.assign(time=stamps.dt.tz_localize(None)),
+        frame.rename(columns={"time": "Time"})
+        .assign(**{"0": 1.0})
+        .assign(extra=0)
+        .rename(columns={"extra": 0}),
+    ):
+        pd.testing.assert_frame_equal(score_frame(pipe, other), expected)
+    with pytest.raises(LogError, match="column 'Time', row 2: sample rate 10.0 Hz"):
+        score_frame(pipe, frame.rename(columns={"time": "Time"}).assign(Time=frame["time"] * 2))
 
 
 def test_mixed_batch_scores_good_files_and_exits_1(pipeline, easy_dir, tmp_path, capsys):

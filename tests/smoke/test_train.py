@@ -179,9 +179,9 @@ def test_train_logs_everything_and_model_reloads(
     text.loc[5, pipe.channels[1]] = "oops"
     with pytest.raises(LogError, match=f"{pipe.channels[1]}.*row 7"):
         model.predict(text)
-    # its time column reaches the model through the signature, and is checked as a log's is
-    with pytest.raises(LogError, match="column 'time', row 2: sample rate 10.0 Hz is far"):
-        model.predict(frame.assign(time=frame["time"] * 2))
+    # its time column reaches the model, whatever its case, and is checked as a log's is
+    with pytest.raises(LogError, match="column 'Time', row 2: sample rate 10.0 Hz is far"):
+        model.predict(frame.rename(columns={"time": "Time"}).assign(Time=frame["time"] * 2))
     # and the registered alias resolves to the same model
     alias = mlflow.pyfunc.load_model("models:/smoke_lstm@champion")
     np.testing.assert_allclose(alias.predict(frame)["score"], pred["score"], rtol=1e-6)

@@ -1,13 +1,16 @@
-"""What a run records of the code it ran: the commit alone reruns it only when git_dirty is
-false."""
+"""What a run records of the code and the model it ran: the commit alone reruns it only when
+git_dirty is false, and the logged model's example is one the model accepts."""
 
 from __future__ import annotations
 
 import subprocess
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from anomaly.track import tracker
+from anomaly.track.trials import model_example
 
 
 @pytest.fixture
@@ -34,3 +37,16 @@ def test_a_new_module_in_the_package_is_dirty_a_users_file_beside_it_is_not(repo
 def test_a_changed_tracked_file_is_dirty(repo):
     (repo / "anomaly" / "model.py").write_text("x = 2\n")
     assert tracker.git_dirty() == "true"
+
+
+def _flight(rows: int):
+    return SimpleNamespace(n_rows=rows, values=np.ones((rows, 2)), time=np.arange(rows) / 20)
+
+
+def test_the_models_example_is_a_flight_long_enough_for_a_window():
+    # the first test flight shorter than a window: the model would refuse it as its example
+    split = SimpleNamespace(test=[_flight(10), _flight(50)], validation=[], train=[_flight(90)])
+    pipeline = SimpleNamespace(window_len=16, channels=["a", "b"])
+    example = model_example(SimpleNamespace(split=split, pipeline=pipeline))
+    assert list(example.columns) == ["time", "a", "b"] and len(example) == 50
+    assert example["time"].iloc[-1] == 49 / 20

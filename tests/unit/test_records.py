@@ -61,3 +61,30 @@ def test_a_param_too_long_for_mlflow_says_it_was_cut(mlflow_store):
         )
     value = mlflow.MlflowClient().get_run(run_id).data.params["test_flights"]
     assert len(value) <= 6000 and value.endswith("(cut: 9599 characters)")
+
+
+def test_a_sweep_resumes_only_a_parent_of_the_same_logs_and_tables(mlflow_store):
+    # another split.csv must start a new parent (its cells would mix two splits in one report);
+    # a parent logged before the tables were hashed resumes on its logs' hash, as it did
+    from types import SimpleNamespace
+
+    from anomaly.study.sweep import find_parent
+
+    tracker = Tracker("resume-tables")
+    spec = SimpleNamespace(name="s")
+    tags = {"anomaly.sweep": "s", "anomaly.role": "parent", "anomaly.grid": "g"}
+    with tracker.run("old", tags=tags) as old:
+        tracker.log_params(old, {"data.content_hash": "logs1"})
+    ds = SimpleNamespace(content_hash="logs1", tables_hash="t1")
+    assert find_parent(tracker, spec, "g", ds) == old
+    with tracker.run("new", tags=tags) as new:
+        tracker.log_params(new, {"data.content_hash": "logs1", "data.tables_hash": "t2"})
+    assert find_parent(tracker, spec, "g", ds) == old  # t2's parent is not t1's
+    assert (
+        find_parent(tracker, spec, "g", SimpleNamespace(content_hash="logs1", tables_hash="t2"))
+        == new
+    )
+    assert (
+        find_parent(tracker, spec, "g", SimpleNamespace(content_hash="logs2", tables_hash="t1"))
+        is None
+    )
