@@ -370,12 +370,13 @@ class LogReader:
     def _labels(
         self, col: pd.Series, offset: int, onset_seen: bool, found: Found
     ) -> tuple[np.ndarray, bool]:
-        num = pd.to_numeric(col, errors="coerce")
-        bad = num.isna().to_numpy() & col.notna().to_numpy()
+        num = numbers(col)  # a True label is 1, whatever the read size, as in a channel
+        bad = np.isnan(num) & col.notna().to_numpy()
         if bad.any():
             i = int(np.argmax(bad))
-            self._note(found, f"non-numeric label {col.iloc[i]!r}", self.label_col, offset + i + 2)
-        lab = (num.fillna(0).to_numpy() != 0).astype(np.int8)
+            why = f"non-numeric label {str(col.iloc[i])!r}"
+            self._note(found, why, self.label_col, offset + i + 2)
+        lab = (np.nan_to_num(num) != 0).astype(np.int8)
         if self.fmt.label_onset_to_end:
             if onset_seen:
                 lab[:] = 1

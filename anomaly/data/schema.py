@@ -173,23 +173,25 @@ ZONED = re.compile(r"[T\s]\d\d(?::?\d\d){0,2}(?:\.\d*)?\s*(?:[zZ]|[+-]\d\d(?::?\
 SECONDS_PER_UNIT = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
 
 
-BOOLEAN_CELLS = {"True": 1.0, "TRUE": 1.0, "true": 1.0, "False": 0.0, "FALSE": 0.0, "false": 0.0}
-
-
 def numbers(col: pd.Series) -> np.ndarray:
-    """A column's cells as float64, NaN where a cell is not a number. A boolean cell (the
-    spellings pandas' CSV reader takes for booleans) is 1 or 0 wherever it stands: pandas reads
-    a chunk holding only such cells as booleans but the same cells beside numbers as text, and a
-    value must not depend on how many rows a read brought (`anomaly watch` reads one)."""
-    if pd.api.types.is_bool_dtype(col):
-        return col.to_numpy(dtype=np.float64)
-    if pd.api.types.is_numeric_dtype(col):
+    """A column's cells as float64, NaN where a cell is not a number. A boolean cell ('true' or
+    'false' in any case, as pandas' CSV reader takes them) is 1 or 0 wherever it stands: pandas
+    reads a chunk holding only such cells as booleans but the same cells beside numbers as
+    text, and a value must not depend on how many rows a read brought (`anomaly watch` reads
+    one)."""
+    if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
         return col.to_numpy(dtype=np.float64)
     if col.dtype == object or pd.api.types.is_string_dtype(col):
-        col = col.map(
-            lambda v: float(v) if isinstance(v, (bool, np.bool_)) else BOOLEAN_CELLS.get(v, v)
-        )
+        col = col.map(_boolean_as_number)
     return pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _boolean_as_number(v):
+    if isinstance(v, (bool, np.bool_)):
+        return float(v)
+    if isinstance(v, str) and v.lower() in ("true", "false"):
+        return 1.0 if v.lower() == "true" else 0.0
+    return v
 
 
 class TimeParser:

@@ -73,7 +73,10 @@ def frame_time(pipeline: Pipeline, frame: pd.DataFrame, source: str = "input") -
     if name is None:
         return None
     col = frame[name].reset_index(drop=True)
-    if isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(col):
+    if col.empty:
+        return np.zeros(0)
+    parsed = isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(col)
+    if parsed or pd.api.types.is_timedelta64_dtype(col):
         # already parsed (read_csv(parse_dates=...)): its seconds, not its nanoseconds
         t = ((col - col.iloc[0]) / pd.Timedelta(seconds=1)).to_numpy(dtype=np.float64)
         empty = np.isnan(t)

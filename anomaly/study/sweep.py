@@ -124,8 +124,9 @@ def grid_hash(cells: list[Cell]) -> str:
 def find_parent(tracker, spec: SweepSpec, grid: str, ds: Dataset) -> str | None:
     """The sweep's parent run for this grid on this data: other flights (regenerated with other
     settings, or a changed folder of logs) or another manifest or split start a new parent, as
-    other settings do, so resuming never mixes cells of two splits. A parent from before the
-    tables were hashed is resumed on its logs' hash alone, as it was then."""
+    other settings do. A parent from before the tables were hashed is resumed on its logs' hash
+    alone, as it was then, and takes the tables' hash on that resume: later changes to them
+    start a new parent."""
     runs = tracker.search(
         f"tags.`anomaly.sweep` = '{spec.name}' and tags.`anomaly.role` = 'parent' "
         f"and tags.`anomaly.grid` = '{grid}' and params.`data.content_hash` = '{ds.content_hash}'"
@@ -263,8 +264,11 @@ def _run_sweep(spec, workers, progress, resume_from) -> tuple[str, dict]:
             tags={"anomaly.sweep": spec.name, "anomaly.role": "parent", "anomaly.grid": grid},
         ) as parent_id:
             tracker.log_params(parent_id, params)
-    elif "arms" not in run_data(parent_id)[1]:  # a parent from before the arms were logged
-        tracker.log_params(parent_id, {"arms": params["arms"]})
+    else:  # a parent from before the arms or the tables were logged gets them now
+        logged = run_data(parent_id)[1]
+        missing = {k: params[k] for k in ("arms", "data.tables_hash") if k not in logged}
+        if missing:
+            tracker.log_params(parent_id, missing)
     done = finished_keys(tracker, parent_id)
     imported = 0
     if archive is not None:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from anomaly import __version__
 from anomaly.config import RunConfig
+from anomaly.detect.batch import RATE_TOLERANCE
 from anomaly.detect.events import EventBuilder, events_table
 from anomaly.study.trial import Trial
 from anomaly.track.tracker import Tracker, git_commit, git_dirty, library_versions, machine
@@ -59,14 +60,19 @@ def trial_params(cfg: RunConfig, trial: Trial) -> dict:
 
 
 def model_example(trial: Trial) -> pd.DataFrame:
-    """The MLflow model's input example: the first rows of a flight long enough for a window
-    (the model refuses fewer rows, as `anomaly score` does), with its time column."""
+    """The MLflow model's input example: the first rows of a flight the model accepts (long
+    enough for a window, logged at its rate: it refuses others, as `anomaly score` does) with
+    its time column, named as the training logs' was."""
+    p = trial.pipeline
     flights = [*trial.split.test, *trial.split.validation, *trial.split.train]
-    window = trial.pipeline.window_len
-    flight = next((f for f in flights if f.n_rows >= window), flights[0])
-    n = min(flight.n_rows, max(window * 2, 64))
-    example = pd.DataFrame(flight.values[:n].astype(np.float64), columns=trial.pipeline.channels)
-    example.insert(0, "time", flight.time[:n])
+    long = [f for f in flights if f.n_rows >= p.window_len] or flights
+    at_rate = [f for f in long if abs(f.sample_rate_hz / p.sample_rate_hz - 1) <= RATE_TOLERANCE]
+    flight = (at_rate or long)[0]
+    n = min(flight.n_rows, max(p.window_len * 2, 64))
+    example = pd.DataFrame(flight.values[:n].astype(np.float64), columns=p.channels)
+    time_col = p.log_format.get("time_col") or "time"
+    if at_rate and time_col not in example:
+        example.insert(0, time_col, flight.time[:n])
     return example
 
 

@@ -133,6 +133,7 @@ def test_a_frames_time_may_be_absent_parsed_or_named_otherwise(pipeline, easy_di
         frame.drop(columns="time"),
         frame.assign(time=stamps),
         frame.assign(time=stamps.dt.tz_localize(None)),
+        frame.assign(time=pd.to_timedelta(frame["time"], unit="s")),
         frame.rename(columns={"time": "Time"})
         .assign(**{"0": 1.0})
         .assign(extra=0)

@@ -317,7 +317,9 @@ def test_channels_are_chosen_alike_whatever_the_chunk_size(tmp_path):
 
 
 # -- booleans -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("cell, value", [("True", 1.0), ("false", 0.0), ("TRUE", 1.0)])
+@pytest.mark.parametrize(
+    "cell, value", [("True", 1.0), ("false", 0.0), ("TRUE", 1.0), ("tRuE", 1.0)]
+)
 @pytest.mark.parametrize("chunk_rows", [1, 3, 100])
 def test_a_boolean_cell_has_one_value_however_small_the_chunk(tmp_path, cell, value, chunk_rows):
     # pandas reads a chunk holding only True as a boolean, the same cell beside numbers as
@@ -332,3 +334,13 @@ def test_a_boolean_cell_has_one_value_however_small_the_chunk(tmp_path, cell, va
     # a column of booleans alone is a channel of 0 and 1, as it always was
     flags = _write(tmp_path / "f.csv", "time,armed\n" + _rows(_seconds(4), ["True", "False"] * 2))
     np.testing.assert_array_equal(read_flight_log(flags).values[:, 0], [1, 0, 1, 0])
+    # and a label: True is 1 however it is read
+    labels = ["0"] * 50
+    labels[29] = cell
+    text = "time,a,label\n" + "".join(
+        f"{t},{i % 7},{v}\n" for i, (t, v) in enumerate(zip(_seconds(50), labels))
+    )
+    path = _write(tmp_path / "l.csv", text)
+    whole = read_flight_log(path).labels
+    chunked = np.concatenate([c.labels for c in LogReader(path, LogFormat(), chunk_rows)])
+    assert whole[29] == chunked[29] == value and whole.sum() == value

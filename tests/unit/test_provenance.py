@@ -39,14 +39,26 @@ def test_a_changed_tracked_file_is_dirty(repo):
     assert tracker.git_dirty() == "true"
 
 
-def _flight(rows: int):
-    return SimpleNamespace(n_rows=rows, values=np.ones((rows, 2)), time=np.arange(rows) / 20)
+def _flight(rows: int, rate: float = 20.0):
+    return SimpleNamespace(
+        n_rows=rows, values=np.ones((rows, 2)), time=np.arange(rows) / rate, sample_rate_hz=rate
+    )
 
 
-def test_the_models_example_is_a_flight_long_enough_for_a_window():
-    # the first test flight shorter than a window: the model would refuse it as its example
-    split = SimpleNamespace(test=[_flight(10), _flight(50)], validation=[], train=[_flight(90)])
-    pipeline = SimpleNamespace(window_len=16, channels=["a", "b"])
-    example = model_example(SimpleNamespace(split=split, pipeline=pipeline))
+def _example(test, train, time_col=None):
+    split = SimpleNamespace(test=test, validation=[], train=train)
+    pipeline = SimpleNamespace(
+        window_len=16, channels=["a", "b"], sample_rate_hz=20.0, log_format={"time_col": time_col}
+    )
+    return model_example(SimpleNamespace(split=split, pipeline=pipeline))
+
+
+def test_the_models_example_is_a_flight_the_model_accepts():
+    # the first test flight shorter than a window, the next at another rate: the model would
+    # refuse either as its example, and training would fail after its metrics were logged
+    example = _example([_flight(10), _flight(40, rate=5.0), _flight(50)], [_flight(90)])
     assert list(example.columns) == ["time", "a", "b"] and len(example) == 50
     assert example["time"].iloc[-1] == 49 / 20
+    assert list(_example([_flight(50)], [], time_col="ts").columns) == ["ts", "a", "b"]
+    # no flight at the model's rate: an example without time, taken at the model's rate
+    assert list(_example([_flight(50, rate=5.0)], []).columns) == ["a", "b"]
