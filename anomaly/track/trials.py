@@ -14,7 +14,7 @@ import pandas as pd
 
 from anomaly import __version__
 from anomaly.config import RunConfig
-from anomaly.detect.batch import RATE_TOLERANCE
+from anomaly.detect.batch import RATE_ROWS, RATE_TOLERANCE
 from anomaly.detect.events import EventBuilder, events_table
 from anomaly.study.trial import Trial
 from anomaly.track.tracker import Tracker, git_commit, git_dirty, library_versions, machine
@@ -65,13 +65,19 @@ def model_example(trial: Trial) -> pd.DataFrame:
     its time column, named as the training logs' was."""
     p = trial.pipeline
     flights = [*trial.split.test, *trial.split.validation, *trial.split.train]
+    n_rows = max(p.window_len * 2, 64)
     long = [f for f in flights if f.n_rows >= p.window_len] or flights
-    at_rate = [f for f in long if abs(f.sample_rate_hz / p.sample_rate_hz - 1) <= RATE_TOLERANCE]
-    flight = (at_rate or long)[0]
-    n = min(flight.n_rows, max(p.window_len * 2, 64))
+
+    def at_rate(f) -> bool:  # judged on the rows the model judges it on (RateCheck)
+        step = float(np.median(np.diff(f.time[:RATE_ROWS]))) if f.n_rows > 1 else 0.0
+        return step > 0 and abs(1.0 / step / p.sample_rate_hz - 1) <= RATE_TOLERANCE
+
+    good = [f for f in long if at_rate(f)]
+    flight = (good or long)[0]
+    n = min(flight.n_rows, n_rows)
     example = pd.DataFrame(flight.values[:n].astype(np.float64), columns=p.channels)
     time_col = p.log_format.get("time_col") or "time"
-    if at_rate and time_col not in example:
+    if good and time_col not in example:
         example.insert(0, time_col, flight.time[:n])
     return example
 

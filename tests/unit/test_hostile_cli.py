@@ -368,3 +368,20 @@ def test_lightnings_own_accelerators_are_accepted():
     from anomaly.config import build_config
 
     assert build_config({"train": {"accelerator": "mps"}}).train.accelerator == "mps"
+
+
+@pytest.mark.parametrize("chunk", [1, 10, 50, 200])
+def test_a_logs_rate_is_judged_on_its_first_rows_whatever_the_chunk_size(chunk):
+    # 21 rows at 10 Hz, then 20 Hz: a whole first chunk of 200 rows has a 20 Hz median and
+    # once passed where chunks of 1, 10 or 50 refused the same log
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from anomaly.detect.batch import RateCheck
+
+    t = np.concatenate([np.arange(21) / 10, 2.0 + np.arange(1, 180) / 20])
+    check = RateCheck(SimpleNamespace(sample_rate_hz=20.0), Path("x.csv"), "time")
+    with pytest.raises(LogError, match="sample rate 10.0 Hz is far from the model's 20.0 Hz"):
+        for i in range(0, len(t), chunk):
+            check.see(t[i : i + chunk])
+        check.finish()

@@ -62,3 +62,12 @@ def test_the_models_example_is_a_flight_the_model_accepts():
     assert list(_example([_flight(50)], [], time_col="ts").columns) == ["ts", "a", "b"]
     # no flight at the model's rate: an example without time, taken at the model's rate
     assert list(_example([_flight(50, rate=5.0)], []).columns) == ["a", "b"]
+
+
+def test_the_example_is_judged_on_its_first_rows_as_the_model_judges_them():
+    # a flight at 20 Hz by its median, whose first rows came at 10 Hz: the model would refuse
+    # its example, so the next flight is taken
+    mixed = _flight(200)
+    mixed.time = np.concatenate([np.arange(64) / 10, 6.4 + np.arange(1, 137) / 20])
+    example = _example([mixed, _flight(80)], [])
+    assert len(example) == 64 and example["time"].iloc[1] == 1 / 20
