@@ -231,18 +231,21 @@ def check_values(cfg: RunConfig) -> None:
     from anomaly.models.registry import get
 
     spec = get(cfg.model)
-    if not spec.deep:  # a baseline's model_params are its constructor's keywords
+    if spec.deep:  # a network's model_params are its config's fields, less the data's shape
+        known = set(spec.network_class().config_class.__dataclass_fields__)
+        known -= {"n_features", "window_len"}
+    else:  # a baseline's are its constructor's keywords
         import inspect
 
         known = set(inspect.signature(spec.detector_class().__init__).parameters)
         known -= {"self", "random_state"}
-        for key in cfg.model_params:
-            if key not in known:
-                refuse(
-                    f"model_params.{key}",
-                    f"a setting of {cfg.model} ({', '.join(sorted(known))})",
-                    "given",
-                )
+    for key in cfg.model_params:
+        if key not in known:
+            refuse(
+                f"model_params.{key}",
+                f"a setting of {cfg.model} ({', '.join(sorted(known))})",
+                "given",
+            )
     for key in (*NON_NEGATIVE, "train.lr"):
         for v in flat[key] if isinstance(flat[key], list) else [flat[key]]:  # smooth_s: a list
             if isinstance(v, bool) or not isinstance(v, (int, float)):

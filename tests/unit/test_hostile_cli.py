@@ -325,6 +325,12 @@ def test_a_later_log_keeps_every_check_of_its_own_columns(tmp_path):
             "(line 3): key 'train' given twice",
         ),
         ("model: pca\nmodel_params: {foo: 1}\n", "model_params.foo must be a setting of pca"),
+        # a network's too, before any data is read (it was caught when the network was built)
+        (
+            "model: lstm\nmodel_params: {hiden_size: 16}\n",
+            "model_params.hiden_size must be a setting of lstm",
+        ),
+        ("model: lstm_ae\nmodel_params: {window_len: 8}\n", "model_params.window_len must be"),
     ],
 )
 def test_bad_config_values_are_refused_by_key(tmp_path, text, needle):
