@@ -279,18 +279,11 @@ class LogReader:
                 self._note(found, why, c, offset + int(np.argmax(filled)) + 2)
 
     def _check_order(self, t: np.ndarray, last_t: float | None, offset: int, found: Found) -> None:
-        """Time strictly increasing (unparsed cells are NaN and compare as neither)."""
         full = t if last_t is None else np.concatenate([[last_t], t])
-        d = np.diff(full)
-        bad = d <= 0
-        if bad.any():
-            i = int(np.argmax(bad)) + (0 if last_t is None else -1) + 1
-            what = (
-                "duplicate timestamp"
-                if d[np.argmax(bad)] == 0
-                else "timestamps not sorted (time goes backwards)"
-            )
-            self._note(found, what, self.time_col, offset + i + 2)
+        problem = order_error(full)
+        if problem is not None:
+            i, what = problem
+            self._note(found, what, self.time_col, offset + i - (last_t is not None) + 2)
 
     def _numeric_block(self, frame: pd.DataFrame, offset: int, found: Found) -> np.ndarray:
         """Channels as float32 (n, n_channels); a bad cell is noted and left empty."""
@@ -384,6 +377,19 @@ class LogReader:
                 lab[int(np.argmax(lab)) :] = 1
                 onset_seen = True
         return lab, onset_seen
+
+
+def order_error(t: np.ndarray) -> tuple[int, str] | None:
+    """Time must strictly increase (unparsed cells are NaN and compare as neither): the index of
+    the first row that does not, and why; None when every row does."""
+    d = np.diff(t)
+    bad = d <= 0
+    if not bad.any():
+        return None
+    i = int(np.argmax(bad))
+    return i + 1, (
+        "duplicate timestamp" if d[i] == 0 else "timestamps not sorted (time goes backwards)"
+    )
 
 
 def too_big(value: float) -> str:

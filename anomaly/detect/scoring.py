@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from pandas._libs.parsers import STR_NA_VALUES
 
-from anomaly.data.logs import SAMPLE_ROWS, too_big
+from anomaly.data.logs import SAMPLE_ROWS, order_error, too_big
 from anomaly.data.schema import (
     MAX_ABS_VALUE,
     TIME_CANDIDATES,
@@ -86,15 +86,10 @@ def frame_time(pipeline: Pipeline, frame: pd.DataFrame, source: str = "input") -
         t, error = TimeParser(source, name, col.head(SAMPLE_ROWS))(col)
         if error is not None:
             raise error
-    bad = np.diff(t) <= 0
-    if bad.any():
-        i = int(np.argmax(bad))
-        why = (
-            "duplicate timestamp"
-            if t[i + 1] == t[i]
-            else "timestamps not sorted (time goes backwards)"
-        )
-        raise LogError(source, why, name, i + 3)
+    problem = order_error(t)
+    if problem is not None:
+        i, why = problem
+        raise LogError(source, why, name, i + 2)
     rate = RateCheck(pipeline, Path(source), name)
     rate.see(t)
     rate.finish()

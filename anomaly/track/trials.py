@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from anomaly import __version__
 from anomaly.config import RunConfig
-from anomaly.detect.batch import RATE_ROWS, RATE_TOLERANCE
+from anomaly.data.schema import LogError
+from anomaly.detect.batch import RateCheck
 from anomaly.detect.events import EventBuilder, events_table
 from anomaly.study.trial import Trial
 from anomaly.track.tracker import Tracker, git_commit, git_dirty, library_versions, machine
@@ -68,9 +70,14 @@ def model_example(trial: Trial) -> pd.DataFrame:
     n_rows = max(p.window_len * 2, 64)
     long = [f for f in flights if f.n_rows >= p.window_len] or flights
 
-    def at_rate(f) -> bool:  # judged on the rows the model judges it on (RateCheck)
-        step = float(np.median(np.diff(f.time[:RATE_ROWS]))) if f.n_rows > 1 else 0.0
-        return step > 0 and abs(1.0 / step / p.sample_rate_hz - 1) <= RATE_TOLERANCE
+    def at_rate(f) -> bool:  # as the model will judge it
+        check = RateCheck(p, Path("example"), None)
+        try:
+            check.see(f.time)
+            check.finish()
+        except LogError:
+            return False
+        return True
 
     good = [f for f in long if at_rate(f)]
     flight = (good or long)[0]
