@@ -25,6 +25,7 @@ def add_parser(sub) -> None:
         "--at", type=finite_float, help="seconds since the first row (default: the first alarm)"
     )
     p.add_argument("--out", default="explain", help="folder for the PNGs (default: explain/)")
+    p.add_argument("--overwrite", action="store_true", help="replace a figure that exists")
     p.set_defaults(func=run)
 
 
@@ -80,10 +81,12 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: a file, not a folder")
+    path = out / f"{flight.flight_id}-W-{flight.time[row]:.2f}s.png"
+    if path.exists() and not args.overwrite:  # another model's figure of the same row, say
+        raise UserError(f"{path} exists; pass --overwrite to replace it")
     out.mkdir(parents=True, exist_ok=True)
     out_row = estimating_output(network, T)
     fig = explain_figure(W, pipe.channels, blamed, pipe.sample_rate_hz, title, out_row)
-    path = out / f"{flight.flight_id}-W-{flight.time[row]:.2f}s.png"
     tmp = temporary(path)  # a killed run leaves no half-written figure under the real name
     try:
         fig.savefig(tmp, dpi=110, format="png")

@@ -43,6 +43,22 @@ def test_explain_writes_the_figure_of_the_chosen_row(lstm_ae, easy_dir, tmp_path
     assert pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pngs[0].stat().st_size > 10_000
     printed = capsys.readouterr().out
     assert "at 20 s" in printed and "leans most on the row" in printed
+    # the same row again (another model's figure, say) is refused rather than drawn over
+    before = pngs[0].read_bytes()
+    args = [
+        "explain",
+        str(_log(easy_dir)),
+        "--model",
+        str(lstm_ae),
+        "--at",
+        "20",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert pngs[0].read_bytes() == before
+    assert main([*args, "--overwrite"]) == 0
 
 
 def test_explain_defaults_to_the_first_alarm_or_the_peak(lstm_ae, easy_dir, tmp_path, capsys):
