@@ -74,13 +74,23 @@ def test_a_folder_of_unlabelled_logs_goes_through_every_command(my_logs, my_mode
     for log in logs:
         scored = pd.read_csv(out / f"{log.stem}.scored.csv")
         assert len(scored) == len(pd.read_csv(log)) and {"score", "is_anomaly"} <= set(scored)
+    # watch raises the alarms score raised, on the same rows: the log score alarmed on most
+    batch = pd.read_csv(out / "events.csv")
+    batch["name"] = [Path(f).name for f in batch["file"]]
+    busiest = batch["name"].value_counts().index[0]
     events = tmp_path / "events.csv"
-    argv = ["watch", str(logs[0]), "--model", my_model, "--once", "--events", str(events)]
+    argv = ["watch", str(my_logs / busiest), "--model", my_model, "--once", "--events", str(events)]
     assert main(argv) == 0
+    watched, scored = pd.read_csv(events), batch[batch["name"] == busiest]
+    assert len(watched) == len(scored) > 0
+    assert watched["start"].tolist() == pytest.approx(scored["start"].tolist(), abs=1e-6)
+    assert watched["channel"].tolist() == scored["channel"].tolist()
     drawn = tmp_path / "explain"
     argv = ["explain", str(logs[0]), "--model", my_model, "--at", "5", "--out", str(drawn)]
     assert main(argv) == 0
-    assert [p.suffix for p in drawn.iterdir()] == [".png"]
+    pngs = list(drawn.iterdir())
+    assert len(pngs) == 1 and pngs[0].name.startswith(logs[0].stem)
+    assert pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # validate reports each file on stdout; score's batch goes on past a refused file and ends with

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import socket
 import subprocess
 import sys
@@ -182,6 +183,15 @@ def test_train_logs_everything_and_model_reloads(
     # its time column reaches the model, whatever its case, and is checked as a log's is
     with pytest.raises(LogError, match="column 'Time', row 2: sample rate 10.0 Hz is far"):
         model.predict(frame.rename(columns={"time": "Time"}).assign(Time=frame["time"] * 2))
+    # the logged model raises, on every test flight, the first alarm the run's evaluation
+    # reported (per_flight.csv): what was logged is what was judged
+    judged = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(f"runs:/{run_id}/per_flight.csv")))
+    assert set(judged["flight_id"]) == set(split["test_flights"])
+    for row in judged.itertuples():
+        flight = pd.read_csv(easy_dir / "flights" / f"{row.flight_id}.csv")
+        flags = model.predict(flight)["is_anomaly"].to_numpy(bool)
+        first = flight["time"].to_numpy()[flags.argmax()] if flags.any() else np.nan
+        assert first == pytest.approx(row.first_alarm_s, nan_ok=True), row.flight_id
     # and the registered alias resolves to the same model
     alias = mlflow.pyfunc.load_model("models:/smoke_lstm@champion")
     np.testing.assert_allclose(alias.predict(frame)["score"], pred["score"], rtol=1e-6)

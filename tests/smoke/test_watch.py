@@ -3,9 +3,11 @@ printed and appended to the events file, at the row batch scoring raises it on."
 
 from __future__ import annotations
 
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -50,22 +52,30 @@ def test_watch_prints_the_alarm_of_a_fault_being_written(easy_dir, tmp_path):
     log, events = tmp_path / "live.csv", tmp_path / "alarms.csv"
     watch = ["watch", str(log), "--model", str(model), "--events", str(events), "--poll", "0.01"]
     cmd = [sys.executable, "-m", "anomaly.cli", *watch]
-    watcher = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stderr = open(tmp_path / "watch.err", "w")  # a file: an unread pipe could fill and block
+    watcher = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    # read on a thread: a watch that never prints an alarm must fail the test, not hang it
+    threading.Thread(target=lambda: [lines.put(x) for x in watcher.stdout], daemon=True).start()
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(source), str(log)])
     try:
         alarm = None
         deadline = time.time() + 120
         while alarm is None and time.time() < deadline:
-            line = watcher.stdout.readline()
+            try:
+                line = lines.get(timeout=1.0)
+            except queue.Empty:
+                continue
             if line.startswith("ALARM"):
                 alarm = line
-        assert alarm is not None, "no alarm printed"
+        assert alarm is not None, "no alarm printed: " + (tmp_path / "watch.err").read_text()
         assert f"t={first_alarm:.2f} s" in alarm
         writer.wait(timeout=60)
     finally:
         watcher.send_signal(signal.SIGTERM)  # how a watch ends
         code = watcher.wait(timeout=30)
         writer.kill()
+        stderr.close()
     assert code == 0
     logged = pd.read_csv(events)
     assert logged["start"].iloc[0] == pytest.approx(first_alarm, abs=1e-3)

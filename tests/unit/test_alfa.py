@@ -42,6 +42,10 @@ def test_delta_yaw_wrapped(alfa):
 
 def test_fixed_split_matches_split_csv(alfa):
     s = split_flights(alfa, seed=5)
+    table = pd.read_csv(alfa_dir() / "split.csv")
+    for side in ("train", "validation", "test"):  # the same flights on each side, not only as many
+        expected = set(table.loc[table["split"] == side, "file"].str.removesuffix(".csv"))
+        assert {f.flight_id for f in getattr(s, side)} == expected
     assert (len(s.train), len(s.validation), len(s.test)) == (17, 8, 20)
     assert [f.flight_id for f in split_flights(alfa, seed=9).test] == [f.flight_id for f in s.test]
 

@@ -9,6 +9,7 @@ import pytest
 
 from anomaly.detect.alarms import AlarmRule
 from anomaly.detect.events import EventBuilder, runs
+from anomaly.detect.residuals import residual_stream
 from anomaly.detect.thresholds import Threshold, cluster_peaks, rate_level
 from anomaly.errors import UserError
 
@@ -285,3 +286,29 @@ def test_the_fresh_stride_is_saved_and_old_rules_load_as_stride_one():
     assert AlarmRule.from_dict(d).fresh_every_ == 4
     d.pop("fresh_every")  # a model saved before the field
     assert AlarmRule.from_dict(d).fresh_every_ == 1
+
+
+class _LastRow:
+    """A stand-in detector whose residual for a window is its last row, so each residual shows
+    which window scored it."""
+
+    def last_residuals(self, windows: np.ndarray) -> np.ndarray:
+        return windows[:, -1]
+
+    def recurrent_stream(self, min_context: int) -> None:
+        return None
+
+
+@pytest.mark.parametrize("stride", [1, 3])
+@pytest.mark.parametrize("chunk", [1, 4, 7, 1000])
+def test_row_t_is_scored_by_the_window_that_ends_on_t(stride, chunk):
+    T, n = 5, 40
+    rows = np.arange(n * 2, dtype=np.float32).reshape(n, 2)
+    stream = residual_stream(_LastRow(), T, stride, 2)
+    parts = [stream.feed(rows[i : i + chunk]) for i in range(0, n, chunk)]
+    out = np.concatenate([p[0] for p in parts])
+    fresh = np.concatenate([p[1] for p in parts])
+    expected = (np.arange(n) >= T - 1) & ((np.arange(n) - (T - 1)) % stride == 0)
+    np.testing.assert_array_equal(fresh, expected)
+    np.testing.assert_array_equal(out[fresh], rows[fresh])  # the window ending on t, not t - 1
+    assert np.isnan(out[~fresh]).all()

@@ -18,16 +18,20 @@ SHARED_REF = (
     / "vus"
     / "tsb_ad_1.5_reference.json"
 )
+# a copy of SHARED_REF, so the metric is checked wherever the repository is cloned
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "vus_tsb_ad_1.5_reference.json"
 EXTRA_REF = Path(__file__).resolve().parents[1] / "data" / "vus_tsb_ad_extra.json"
 TOL = 1e-9  # the reference implementation's values are matched to rounding
 
 
 def _shared_reference() -> dict:
+    return json.loads(REFERENCE.read_text())
+
+
+def test_the_copied_reference_is_the_shared_one():
     if not SHARED_REF.is_file():
-        pytest.fail(
-            f"VUS reference values missing: expected {SHARED_REF} (shared/ beside the repo)"
-        )
-    return json.loads(SHARED_REF.read_text())
+        pytest.skip(f"{SHARED_REF} is not beside this clone: the copy is checked where it is")
+    assert json.loads(SHARED_REF.read_text()) == _shared_reference()
 
 
 def _shared_inputs(key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -57,6 +61,9 @@ def test_matches_shared_tsb_ad_reference(key: str, window: int):
     pr, roc = vus(labels, score, window)
     assert pr == pytest.approx(expected["VUS_PR"], abs=TOL)
     assert roc == pytest.approx(expected["VUS_ROC"], abs=TOL)
+    point = ranking_metrics(labels, score)  # the same call reported AUC-PR and AUC-ROC
+    assert point["auc_pr"] == pytest.approx(expected["AUC_PR"], abs=TOL)
+    assert point["auc_roc"] == pytest.approx(expected["AUC_ROC"], abs=TOL)
 
 
 def _extra_inputs(case: dict) -> tuple[np.ndarray, np.ndarray]:

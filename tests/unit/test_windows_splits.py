@@ -4,6 +4,7 @@ reaches training or the scaler."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from anomaly.data.datasets import load_dataset
@@ -35,11 +36,10 @@ def test_fixed_split_file_wins(synth_dir):
     ds = load_dataset(str(synth_dir))
     assert ds.fixed_split is not None
     a, b = split_flights(ds, seed=1), split_flights(ds, seed=2)
-    assert (
-        [f.flight_id for f in a.test]
-        == [f.flight_id for f in b.test]
-        == ["flight_009", "flight_010", "flight_011"]
-    )
+    table = pd.read_csv(synth_dir / "split.csv")
+    listed = sorted(table.loc[table["split"] == "test", "file"].str.removesuffix(".csv"))
+    assert [f.flight_id for f in a.test] == [f.flight_id for f in b.test] == listed
+    assert len(listed) == 3
 
 
 def test_the_tables_hash_follows_split_and_manifest_the_logs_hash_does_not(synth_dir, tmp_path):
