@@ -60,10 +60,29 @@ def event_metrics(labels: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
     alarms = runs(flagged)
     found = sum(1 for s, e in segments if np.asarray(flagged)[s : e + 1].any())
     false_runs = sum(1 for s, e in alarms if not labels[s : e + 1].any())
-    precision = found / (found + false_runs) if found + false_runs else 0.0
-    recall = found / len(segments) if segments else float("nan")
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-    return {"precision_event": precision, "recall_event": recall, "f1_event": f1}
+    precision = _ratio(found, found + false_runs)
+    recall = _ratio(found, len(segments))
+    return {
+        "precision_event": precision,
+        "recall_event": recall,
+        "f1_event": _f1(precision, recall),
+    }
+
+
+def _ratio(hits: int, of: int) -> float:
+    """NaN where nothing was there to count (no alarm for a precision, no fault for a recall):
+    never a 0 that reads as a miss."""
+    return hits / of if of else float("nan")
+
+
+def _f1(precision: float, recall: float) -> float:
+    """F1, undefined without a fault to find; 0 when no alarm was raised, since then none was
+    found."""
+    if np.isnan(recall):
+        return float("nan")
+    if np.isnan(precision) or precision + recall == 0:
+        return 0.0
+    return 2 * precision * recall / (precision + recall)
 
 
 @dataclass
@@ -164,8 +183,8 @@ def evaluator_metrics(counts: list[EvaluatorCounts]) -> dict[str, float]:
     tp, fp, fn = (sum(getattr(c, k) for c in counts) for k in ("tp", "fp", "fn"))
     delays = [c.delay_s for c in counts if c.delay_s is not None]
     return {
-        "evaluator_precision": tp / (tp + fp) if tp + fp else 0.0,
-        "evaluator_recall": tp / (tp + fn) if tp + fn else float("nan"),
+        "evaluator_precision": _ratio(tp, tp + fp),
+        "evaluator_recall": _ratio(tp, tp + fn),
         "evaluator_delay_seconds": float(np.mean(delays)) if delays else float("nan"),
     }
 
@@ -181,16 +200,11 @@ def flight_metrics(outcomes: list[FlightOutcome]) -> dict[str, float]:
     tn = sum(o.outcome == "TN" for o in outcomes)
     n_fault = sum(o.onset_s is not None for o in outcomes)
     delays = [o.delay_s for o in outcomes if o.delay_s is not None]
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / n_fault if n_fault else float("nan")
+    precision, recall = _ratio(tp, tp + fp), _ratio(tp, n_fault)
     return {
         "flight_precision": precision,
         "flight_recall": recall,
-        "flight_f1": float("nan")
-        if np.isnan(recall)
-        else 2 * precision * recall / (precision + recall)
-        if precision + recall > 0
-        else 0.0,
+        "flight_f1": _f1(precision, recall),
         "flight_accuracy": (tp + tn) / len(outcomes) if outcomes else float("nan"),
         "detection_delay_seconds": float(np.mean(delays)) if delays else float("nan"),
         "detection_delay_max_seconds": float(np.max(delays)) if delays else float("nan"),

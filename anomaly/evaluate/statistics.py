@@ -193,15 +193,17 @@ def overall_call(
     """Claim 1's one verdict over the sizes and the Holm-adjusted p-values (trend, average)
     behind it. Two tests stand behind one verdict, so Holm corrects them as a pair: a trend
     first ('differs by size'), so that opposite differences at the two ends never average to
-    'equivalent'; else the verdict on the difference averaged over the sizes."""
+    'equivalent'; else the verdict on the difference averaged over the sizes, whose
+    equivalence p-value is paired with the trend's the same way."""
     h_trend, h_average = holm([p_trend, every.p_value])
+    h_equivalent = holm([p_trend, every.p_equivalent])[1]
     if h_trend < 0.05:
         return (
             f"differs by size ({a} - {b} changes by {trend.mean:+.3f} a doubling)",
             h_trend,
             h_average,
         )
-    average = verdict(every.diff, h_average, every.p_equivalent, margin, a, b)
+    average = verdict(every.diff, h_average, h_equivalent, margin, a, b)
     return f"{average} on average over the sizes", h_trend, h_average
 
 

@@ -147,3 +147,24 @@ def test_evaluator_counts_each_raised_alarm_as_alfa_evaluate_does():
         "evaluator_recall": 2 / 3,
         "evaluator_delay_seconds": 3.5,
     }
+
+
+def test_no_alarm_leaves_every_precision_undefined_and_f1_zero():
+    # a detector that never alarmed has no precision (NaN, not a 0 that reads as all-false
+    # alarms); with a fault to find it found none, so F1 is 0; with none to find, F1 is NaN
+    Outcome = M.FlightOutcome
+    missed = M.flight_metrics(
+        [
+            Outcome("a", "engine", "FN", None, None, 5.0),
+            Outcome("b", "none", "TN", None, None, None),
+        ]
+    )
+    assert np.isnan(missed["flight_precision"])
+    assert missed["flight_recall"] == missed["flight_f1"] == 0
+    quiet = M.flight_metrics([Outcome("b", "none", "TN", None, None, None)])
+    assert all(np.isnan(quiet[k]) for k in ("flight_precision", "flight_recall", "flight_f1"))
+    event = M.event_metrics(np.array([0, 1, 1, 0]), np.zeros(4, bool))
+    assert np.isnan(event["precision_event"]) and event["recall_event"] == event["f1_event"] == 0
+    assert np.isnan(M.event_metrics(np.zeros(4), np.zeros(4, bool))["f1_event"])
+    counts = M.evaluator_metrics([M.EvaluatorCounts(0, 0, 1, None)])
+    assert np.isnan(counts["evaluator_precision"]) and counts["evaluator_recall"] == 0
