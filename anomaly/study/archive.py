@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from anomaly.errors import UserError
 
 if TYPE_CHECKING:
+    from anomaly.data.datasets import Dataset
     from anomaly.track.tracker import Tracker
 
 FILE_NAME = "cells.jsonl.gz"
@@ -82,6 +83,8 @@ def export_archive(parent_id: str, path: str | Path) -> int:
         "data_hash": parent_params.get("data.content_hash", ""),
         "cells": len(lines),
     }
+    if "data.tables_hash" in parent_params:  # split.csv and manifest.csv, apart from the logs
+        header["tables_hash"] = parent_params["data.tables_hash"]
     lines.sort(key=lambda line: line["key"])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,24 +163,54 @@ def _cell_problem(cell) -> str | None:
     return None
 
 
+def _flights(params: dict, *names: str) -> set[str]:
+    return {f for n in names for f in params.get(n, "").split(",") if f not in ("", "None")}
+
+
+def split_problem(cell: dict, test: set[str]) -> str | None:
+    """Why a cell cannot stand for this split's (whose test flights are `test`), or None: it
+    tested a flight the split does not test, or learnt from one the split tests. A cell's key
+    hashes its settings, not split.csv, so a changed split would otherwise import every cell."""
+    p = cell["params"]
+    if extra := sorted(_flights(p, "test_flights") - test):
+        return f"it was tested on {extra[0]}, which this split does not test"
+    if seen := sorted(_flights(p, "train_flights", "validation_flights") & test):
+        return f"it trained or validated on {seen[0]}, a test flight of this split"
+    return None
+
+
 def import_archive(
-    tracker: Tracker, parent_id: str, archive: Archive, data_hash: str, wanted: set[str]
+    tracker: Tracker,
+    parent_id: str,
+    archive: Archive,
+    data: Dataset,
+    wanted: set[str],
 ) -> int:
     """Log the archived cells whose keys are in `wanted` as finished child runs of `parent_id`;
     returns how many. A key hashes every setting of its cell, so an archive of an earlier version
     of the study (another grid: one arm's settings refrozen, say) still fills the cells the change
-    left alone, and only the changed ones run. An archive of other flights is refused: keys
-    name the data folder, not its content."""
+    left alone, and only the changed ones run. An archive of other flights, or of another split,
+    is refused: keys name the data folder, not its content."""
     header, path = archive.header, archive.path
-    if header.get("data_hash") != data_hash:
+    again = "sweep without --resume-from (make ... ARCHIVES=) to start afresh"
+    if header.get("data_hash") != data.content_hash:
         raise UserError(
             f"{path}: cells of other flights (data {header.get('data_hash')}; this sweep: data "
-            f"{data_hash}); sweep without --resume-from (make ... ARCHIVES=) to start afresh"
+            f"{data.content_hash}); {again}"
         )
+    if header.get("tables_hash", data.tables_hash) != data.tables_hash:
+        raise UserError(
+            f"{path}: cells of another split.csv or manifest.csv (tables "
+            f"{header['tables_hash']}; this sweep: {data.tables_hash}); {again}"
+        )
+    test = {f for f, side in (data.fixed_split or {}).items() if side == "test"}
     n = 0
     for cell in archive.cells:
         if cell["key"] not in wanted:
             continue
+        why = split_problem(cell, test) if test else None
+        if why:
+            raise UserError(f"{path}: cell {cell['key']} is of another split: {why}; {again}")
         tags = {k: v for k, v in cell["tags"].items() if k != "mlflow.runName"}
         tags[SOURCE_TAG] = f"archive {path.name} ({header.get('sweep')}, {archive.digest})"
         with tracker.run(cell["tags"].get("mlflow.runName", cell["key"]), parent_id, tags) as rid:

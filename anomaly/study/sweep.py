@@ -273,7 +273,7 @@ def _run_sweep(spec, workers, progress, resume_from) -> tuple[str, dict]:
     imported = 0
     if archive is not None:
         wanted = {c.key for c in cells} - done
-        imported = import_archive(tracker, parent_id, archive, ds.content_hash, wanted)
+        imported = import_archive(tracker, parent_id, archive, ds, wanted)
         done = finished_keys(tracker, parent_id)
         # an archive whose every key changed fills nothing: say so before hours of cells run
         log.info(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from anomaly.cli import main
+from anomaly.data.datasets import Dataset
 from anomaly.errors import UserError
 from anomaly.study.archive import FORMAT, VERSION, import_archive, read_archive
 
@@ -26,6 +27,11 @@ def _write(path: Path, *items: dict) -> Path:
 CELL = {"key": "k", "tags": {"anomaly.cell": "k"}, "params": {}, "metrics": {}, "history": {},
         "per_flight": "flight_id,vus_pr\n"}  # fmt: skip
 HEADER = {"format": FORMAT, "version": VERSION, "grid": "g1", "data_hash": "d1", "cells": 1}
+
+
+def _data(content: str = "d1", tables: str = "t1", split: dict | None = None) -> Dataset:
+    """The dataset a sweep resumes on: what import_archive reads of it."""
+    return Dataset("study", "data/study", [], split, content, tables_hash=tables)
 
 
 class _Store:
@@ -60,7 +66,7 @@ def test_an_archive_of_other_flights_is_refused(tmp_path):
     assert archive.header["grid"] == "g1" and [c["key"] for c in archive.cells] == ["k"]
     # a tracker is never touched: None would fail on the first run it opened
     with pytest.raises(UserError, match="cells.jsonl.gz: cells of other flights .data d1; this"):
-        import_archive(None, "parent", archive, "d2", {"k"})
+        import_archive(None, "parent", archive, _data("d2"), {"k"})
 
 
 def test_an_archive_of_an_earlier_grid_fills_the_cells_whose_keys_remain(tmp_path):
@@ -69,11 +75,30 @@ def test_an_archive_of_an_earlier_grid_fills_the_cells_whose_keys_remain(tmp_pat
     other = {**CELL, "key": "gone", "tags": {"anomaly.cell": "gone"}}
     path = _write(tmp_path / "cells.jsonl.gz", {**HEADER, "cells": 2}, CELL, other)
     store = _Store()
-    assert import_archive(store, "parent", read_archive(path), "d1", {"k", "new"}) == 1
+    assert import_archive(store, "parent", read_archive(path), _data(), {"k", "new"}) == 1
     (run,) = store.runs.values()
     assert run["parent"] == "parent" and run["tags"]["anomaly.cell"] == "k"
     assert run["tags"]["anomaly.source"].startswith("archive cells.jsonl.gz")
     assert run["per_flight.csv"] == CELL["per_flight"]
+
+
+def test_an_archive_of_another_split_is_refused(tmp_path):
+    # the logs are the same (their hash matches) but split.csv moved flights between sides
+    split = {"a": "train", "b": "validation", "c": "test", "d": "test"}
+    cell = {**CELL, "params": {"train_flights": "a", "validation_flights": "b",
+                               "test_flights": "c,d"}}  # fmt: skip
+    path = _write(tmp_path / "cells.jsonl.gz", HEADER, cell)
+    assert import_archive(_Store(), "p", read_archive(path), _data(split=split), {"k"}) == 1
+    moved = {**split, "b": "test"}  # a flight the cell validated on is now tested
+    with pytest.raises(UserError, match="trained or validated on b, a test flight of this split"):
+        import_archive(_Store(), "p", read_archive(path), _data(split=moved), {"k"})
+    fewer = {**split, "d": "train"}  # a flight the cell was tested on is now trained on
+    with pytest.raises(UserError, match="tested on d, which this split does not test"):
+        import_archive(_Store(), "p", read_archive(path), _data(split=fewer), {"k"})
+    # an archive that names its tables is refused on another manifest or split at once
+    named = _write(tmp_path / "named.jsonl.gz", {**HEADER, "tables_hash": "t1"}, cell)
+    with pytest.raises(UserError, match="another split.csv or manifest.csv .tables t1; this"):
+        import_archive(None, "p", read_archive(named), _data(tables="t2", split=split), {"k"})
 
 
 def test_an_archive_of_another_study_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
