@@ -204,13 +204,12 @@ def import_archive(
             f"{header['tables_hash']}; this sweep: {data.tables_hash}); {again}"
         )
     test = {f for f, side in (data.fixed_split or {}).items() if side == "test"}
-    n = 0
-    for cell in archive.cells:
-        if cell["key"] not in wanted:
-            continue
-        why = split_problem(cell, test) if test else None
-        if why:
+    cells = [cell for cell in archive.cells if cell["key"] in wanted]
+    for cell in cells if test else []:  # all judged before the first is logged
+        if why := split_problem(cell, test):
             raise UserError(f"{path}: cell {cell['key']} is of another split: {why}; {again}")
+    n = 0
+    for cell in cells:
         tags = {k: v for k, v in cell["tags"].items() if k != "mlflow.runName"}
         tags[SOURCE_TAG] = f"archive {path.name} ({header.get('sweep')}, {archive.digest})"
         with tracker.run(cell["tags"].get("mlflow.runName", cell["key"]), parent_id, tags) as rid:
