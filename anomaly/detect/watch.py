@@ -75,13 +75,26 @@ def _head(path: Path) -> bytes:
         return fh.read(BLOCK)
 
 
-def check_events_path(path: Path) -> None:
-    """A watch may run for hours before its first alarm: its events file must be writable now."""
+def check_events_path(path: Path, log: Path) -> None:
+    """A watch may run for hours before its first alarm: its events file must be writable now,
+    and never the log itself or another file that is not an events table (a flight log named
+    by mistake would be appended to: inputs are never modified)."""
     folder = path.parent
     if path.exists() and not path.is_file():
         raise UserError(f"--events {path}: not a file")
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise UserError(f"--events {path}: its folder is missing or not writable")
+    if path.resolve() == log.resolve():
+        raise UserError(f"--events {path}: the log being watched; name another file")
+    if path.exists() and path.stat().st_size > 0:
+        with open(path, newline="", errors="replace") as fh:
+            header = fh.readline().rstrip("\r\n")
+        expected = ",".join(["file", *EVENT_COLUMNS[1:]])
+        if header != expected:
+            raise UserError(
+                f"--events {path}: not an events table (its first line is not {expected}); "
+                "name a new file or one an earlier watch wrote"
+            )
 
 
 def watch(
@@ -97,7 +110,7 @@ def watch(
     """Score `path` as it grows; `on_alarm(event)` is called the moment an alarm is raised, and
     the event is appended to `events_path` (a CSV with the events table's columns)."""
     if events_path is not None:
-        check_events_path(events_path)
+        check_events_path(events_path, path)
     wait_for_header(path, once, poll_s, stop)
     reader = LogReader(
         path,

@@ -391,3 +391,21 @@ def test_a_logs_rate_is_judged_on_its_first_rows_whatever_the_chunk_size(chunk):
         for i in range(0, len(t), chunk):
             check.see(t[i : i + chunk])
         check.finish()
+
+
+def test_watch_never_appends_its_alarms_to_a_log(tmp_path):
+    from anomaly.detect.watch import append_event, check_events_path
+    from anomaly.errors import UserError
+
+    log = write_log(tmp_path / "flight.csv", n=40)
+    before = log.read_bytes()
+    with pytest.raises(UserError, match="the log being watched"):
+        check_events_path(tmp_path / "." / "flight.csv", log)
+    other = write_log(tmp_path / "other.csv", n=40)  # another log named by mistake
+    with pytest.raises(UserError, match="other.csv: not an events table"):
+        check_events_path(other, log)
+    assert log.read_bytes() == before
+    events = tmp_path / "alarms.csv"  # a new file, then one an earlier watch appended to
+    check_events_path(events, log)
+    append_event(events, {"flight_id": "f", "start": 1.0, "peak_score": 2.0, "channel": "a"})
+    check_events_path(events, log)
