@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"INVALID {exc}")
             continue
         lab = "no labels" if f.labels is None else f"{f.labels.mean():.1%} labelled anomalous"
+        if f.labels is None and fmt.label_col is not None:  # named, yet absent: a typo?
+            lab = f"no labels (no column '{fmt.label_col}')"
         print(
             f"ok {p}: {f.n_rows} rows, {f.duration_s:.1f} s, {f.sample_rate_hz:.1f} Hz, "
             f"{len(f.channels)} channels, longest NaN gap {f.longest_gap_rows} rows, {lab}"

@@ -186,6 +186,16 @@ def _read_flights(paths: list[Path], fmt: LogFormat, faults: dict[Path, str] | N
                 flight, values=flight.values[:, order], channels=list(first)
             )
         flights.append(flight)
+    if fmt.label_col is not None and flights and all(f.labels is None for f in flights):
+        # a label column named on purpose that no log has is a typo, not a folder of unlabelled
+        # logs: read as one, faulty rows would train the model as normal flight
+        others = f" nor in the other {len(paths) - 1} logs" if len(paths) > 1 else ""
+        raise LogError(
+            str(paths[0]),
+            f"label column not found{others}; name it as the logs do, or drop --label-col",
+            fmt.label_col,
+            1,
+        )
     return flights
 
 

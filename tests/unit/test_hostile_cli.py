@@ -409,3 +409,14 @@ def test_watch_never_appends_its_alarms_to_a_log(tmp_path):
     check_events_path(events, log)
     append_event(events, {"flight_id": "f", "start": 1.0, "peak_score": 2.0, "channel": "a"})
     check_events_path(events, log)
+
+
+def test_a_label_column_no_log_has_is_a_typo_not_unlabelled_logs(tmp_path, capsys):
+    frames = [pd.read_csv(write_log(tmp_path / f"log{i}.csv", n=60, seed=i)) for i in range(3)]
+    for i, frame in enumerate(frames):
+        frame.assign(label=0).to_csv(tmp_path / f"log{i}.csv", index=False)
+    with pytest.raises(LogError, match=r"log0.csv, column 'lable', row 1: label column not found"):
+        load_dataset(str(tmp_path), {"label_col": "lable"})
+    assert load_dataset(str(tmp_path), {"label_col": "label"}).flights[0].labels is not None
+    assert main(["validate", str(tmp_path / "log0.csv"), "--label-col", "lable"]) == 0
+    assert "no labels (no column 'lable')" in capsys.readouterr().out
