@@ -108,13 +108,15 @@ def run_train(args: argparse.Namespace) -> int:
     from anomaly.config import build_config
     from anomaly.study.trial import run_trial
     from anomaly.track.tracker import Tracker
-    from anomaly.track.trials import log_trial
+    from anomaly.track.trials import judged_note, log_trial
 
     cfg = build_config(_base_config(args), overrides_from_args(args))
     trial = run_trial(cfg, progress=sys.stderr.isatty())
     tracker = Tracker(cfg.experiment)
     run_id, uri = log_trial(trial, tracker, register=args.register)
     print(format_table({cfg.model: trial.metrics}))
+    if note := judged_note(trial):
+        print(note)
     if len(trial.per_fault):
         print("\nper fault type (test flights):")
         print(trial.per_fault.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -131,7 +133,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from anomaly.data.datasets import load_dataset
     from anomaly.study.trial import run_trial
     from anomaly.track.tracker import Tracker
-    from anomaly.track.trials import log_trial
+    from anomaly.track.trials import judged_note, log_trial
 
     base = _base_config(args)
     over = overrides_from_args(args)
@@ -153,6 +155,8 @@ def run_compare(args: argparse.Namespace) -> int:
         f1, seconds = trial.metrics.get("f1_point", float("nan")), trial.metrics["train_seconds"]
         log.info("%s: f1_point %.3f in %.1f s", m, f1, seconds)
     print(format_table(table))
+    if note := judged_note(trial):
+        print(note)
     print(
         f"\ntest flights: {len(trial.split.test)}, training flights: {len(trial.split.train)}; "
         f"runs in experiment '{cfg0.experiment}' ({tracker.uri}); compare them with `make ui`"

@@ -51,6 +51,33 @@ def flight_vus(results: list[FlightResult], window_rows: int) -> tuple[float, fl
     return float(pr.mean()), float(roc.mean())
 
 
+# what evaluate_flights computes over labelled flights (tests/unit/test_protocol.py checks it)
+JUDGED_METRICS = (
+    "precision_point",
+    "recall_point",
+    "f1_point",
+    "auc_pr",
+    "auc_roc",
+    "vus_pr",
+    "vus_roc",
+    "precision_event",
+    "recall_event",
+    "f1_event",
+    "f1_point_adjusted",
+    "flight_precision",
+    "flight_recall",
+    "flight_f1",
+    "flight_accuracy",
+    "detection_delay_seconds",
+    "detection_delay_max_seconds",
+    "evaluator_precision",
+    "evaluator_recall",
+    "evaluator_delay_seconds",
+    "false_alarms_per_hour",
+    "false_alarms_per_hour_fault_free",
+)
+
+
 def evaluate_flights(
     results: list[FlightResult],
     rate_hz: float,
@@ -66,8 +93,8 @@ def evaluate_flights(
     per_fault : one row per fault type.
     """
     labelled = [r for r in results if r.flight.labels is not None]
-    if not labelled:
-        return {}, [], pd.DataFrame()
+    if not labelled:  # each named undefined, so the run says what is missing
+        return dict.fromkeys(JUDGED_METRICS, float("nan")), [], pd.DataFrame()
     labels = _concat([r.flight.labels.astype(np.int8) for r in labelled], 0)
     scores = _concat([r.score for r in labelled], -np.inf)
     flagged = _concat([r.flagged for r in labelled], False)

@@ -191,6 +191,25 @@ def trial_events(trial: Trial) -> pd.DataFrame:
     return events_table(rows)
 
 
+def unlabelled_test_flights(trial: Trial) -> list[str]:
+    """Test flights without labels: scored (their alarms are in events.csv) but in no metric."""
+    return [f.flight_id for f in trial.split.test if f.labels is None]
+
+
+def judged_note(trial: Trial) -> str | None:
+    """One line on the test flights the metrics leave out, or None when they judge them all."""
+    if not trial.split.test:
+        return "no test flights: nothing to judge the model on (metrics '-')"
+    unjudged = unlabelled_test_flights(trial)
+    if not unjudged:
+        return None
+    shown = ", ".join(unjudged[:5]) + (", ..." if len(unjudged) > 5 else "")
+    return (
+        f"{len(unjudged)} of {len(trial.split.test)} test flights have no labels ({shown}): "
+        "scored, their alarms in the run's events.csv, but in no metric"
+    )
+
+
 def log_trial(
     trial: Trial,
     tracker: Tracker,
@@ -211,6 +230,8 @@ def log_trial(
             side: ids.split(",") if ids else [] for side, ids in trial.split.describe().items()
         }
         tracker.log_dict(run_id, split, "split.json")  # whole, however long the params' copy
+        if unjudged := unlabelled_test_flights(trial):  # scored, in events.csv; not in a metric
+            tracker.set_tags(run_id, {"anomaly.unlabelled_test_flights": ",".join(unjudged)[:5000]})
         if len(trial.per_fault):
             tracker.log_text(run_id, trial.per_fault.to_csv(index=False), "per_fault_type.csv")
         if trial.outcomes:

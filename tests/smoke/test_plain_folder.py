@@ -61,6 +61,11 @@ def my_model(my_logs, tmp_path_factory, mlflow_store) -> str:
         assert main([*argv, "--experiment", "my-logs"]) == 0
     uri = printed.getvalue().strip().splitlines()[-1]
     assert uri.startswith("runs:/") and uri.endswith("/model")
+    # no label anywhere: the run says so rather than leaving its metrics silently empty
+    assert "test flights have no labels" in printed.getvalue()
+    tags = mlflow.MlflowClient().get_run(uri.split("/")[1]).data.tags
+    assert "flight_precision" in tags["anomaly.missing_metrics"].split(",")
+    assert tags["anomaly.unlabelled_test_flights"]
     return uri
 
 

@@ -66,3 +66,15 @@ def test_an_early_alarm_is_a_false_positive_flight(two_flights):
     a.flagged[20] = True  # before onset
     m, outcomes, _ = evaluate_flights([a], RATE, timeout_s=5.0)
     assert outcomes[0].outcome == "FP" and m["flight_recall"] == 0.0
+
+
+def test_without_a_labelled_flight_every_metric_is_named_undefined(two_flights):
+    from anomaly.evaluate.protocol import JUDGED_METRICS
+
+    labelled, _, _ = evaluate_flights(two_flights, RATE, timeout_s=5.0)
+    assert set(labelled) == set(JUDGED_METRICS)  # the list says what an evaluation computes
+    for r in two_flights:
+        r.flight.labels = None
+    m, outcomes, per_fault = evaluate_flights(two_flights, RATE, timeout_s=5.0)
+    assert set(m) == set(JUDGED_METRICS) and all(np.isnan(v) for v in m.values())
+    assert outcomes == [] and per_fault.empty
