@@ -11,6 +11,7 @@ same alarms, whatever the chunking.
 from __future__ import annotations
 
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,9 +158,17 @@ class Pipeline:
                 f"{folder}: saved by {other} version of anomaly (format {version}, "
                 f"this one reads {FORMAT_VERSION}); retrain it or score it with that version"
             )
+        try:
+            detector = load_detector(spec["model"], folder, spec["model_params"])
+        except (RuntimeError, EOFError, pickle.UnpicklingError, json.JSONDecodeError) as e:
+            # a cut or overwritten weights file: torch's and pickle's own words, on one line
+            why = " ".join(str(e).split())[:300]
+            raise UserError(
+                f"{folder}: a damaged saved model ({type(e).__name__}: {why})"
+            ) from None
         return cls(
             spec["model"],
-            load_detector(spec["model"], folder, spec["model_params"]),
+            detector,
             ChannelScaler.from_dict(spec["scaler"]),
             spec["channels"],
             spec["window_len"],

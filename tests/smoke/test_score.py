@@ -295,3 +295,15 @@ def test_error_in_a_later_chunk_leaves_no_partial_file(pipeline, easy_dir, tmp_p
     assert _score(path, model, out, "--chunk-rows", "200", "--quiet") == 1
     assert f"row {len(src) - 5 + 2}" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["events.csv", "summary.json"]
+
+
+def test_a_cut_weights_file_is_named_as_a_damaged_model(pipeline, easy_dir, tmp_path, capsys):
+    import shutil
+
+    _, folder = pipeline
+    model = shutil.copytree(folder, tmp_path / "model")
+    weights = model / "weights.pt"
+    weights.write_bytes(weights.read_bytes()[:1000])  # a copy cut short
+    assert _score(_flights(easy_dir)[0], model, tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip()
+    assert "a damaged saved model" in err and str(model) in err and "\n" not in err
