@@ -47,6 +47,12 @@ def finite_float(text: str) -> float:
     return _number(text, float, "a finite number", math.isfinite)
 
 
+def non_negative_float(text: str) -> float:
+    """A decision level on the alarm statistic, which is never below 0 (a negative level would
+    flag every row)."""
+    return _number(text, float, "a finite number >= 0", lambda v: math.isfinite(v) and v >= 0)
+
+
 def positive_float(text: str) -> float:
     """A duration in seconds, more than 0."""
     return _number(text, float, "a finite number > 0", lambda v: math.isfinite(v) and v > 0)

@@ -84,7 +84,10 @@ def run(args: argparse.Namespace) -> int:
     path = out / f"{flight.flight_id}-W-{flight.time[row]:.2f}s.png"
     if path.exists() and not args.overwrite:  # another model's figure of the same row, say
         raise UserError(f"{path} exists; pass --overwrite to replace it")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot be made ({e.strerror})") from None
     out_row = estimating_output(network, T)
     fig = explain_figure(W, pipe.channels, blamed, pipe.sample_rate_hz, title, out_row)
     tmp = temporary(path)  # a killed run leaves no half-written figure under the real name

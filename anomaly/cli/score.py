@@ -12,9 +12,9 @@ from pathlib import Path
 
 from anomaly.cli.common import (
     EXIT_FAILED,
-    finite_float,
     format_options,
     log_format_flags,
+    non_negative_float,
     positive_int,
     save_traceback,
 )
@@ -36,14 +36,14 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(
         "--threshold",
-        type=finite_float,
-        help="fixed decision level instead of the model's fitted one",
+        type=non_negative_float,
+        help="fixed decision level on the alarm statistic (>= 0) instead of the model's fitted one",
     )
     p.add_argument(
         "--chunk-rows",
         type=positive_int,
         default=200_000,
-        help="rows read at a time; bounds memory",
+        help="rows read at a time; bounds memory (default: %(default)s)",
     )
     p.add_argument("--format", choices=["csv", "parquet"], default="csv")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")

@@ -10,13 +10,24 @@ from anomaly.cli.common import non_negative_int, positive_float, positive_int, u
 
 def add_parser(sub) -> None:
     p = sub.add_parser("synth", help="write a synthetic dataset folder")
-    p.add_argument("--out", required=True)
-    p.add_argument("--flights", type=positive_int, default=64)
-    p.add_argument("--seed", type=non_negative_int, default=0)
-    p.add_argument("--rate-hz", type=float, default=20.0, choices=[10.0, 20.0])
-    p.add_argument("--min-duration", type=positive_float, default=60.0, help="seconds")
-    p.add_argument("--max-duration", type=positive_float, default=240.0, help="seconds")
-    p.add_argument("--fault-free-share", type=unit_share, default=0.25)
+    p.add_argument("--out", required=True, help="the dataset folder to write")
+    p.add_argument("--flights", type=positive_int, default=64, help="default: %(default)s")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="default: %(default)s")
+    p.add_argument(
+        "--rate-hz", type=float, default=20.0, choices=[10.0, 20.0], help="default: %(default)s"
+    )
+    p.add_argument(
+        "--min-duration", type=positive_float, default=60.0, help="seconds (default: %(default)s)"
+    )
+    p.add_argument(
+        "--max-duration", type=positive_float, default=240.0, help="seconds (default: %(default)s)"
+    )
+    p.add_argument(
+        "--fault-free-share",
+        type=unit_share,
+        default=0.25,
+        help="share of flights with no fault (default: %(default)s)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     p.set_defaults(func=run)
 
@@ -35,7 +46,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.min_duration > args.max_duration:
         raise UserError(
-            f"--min-duration {args.min_duration:g} is above --max-duration {args.max_duration:g}"
+            f"--min-duration {args.min_duration:g} (default 60) is above --max-duration "
+            f"{args.max_duration:g}; lower --min-duration too"
+            if args.min_duration == 60.0
+            else f"--min-duration {args.min_duration:g} is above --max-duration "
+            f"{args.max_duration:g}"
         )
     if args.min_duration < 10.0:
         raise UserError(f"--min-duration {args.min_duration:g}: a flight needs 10 s or more")

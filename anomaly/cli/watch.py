@@ -24,7 +24,10 @@ def add_parser(sub) -> None:
     p.add_argument("--events", help="append each alarm to this CSV (the events table's columns)")
     p.add_argument("--once", action="store_true", help="stop at the end of the file")
     p.add_argument(
-        "--poll", type=positive_float, default=0.02, help="seconds between looks at the file"
+        "--poll",
+        type=positive_float,
+        default=0.02,
+        help="seconds between looks at the file (default: %(default)s)",
     )
     p.set_defaults(func=run)
 

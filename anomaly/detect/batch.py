@@ -286,10 +286,12 @@ class RateCheck:
             return
         rate = 1.0 / float(np.median(np.diff(t)))
         if abs(rate / self.expected - 1) > RATE_TOLERANCE:
+            # milliseconds read as seconds make a 20 Hz log a 0.02 Hz one: say so, not "0.0 Hz"
+            unit = " (time in milliseconds?)" if abs(rate * 1e3 / self.expected - 1) < 0.5 else ""
             raise LogError(
                 str(self.path),
-                f"sample rate {rate:.1f} Hz is far from the model's {self.expected:.1f} Hz; "
-                "resample the log first",
+                f"sample rate {rate:.3g} Hz{unit} is far from the model's {self.expected:.3g} "
+                "Hz; resample the log first",
                 self.time_col,
                 2,
             )

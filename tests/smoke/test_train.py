@@ -181,7 +181,7 @@ def test_train_logs_everything_and_model_reloads(
     with pytest.raises(LogError, match=f"{pipe.channels[1]}.*row 7"):
         model.predict(text)
     # its time column reaches the model, whatever its case, and is checked as a log's is
-    with pytest.raises(LogError, match="column 'Time', row 2: sample rate 10.0 Hz is far"):
+    with pytest.raises(LogError, match="column 'Time', row 2: sample rate 10 Hz is far"):
         model.predict(frame.rename(columns={"time": "Time"}).assign(Time=frame["time"] * 2))
     # the logged model raises, on every test flight, the first alarm the run's evaluation
     # reported (per_flight.csv): what was logged is what was judged

@@ -161,6 +161,7 @@ def test_config_values_are_checked_after_layering():
         ["synth", "--out", "x", "--min-duration", "0"],
         ["synth", "--out", "x", "--max-duration", "nan"],
         ["synth", "--out", "x", "--fault-free-share", "1.5"],
+        ["score", "a.csv", "--model", "m", "--out", "o", "--threshold", "-1"],
     ],
 )
 def test_nonsense_flags_are_usage_errors(argv, capsys):
@@ -387,7 +388,7 @@ def test_a_logs_rate_is_judged_on_its_first_rows_whatever_the_chunk_size(chunk):
 
     t = np.concatenate([np.arange(21) / 10, 2.0 + np.arange(1, 180) / 20])
     check = RateCheck(SimpleNamespace(sample_rate_hz=20.0), Path("x.csv"), "time")
-    with pytest.raises(LogError, match="sample rate 10.0 Hz is far from the model's 20.0 Hz"):
+    with pytest.raises(LogError, match="sample rate 10 Hz is far from the model's 20 Hz"):
         for i in range(0, len(t), chunk):
             check.see(t[i : i + chunk])
         check.finish()
@@ -420,3 +421,15 @@ def test_a_label_column_no_log_has_is_a_typo_not_unlabelled_logs(tmp_path, capsy
     assert load_dataset(str(tmp_path), {"label_col": "label"}).flights[0].labels is not None
     assert main(["validate", str(tmp_path / "log0.csv"), "--label-col", "lable"]) == 0
     assert "no labels (no column 'lable')" in capsys.readouterr().out
+
+
+def test_a_log_timed_in_milliseconds_is_named_as_such_at_scoring():
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from anomaly.detect.batch import RateCheck
+
+    check = RateCheck(SimpleNamespace(sample_rate_hz=20.0), Path("x.csv"), "time")
+    with pytest.raises(LogError, match=r"sample rate 0.02 Hz \(time in milliseconds\?\) is far"):
+        check.see(np.arange(30) * 50.0)  # 50 ms steps read as 50 s
+        check.finish()
