@@ -60,6 +60,9 @@ def load_records(sweep: str) -> tuple[str, dict, Records]:
             "source": _text(done, "tags.anomaly.source"),
         }
     )
+    # rows a window holds: a validation loss averages over windows of that length
+    window = done.get("params.window.window_len", pd.Series(None, index=done.index))
+    cells["window_len"] = pd.to_numeric(window, errors="coerce").to_numpy()
     for key in TRAINING_RULE:  # params are text; absent in runs of models that do not train
         col = done.get(f"params.train.{key}", pd.Series(None, index=done.index))
         cells[key] = pd.to_numeric(col, errors="coerce").to_numpy()

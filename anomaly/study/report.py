@@ -316,6 +316,19 @@ def cost_section(r: Records, a: str, b: str) -> tuple[list[str], list[dict]]:
             f"{_median(row['fb'].values())} | {fit_ratio} | {_median(row['us'][0], 0)} | "
             f"{_median(row['us'][1], 0)} |"
         )
+    windows = {row["size"]: _windows(r, (a, b), row["size"]) for row in rows}
+    unlike = {size: w for size, w in windows.items() if len(w) == 2 and w[a] != w[b]}
+    if unlike:
+        md += [
+            "",
+            "Where the arms' windows differ, each validation loss is a one-step forecast error "
+            "averaged over windows of another length, so the target is a level each reaches on "
+            "its own yardstick rather than one forecast quality: "
+            + ", ".join(
+                f"{size} flights ({a} {w[a]:g} rows, {b} {w[b]:g})" for size, w in unlike.items()
+            )
+            + ".",
+        ]
     if any(apart.values()):
         md += [
             "",
@@ -338,6 +351,20 @@ def _by_seed(r: Records, arm: str, size: int, metric: str) -> dict[int, float]:
     if metric not in sub:
         return {}
     return {int(s): float(v) for s, v in zip(sub["seed"], sub[metric]) if np.isfinite(v)}
+
+
+def _windows(r: Records, arms: tuple[str, str], size: int) -> dict[str, float]:
+    """Arm -> its window length at `size` (the first cell's), for the arms whose cells record
+    one."""
+    c = r.cells
+    if "window_len" not in c:
+        return {}
+    out = {}
+    for arm in arms:
+        w = c.loc[(c["arm"] == arm) & (c["train_flights"] == size), "window_len"].dropna()
+        if len(w):
+            out[arm] = float(w.iloc[0])
+    return out
 
 
 def time_to_quality(r: Records, arm: str, size: int, pair: tuple[str, str]) -> dict[int, float]:

@@ -454,3 +454,16 @@ def test_claim3_needs_the_parameter_matched_arm_shown_worse():
     verdict, evidence = _smallest_match(calls("lstm better", eq, eq), ratios, "lstm", "t")
     assert "2: t4 (4.0x)" in evidence  # the smallest by ratio, not the first listed
     assert _smallest_match(calls(eq, eq, eq), ratios, "lstm", "t")[0] == "not reproduced"
+
+
+def test_time_to_quality_says_where_the_arms_windows_differ(tmp_path):
+    r = study_records()
+    params = {"compare": "lstm,transformer", "margin": "0.03"}
+    text, _ = build(r, params, tmp_path, "study")
+    assert "windows differ" not in text  # no window recorded: nothing to say
+    r.cells["window_len"] = np.where(
+        (r.cells["arm"] == "transformer") & (r.cells["train_flights"] == 8), 64.0, 32.0
+    )
+    text, _ = build(r, params, tmp_path / "again", "study")
+    (note,) = [line for line in text.splitlines() if line.startswith("Where the arms' windows")]
+    assert note.endswith("one forecast quality: 8 flights (lstm 32 rows, transformer 64).")
