@@ -186,13 +186,15 @@ def _read_flights(paths: list[Path], fmt: LogFormat, faults: dict[Path, str] | N
                 flight, values=flight.values[:, order], channels=list(first)
             )
         flights.append(flight)
-    if fmt.label_col is not None and flights and all(f.labels is None for f in flights):
+    known_clean = all((faults or {}).get(p) == "none" for p in paths)  # no label is needed
+    if fmt.label_col is not None and not known_clean and all(f.labels is None for f in flights):
         # a label column named on purpose that no log has is a typo, not a folder of unlabelled
         # logs: read as one, faulty rows would train the model as normal flight
         others = f" nor in the other {len(paths) - 1} logs" if len(paths) > 1 else ""
         raise LogError(
             str(paths[0]),
-            f"label column not found{others}; name it as the logs do, or drop --label-col",
+            f"label column not found{others}; name it as the logs do (--label-col, or a "
+            "config's data.label_col), or leave it out for unlabelled logs",
             fmt.label_col,
             1,
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,11 +161,17 @@ class Pipeline:
             )
         try:
             detector = load_detector(spec["model"], folder, spec["model_params"])
-        except (RuntimeError, EOFError, pickle.UnpicklingError, json.JSONDecodeError) as e:
-            # a cut or overwritten weights file: torch's and pickle's own words, on one line
-            why = " ".join(str(e).split())[:300]
+        except (
+            RuntimeError,  # torch: a cut weights file, or weights that do not fit the network
+            EOFError,
+            pickle.UnpicklingError,
+            json.JSONDecodeError,
+            zipfile.BadZipFile,  # numpy: a cut .npz
+        ) as e:
+            why = " ".join(str(e).split())[:300]  # the library's own words, on one line
             raise UserError(
-                f"{folder}: a damaged saved model ({type(e).__name__}: {why})"
+                f"{folder}: a damaged saved model, or weights its settings do not fit "
+                f"({type(e).__name__}: {why})"
             ) from None
         return cls(
             spec["model"],

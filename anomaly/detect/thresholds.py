@@ -57,6 +57,8 @@ class Threshold:
             raise UserError(f"threshold rule {self.rule!r}: quantile must be in (0, 1]")
         if kind == "fa_per_hour" and self._value <= 0:
             raise UserError(f"threshold rule {self.rule!r}: the rate must be above 0")
+        if kind == "fixed" and self._value < 0:  # the statistic is never below 0
+            raise UserError(f"threshold rule {self.rule!r}: a level below 0 flags every row")
 
     def fit(self, traces: list[np.ndarray], rate_hz: float, merge_rows: int = 0) -> Threshold:
         """Fit on the statistic of each validation flight.

@@ -189,12 +189,12 @@ def verdict(
 
 def overall_call(
     trend: Interval, p_trend: float, every: Comparison, margin: float, a: str, b: str
-) -> tuple[str, float, float]:
-    """Claim 1's one verdict over the sizes and the Holm-adjusted p-values (trend, average)
-    behind it. Two tests stand behind one verdict, so Holm corrects them as a pair: a trend
-    first ('differs by size'), so that opposite differences at the two ends never average to
-    'equivalent'; else the verdict on the difference averaged over the sizes, whose
-    equivalence p-value is paired with the trend's the same way."""
+) -> tuple[str, float, float, float]:
+    """Claim 1's one verdict over the sizes and the Holm-adjusted p-values (trend, average,
+    the average's equivalence) behind it. Two tests stand behind one verdict, so Holm corrects
+    them as a pair: a trend first ('differs by size'), so that opposite differences at the two
+    ends never average to 'equivalent'; else the verdict on the difference averaged over the
+    sizes, whose equivalence p-value is paired with the trend's the same way."""
     h_trend, h_average = holm([p_trend, every.p_value])
     h_equivalent = holm([p_trend, every.p_equivalent])[1]
     if h_trend < 0.05:
@@ -202,9 +202,10 @@ def overall_call(
             f"differs by size ({a} - {b} changes by {trend.mean:+.3f} a doubling)",
             h_trend,
             h_average,
+            h_equivalent,
         )
     average = verdict(every.diff, h_average, h_equivalent, margin, a, b)
-    return f"{average} on average over the sizes", h_trend, h_average
+    return f"{average} on average over the sizes", h_trend, h_average, h_equivalent
 
 
 def overall(verdicts: list[str], a: str, b: str, unit: str = "size") -> str:

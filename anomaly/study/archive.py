@@ -110,7 +110,7 @@ class Archive:
 
     path: Path
     digest: str
-    header: dict  # format, version, sweep, grid, data_hash, cells
+    header: dict  # format, version, sweep, grid, data_hash, cells [, tables_hash]
     cells: list[dict]  # key, tags, params, metrics, history, per_flight, lens
 
 
@@ -163,8 +163,13 @@ def _cell_problem(cell) -> str | None:
     return None
 
 
-def _flights(params: dict, *names: str) -> set[str]:
-    return {f for n in names for f in params.get(n, "").split(",") if f not in ("", "None")}
+def _flights(params: dict, *names: str) -> set[str] | None:
+    """The flights a cell's params list under `names`; None where a list was cut to fit
+    MLflow's limit on a param (then the tables' hash is what can tell the split)."""
+    lists = [params.get(n, "") for n in names]
+    if any(text.endswith(" characters)") and "... (cut: " in text for text in lists):
+        return None
+    return {f for text in lists for f in text.split(",") if f not in ("", "None")}
 
 
 def split_problem(cell: dict, test: set[str]) -> str | None:
@@ -172,9 +177,10 @@ def split_problem(cell: dict, test: set[str]) -> str | None:
     tested a flight the split does not test, or learnt from one the split tests. A cell's key
     hashes its settings, not split.csv, so a changed split would otherwise import every cell."""
     p = cell["params"]
-    if extra := sorted(_flights(p, "test_flights") - test):
+    tested, learnt = _flights(p, "test_flights"), _flights(p, "train_flights", "validation_flights")
+    if tested is not None and (extra := sorted(tested - test)):
         return f"it was tested on {extra[0]}, which this split does not test"
-    if seen := sorted(_flights(p, "train_flights", "validation_flights") & test):
+    if learnt is not None and (seen := sorted(learnt & test)):
         return f"it trained or validated on {seen[0]}, a test flight of this split"
     return None
 

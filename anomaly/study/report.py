@@ -856,14 +856,17 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
             every, trend, p_trend = st.compare_over_sizes(
                 stack, sizes, margin, n_boot=OVERALL_BOOTSTRAP
             )
-            verdict_text, h_trend, h_average = st.overall_call(trend, p_trend, every, margin, a, b)
+            verdict_text, h_trend, h_average, h_equivalent = st.overall_call(
+                trend, p_trend, every, margin, a, b
+            )
             overall_line = (
                 f"With the same seeds and test flights drawn at every size: the difference changes "
                 f"by {signed(trend)} per doubling of training flights (p = {p_trend:.3g}, Holm "
                 f"{h_trend:.3g}); averaged over the sizes, each weighted alike, it is "
                 f"{signed(every.diff)} (p = {every.p_value:.3g}, Holm {h_average:.3g}, TOST p = "
-                f"{every.p_equivalent:.3g}). Overall verdict: **{verdict_text}** (Holm over these "
-                "two tests; a trend comes first, so that opposite differences at the two ends "
+                f"{every.p_equivalent:.3g}, Holm {h_equivalent:.3g}). Overall verdict: "
+                f"**{verdict_text}** (each of the average's tests Holm-corrected with the trend's; "
+                "a trend comes first, so that opposite differences at the two ends "
                 "never average to 'equivalent'). The mixed model's 95 % Wald intervals treat "
                 "the test flights as fixed."
             )

@@ -89,9 +89,20 @@ def test_an_archive_of_another_split_is_refused(tmp_path):
                                "test_flights": "c,d"}}  # fmt: skip
     path = _write(tmp_path / "cells.jsonl.gz", HEADER, cell)
     assert import_archive(_Store(), "p", read_archive(path), _data(split=split), {"k"}) == 1
-    moved = {**split, "b": "test"}  # a flight the cell validated on is now tested
+    # a flight the cell validated on is now tested: refused before any cell is logged, even
+    # one of the same split that comes first
+    first = {**cell, "key": "a", "tags": {"anomaly.cell": "a"},
+             "params": {**cell["params"], "validation_flights": "a"}}  # fmt: skip
+    two = _write(tmp_path / "two.jsonl.gz", {**HEADER, "cells": 2}, first, cell)
+    moved = {**split, "b": "test"}
+    store = _Store()
     with pytest.raises(UserError, match="trained or validated on b, a test flight of this split"):
-        import_archive(None, "p", read_archive(path), _data(split=moved), {"k"})  # none logged
+        import_archive(store, "p", read_archive(two), _data(split=moved), {"a", "k"})
+    assert store.runs == {}
+    # a list cut to fit MLflow's limit on a param cannot be judged: the tables' hash does that
+    cut = {**cell, "params": {**cell["params"], "test_flights": "c,d,e... (cut: 7000 characters)"}}
+    long = _write(tmp_path / "long.jsonl.gz", HEADER, cut)
+    assert import_archive(_Store(), "p", read_archive(long), _data(split=split), {"k"}) == 1
     fewer = {**split, "d": "train"}  # a flight the cell was tested on is now trained on
     with pytest.raises(UserError, match="tested on d, which this split does not test"):
         import_archive(None, "p", read_archive(path), _data(split=fewer), {"k"})

@@ -178,7 +178,8 @@ def test_a_statistic_that_never_rose_gets_level_0_and_a_warning(caplog):
 
 
 @pytest.mark.parametrize(
-    "rule", ["quantile", "bogus:1", "quantile:1.5", "zscore:x", "fa_per_hour:0", "fixed:nan"]
+    "rule",
+    ["quantile", "bogus:1", "quantile:1.5", "zscore:x", "fa_per_hour:0", "fixed:nan", "fixed:-1"],
 )
 def test_bad_rule_is_named(rule):
     with pytest.raises(UserError, match="threshold rule"):

@@ -421,6 +421,15 @@ def test_a_label_column_no_log_has_is_a_typo_not_unlabelled_logs(tmp_path, capsy
     assert load_dataset(str(tmp_path), {"label_col": "label"}).flights[0].labels is not None
     assert main(["validate", str(tmp_path / "log0.csv"), "--label-col", "lable"]) == 0
     assert "no labels (no column 'lable')" in capsys.readouterr().out
+    # fault-free flights by their manifest need no label column (ALFA's no-failure files)
+    clean = tmp_path / "clean"
+    (clean / "flights").mkdir(parents=True)
+    for i, frame in enumerate(frames):
+        frame.to_csv(clean / "flights" / f"log{i}.csv", index=False)
+    rows = [f"log{i}.csv,none" for i in range(3)]
+    (clean / "manifest.csv").write_text("file,fault_type\n" + "\n".join(rows) + "\n")
+    ds = load_dataset(str(clean), {"label_col": "lable"})
+    assert all(f.labels is not None and not f.labels.any() for f in ds.flights)
 
 
 def test_a_log_timed_in_milliseconds_is_named_as_such_at_scoring():

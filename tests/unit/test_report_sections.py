@@ -286,7 +286,10 @@ def test_the_overall_verdict_is_the_difference_averaged_over_sizes(study):
     assert "averaged +0.050 [+0.04" in claim1["evidence"]
     assert "per size: 2: lstm better, 8: lstm better" in claim1["evidence"]
     assert "With the same seeds and test flights drawn at every size" in text
-    assert "Overall verdict: **lstm better on average over the sizes** (Holm over these two" in text
+    assert (
+        "Overall verdict: **lstm better on average over the sizes** (each of the average's tests Holm"
+        in text
+    )
     assert "fewer than 10 seeds" not in text
 
 

@@ -186,18 +186,18 @@ def test_the_overall_verdict_holm_corrects_its_two_tests():
     trend = Interval(0.001, -0.01, 0.012, 10)
     every = Comparison(Interval(0.03, 0.004, 0.057, 10), 0.03, 0.4, 10, 20, 0.03)
     # alone, p = 0.03 would call the average; beside the trend's p = 0.5 it is 0.06
-    text, h_trend, h_average = overall_call(trend, 0.5, every, 0.03, "lstm", "transformer")
+    text, h_trend, h_average, _ = overall_call(trend, 0.5, every, 0.03, "lstm", "transformer")
     assert (h_trend, h_average) == (0.5, 0.06)
     assert text == "inconclusive on average over the sizes"
     every.p_value = 0.01
-    text, _, _ = overall_call(trend, 0.5, every, 0.03, "lstm", "transformer")
+    text, *_ = overall_call(trend, 0.5, every, 0.03, "lstm", "transformer")
     assert text == "lstm better on average over the sizes"
-    text, _, _ = overall_call(Interval(0.02, 0.01, 0.03, 10), 0.001, every, 0.03, "lstm", "t")
+    text, *_ = overall_call(Interval(0.02, 0.01, 0.03, 10), 0.001, every, 0.03, "lstm", "t")
     assert text == "differs by size (lstm - t changes by +0.020 a doubling)"
     # equivalence too: TOST p = 0.03 alone would call it; beside the trend's 0.6 it is 0.06
     tight = Comparison(Interval(0.0, -0.01, 0.01, 10), 0.9, 0.03, 10, 20, 0.03)
-    text, _, _ = overall_call(trend, 0.6, tight, 0.03, "lstm", "transformer")
+    text, *_ = overall_call(trend, 0.6, tight, 0.03, "lstm", "transformer")
     assert text == "inconclusive on average over the sizes"
     tight.p_equivalent = 0.01
-    text, _, _ = overall_call(trend, 0.6, tight, 0.03, "lstm", "transformer")
+    text, *_ = overall_call(trend, 0.6, tight, 0.03, "lstm", "transformer")
     assert text == "equivalent within ±0.03 on average over the sizes"
