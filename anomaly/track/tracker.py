@@ -278,10 +278,26 @@ class Tracker:
         run_id = mlflow.active_run().info.run_id
         return f"runs:/{run_id}/model"
 
-    def register(self, model_uri: str, name: str, alias: str = "champion") -> str:
-        mv = mlflow.register_model(model_uri, name)
+    def register(
+        self, model_uri: str, name: str, tags: dict | None = None, alias: str = "champion"
+    ) -> tuple[str, str | None]:
+        """Register a new version of `name`, tagged with what it is (`tags`: its model, scores,
+        data and commit, so the registry shows what an alias points at), and move `alias` to
+        it; returns (the new version, the version the alias left, or None)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            before = str(self.client.get_model_version_by_alias(name, alias).version)
+        except MlflowException:  # a new name, or no such alias yet
+            before = None
+        mv = mlflow.register_model(
+            model_uri, name, tags={k: str(v) for k, v in (tags or {}).items()}
+        )
         self.client.set_registered_model_alias(name, alias, mv.version)
-        return str(mv.version)
+        return str(mv.version), before
+
+    def version_tags(self, name: str, version: str) -> dict[str, str]:
+        return dict(self.client.get_model_version(name, version).tags)
 
     def search(
         self, filter_string: str = "", experiment_ids: list[str] | None = None

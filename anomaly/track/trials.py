@@ -7,6 +7,7 @@ these names stay as they are.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from anomaly.detect.batch import RateCheck
 from anomaly.detect.events import EventBuilder, events_table
 from anomaly.study.trial import Trial
 from anomaly.track.tracker import Tracker, git_commit, git_dirty, library_versions, machine
+
+log = logging.getLogger(__name__)
 
 MAX_FLIGHT_FIGURES = 30  # one figure per test flight up to this many (ALFA has 20)
 FAULT_METRICS = ("f1_point", "auc_pr", "recall_point", "vus_pr")
@@ -191,6 +194,10 @@ def trial_events(trial: Trial) -> pd.DataFrame:
     return events_table(rows)
 
 
+# what a registered version is tagged with, beside its model, run, data and commit
+REGISTRY_METRICS = ("vus_pr", "flight_precision", "flight_recall", "detection_delay_seconds")
+
+
 def unlabelled_test_flights(trial: Trial) -> list[str]:
     """Test flights without labels: scored (their alarms are in events.csv) but in no metric."""
     return [f.flight_id for f in trial.split.test if f.labels is None]
@@ -243,7 +250,24 @@ def log_trial(
             tracker.log_text(run_id, trial_events(trial).to_csv(index=False), "events.csv")
         model_uri = tracker.log_pipeline(trial.pipeline, model_example(trial))
         if register:
-            version = tracker.register(model_uri, register)
+            m = trial.metrics
+            what = {
+                "model": cfg.model,
+                "run_id": run_id,
+                "data.content_hash": trial.dataset.content_hash,
+                "git_commit": git_commit(),
+                "git_dirty": git_dirty(),
+                **{k: f"{m[k]:.4g}" for k in REGISTRY_METRICS if k in m},
+            }
+            version, before = tracker.register(model_uri, register, what)
             tracker.set_tags(run_id, {"registered_model": f"{register}/{version}"})
+            if before is not None and before != version:
+                was = tracker.version_tags(register, before)
+                log.warning(
+                    "models:/%s@champion moved from version %s (%s, VUS-PR %s) to version %s "
+                    "(%s, VUS-PR %s); set it back with the MLflow client if that is not wanted",
+                    *(register, before, was.get("model", "?"), was.get("vus_pr", "?")),
+                    *(version, cfg.model, what.get("vus_pr", "?")),
+                )
     tracker.terminate(run_id)
     return run_id, model_uri

@@ -194,6 +194,17 @@ def test_train_logs_everything_and_model_reloads(
         assert first == pytest.approx(row.first_alarm_s, nan_ok=True), row.flight_id
     # and the registered alias resolves to the same model
     alias = mlflow.pyfunc.load_model("models:/smoke_lstm@champion")
+    # the registry says what the alias points at, and a later version that takes the alias
+    # says which one it left
+    client = mlflow.MlflowClient()
+    version = client.get_model_version_by_alias("smoke_lstm", "champion")
+    assert version.tags["model"] == "lstm" and version.tags["run_id"] == run_id
+    assert float(version.tags["vus_pr"]) == pytest.approx(m["vus_pr"], rel=1e-3)
+    assert version.tags["data.content_hash"] == run.data.params["data.content_hash"]
+    from anomaly.track.tracker import Tracker
+
+    again, before = Tracker("smoke-train").register(uri, "smoke_lstm", {"model": "lstm"})
+    assert (before, again) == (str(version.version), str(int(version.version) + 1))
     np.testing.assert_allclose(alias.predict(frame)["score"], pred["score"], rtol=1e-6)
     # `anomaly score` with the alias downloads it into a temporary folder it then removes
     import glob
