@@ -52,10 +52,13 @@ def run(args: argparse.Namespace) -> int:
         def log_trial(record: dict) -> None:
             over = record["overrides"]
             flat = {f"{s}.{k}": v for s, d in over.items() for k, v in d.items()}
-            with tracker.run(f"{name}-t{record['number']}", parent) as child:
-                tracker.log_params(child, flat)
+            child_tags = {**tags, "anomaly.role": "search-trial"}
+            with tracker.run(f"{name}-t{record['number']}", parent, child_tags) as child:
+                # the whole config, as a training run logs it: a trial compares and reruns
+                tracker.log_params(child, {**record["config"], **source})
                 # on the validation flights: `vus_pr` elsewhere is the test flights'
-                tracker.log_metrics(child, {f"validation_{spec.primary}": record["value"]})
+                score = {f"validation_{spec.primary}": record["value"]}
+                tracker.log_metrics(child, {**score, **record["cost"]})
             # one line per trial: a search of tens of minutes shows its progress, and its
             # printed output is the trial table a results folder keeps
             point = " ".join(

@@ -71,6 +71,10 @@ class SearchResult:
     trials: list[dict]  # per trial: number, params, value, state
 
 
+# what a trial's run records beside its validation score, named as a training run names them
+TRIAL_COST = ("n_params", "fit_seconds", "epochs", "hit_max_epochs", "score_us_per_row")
+
+
 def search(
     spec: SweepSpec,
     ds: Dataset,
@@ -91,12 +95,21 @@ def search(
         over = suggest(trial, arm.model)
         cell = {"model": arm.model, "seed": seed, "data": {"train_flights": size}}
         cfg = build_config(merge(merge(spec.base, arm.overrides(size)), over), cell)
+        cost: dict[str, float] = {}
         try:
-            value = run_trial(cfg, halves).metrics.get(spec.primary, float("nan"))
+            metrics = run_trial(cfg, halves).metrics
+            value = metrics.get(spec.primary, float("nan"))
+            cost = {k: metrics[k] for k in TRIAL_COST if k in metrics}
         except UserError as exc:  # e.g. a window longer than the flights: a bad point, not a bug
             log.warning("trial %d: %s", trial.number, exc)
             value = float("nan")
-        record = {"number": trial.number, "overrides": over, "value": value}
+        record = {
+            "number": trial.number,
+            "overrides": over,
+            "value": value,
+            "config": cfg.flat(),  # the whole config the trial ran, so it can be rerun
+            "cost": cost,
+        }
         records.append(record)
         if on_trial is not None:
             on_trial(record)

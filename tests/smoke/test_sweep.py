@@ -300,6 +300,11 @@ def test_search_logs_one_parent_with_a_child_per_trial(smoke_spec, mlflow_store,
     # validation flights' VUS-PR, never under the name a test flights' VUS-PR has
     assert "metrics.vus_pr" not in kids and kids["params.train.lr"].notna().all()
     assert kids["metrics.validation_vus_pr"].notna().all()
+    # each trial logs the whole config it ran and what it cost, as a training run does
+    assert kids["params.model"].notna().all() and kids["params.seed"].notna().all()
+    assert kids["params.data.train_flights"].notna().all()
+    assert kids["params.data.content_hash"].notna().all() and kids["metrics.n_params"].gt(0).all()
+    assert (kids["tags.anomaly.role"] == "search-trial").all()
     best = mlflow.artifacts.load_dict(f"runs:/{parent}/best.json")
     assert best["value"] == pytest.approx(kids["metrics.validation_vus_pr"].max())
     # the parent records what it ran on and with, as a training run does
