@@ -18,20 +18,25 @@ def flight_figure(
     flagged: np.ndarray,
     title: str = "",
     max_channels: int = 6,
+    blamed: list[str] | tuple[str, ...] = (),
 ):
-    """A two-panel figure: up to `max_channels` standardised channels, then the score."""
+    """A two-panel figure: up to `max_channels` standardised channels (those the flight's
+    alarms blamed first, so the figure shows what raised them), then the score."""
     fig, (ax1, ax2) = plt.subplots(
         2, 1, figsize=(11, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
     )
-    v = flight.values[:, :max_channels]
-    z = (v - v.mean(axis=0)) / (v.std(axis=0) + 1e-9)
-    for j in range(z.shape[1]):
-        ax1.plot(flight.time, z[:, j] + 3 * j, lw=0.7, label=flight.channels[j])
+    first = [flight.channels.index(c) for c in dict.fromkeys(blamed) if c in flight.channels]
+    shown = (first + [j for j in range(len(flight.channels)) if j not in first])[:max_channels]
+    v = flight.values[:, shown]
+    z = (v - np.nanmean(v, axis=0)) / (np.nanstd(v, axis=0) + 1e-9)
+    for k, j in enumerate(shown):
+        ax1.plot(flight.time, z[:, k] + 3 * k, lw=0.7, label=flight.channels[j])
     ax1.set_ylabel("channels (standardised, offset)")
     ax1.legend(loc="upper left", fontsize=7, ncol=3)
     ax2.plot(flight.time, score, lw=0.8, color="k", label="score")
-    ax2.axhline(threshold, color="r", ls="--", lw=1, label="threshold")
-    ax2.set_yscale("log")
+    ax2.axhline(threshold, color="r", ls="--", lw=1, label=f"decision level {threshold:.3g}")
+    # linear near 0 (where the statistic rests, and a level of 0 lies), logarithmic above
+    ax2.set_yscale("symlog", linthresh=1.0)
     ax2.set_xlabel("time since flight start (s)")
     for ax in (ax1, ax2):
         if flight.labels is not None and flight.labels.any():

@@ -18,7 +18,7 @@ from anomaly import __version__
 from anomaly.config import RunConfig
 from anomaly.data.schema import LogError
 from anomaly.detect.batch import RateCheck
-from anomaly.detect.events import EventBuilder, events_table
+from anomaly.detect.events import EventBuilder, events_table, runs
 from anomaly.study.trial import Trial
 from anomaly.track.tracker import Tracker, git_commit, git_dirty, library_versions, machine
 
@@ -130,14 +130,18 @@ def log_figures(tracker: Tracker, run_id: str, trial: Trial, name: str) -> None:
         (r for r in trial.results if r.flight.onset_index is not None),
         trial.results[0] if trial.results else None,
     )
+    names = trial.pipeline.residual_channels
     for r in trial.results[:MAX_FLIGHT_FIGURES]:
-        fig = flight_figure(r.flight, r.score, thr, r.flagged, f"{name}: {r.flight.flight_id}")
+        raised = [s for s, _ in runs(r.flagged)] if r.channel is not None else []
+        blamed = [names[int(r.channel[s])] for s in raised if 0 <= r.channel[s] < len(names)]
+        title = f"{name}: {r.flight.flight_id}"
+        fig = flight_figure(r.flight, r.score, thr, r.flagged, title, blamed=blamed)
         tracker.log_figure(run_id, fig, f"flights/{r.flight.flight_id}.png")
         if r is first:
             tracker.log_figure(run_id, fig, "test_flight.png")
         plt.close(fig)
     if trial.outcomes:
-        fig = delay_figure(trial.outcomes)
+        fig = delay_figure(trial.outcomes, trial.cfg.detect.timeout_s)
         tracker.log_figure(run_id, fig, "detection_delay_by_fault.png")
         plt.close(fig)
 
