@@ -113,7 +113,7 @@ def run_train(args: argparse.Namespace) -> int:
     cfg = build_config(_base_config(args), overrides_from_args(args))
     trial = run_trial(cfg, progress=sys.stderr.isatty())
     tracker = Tracker(cfg.experiment)
-    run_id, uri = log_trial(trial, tracker, register=args.register)
+    run_id, uri = log_trial(trial, tracker, tags={"anomaly.role": "train"}, register=args.register)
     print(format_table({cfg.model: trial.metrics}))
     if note := judged_note(trial):
         print(note)
@@ -150,7 +150,7 @@ def run_compare(args: argparse.Namespace) -> int:
     for m in models:
         cfg = build_config(base, {**over, "model": m})
         trial = run_trial(cfg, dataset, progress=sys.stderr.isatty())
-        _, uris[m] = log_trial(trial, tracker)
+        _, uris[m] = log_trial(trial, tracker, tags={"anomaly.role": "compare"})
         table[m] = trial.metrics
         f1, seconds = trial.metrics.get("f1_point", float("nan")), trial.metrics["train_seconds"]
         log.info("%s: f1_point %.3f in %.1f s", m, f1, seconds)

@@ -76,9 +76,20 @@ def _run_cell(cell: Cell) -> CellResult:
         params = trial_params(cell.config, trial)
         return CellResult(cell, output, params, None, time.perf_counter() - t0)
     except Exception as exc:  # recorded on the cell's run; the sweep goes on
+        from anomaly.track.tracker import git_commit, git_dirty, library_versions, machine
+
         msg = f"{type(exc).__name__}: {exc}"
         elapsed = time.perf_counter() - t0
-        return CellResult(cell, None, None, msg, elapsed, traceback.format_exc())
+        # what a failure ran on, as a finished cell records it: enough to rerun it
+        params = {
+            **cell.config.flat(),
+            "data.content_hash": _DATASET.content_hash if _DATASET is not None else "",
+            "git_commit": git_commit(),
+            "git_dirty": git_dirty(),
+            "libraries": library_versions(),
+            "machine": machine(),
+        }
+        return CellResult(cell, None, params, msg, elapsed, traceback.format_exc())
 
 
 def prepare_data(spec: SweepSpec) -> Dataset:

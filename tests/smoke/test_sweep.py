@@ -246,6 +246,9 @@ def test_failed_cell_is_recorded_and_redone(smoke_spec, mlflow_store, monkeypatc
     kids = _children(parent)
     failed = kids[kids["status"] == "FAILED"]
     assert len(failed) == 2 and failed["tags.error"].str.contains("boom").all()
+    # a failure records what it ran on, as a finished cell does
+    assert failed["params.git_commit"].notna().all() and failed["params.machine"].notna().all()
+    assert failed["params.data.content_hash"].str.len().gt(0).all()
     assert "metrics.f1_point" not in failed.columns or failed["metrics.f1_point"].isna().all()
     for run_id in failed["run_id"]:  # the whole traceback, not just the message
         text = mlflow.artifacts.load_text(f"runs:/{run_id}/error.txt")

@@ -145,7 +145,7 @@ def test_train_logs_everything_and_model_reloads(
     params = run.data.params
     assert params["network.hidden_size"] == "16" and params["network.num_layers"] == "1"
     assert params["detector.max_epochs"] == "2" and params["detector.arch"] == "lstm"
-    assert run.info.run_name.startswith("lstm-")
+    assert run.info.run_name.startswith("lstm-") and run.data.tags["anomaly.role"] == "train"
     history = mlflow.MlflowClient().get_metric_history(run_id, "val_loss")
     assert len(history) == int(run.data.metrics["epochs"])
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
