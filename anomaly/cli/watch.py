@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--poll",
         type=positive_float,
-        default=0.02,
+        default=0.02,  # detect.watch.POLL_S, not imported here: --help stays quick
         help="seconds between looks at the file (default: %(default)s)",
     )
     p.set_defaults(func=run)

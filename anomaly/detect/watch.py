@@ -25,6 +25,7 @@ from anomaly.detect.pipeline import Pipeline
 from anomaly.errors import UserError
 
 BLOCK = 1 << 20  # bytes read at a time
+POLL_S = 0.02  # seconds between looks at the file: at 10-50 Hz, a row or less of waiting
 
 
 @dataclass
@@ -43,6 +44,7 @@ def follow(
         fh.readline()  # the header: CsvFile has read it
         pending = ""
         row = 2  # file row of the first line in `pending` (the header is row 1)
+        size = 0  # the largest size seen: a log being written only grows
         while True:
             text = fh.read(BLOCK)  # a long log already written is read a block at a time
             pending += text
@@ -56,7 +58,25 @@ def follow(
             if not text:
                 if once or stop():
                     return
+                size = _still_the_same(file.path, fh, size)
                 time.sleep(poll_s)
+
+
+def _still_the_same(path: Path, fh, size: int) -> int:
+    """The watched file's size now; a file replaced (rotated, written anew) or cut shorter since
+    it was opened is refused: read on from the old offset, its new rows would be skipped or
+    read from the middle of a line."""
+    opened = os.fstat(fh.fileno())
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        now = None
+    if now is None or (now.st_ino, now.st_dev) != (opened.st_ino, opened.st_dev):
+        why = "removed or replaced while being watched; watch the new log afresh"
+        raise LogError(str(path), why)
+    if opened.st_size < size:
+        raise LogError(str(path), "cut shorter while being watched; watch it afresh")
+    return opened.st_size
 
 
 def wait_for_header(path: Path, once: bool, poll_s: float, stop: Callable[[], bool]) -> None:
@@ -103,7 +123,7 @@ def watch(
     fmt: LogFormat,
     events_path: Path | None = None,
     once: bool = False,
-    poll_s: float = 0.02,
+    poll_s: float = POLL_S,
     on_alarm: Callable[[dict], None] | None = None,
     stop: Callable[[], bool] = lambda: False,
 ) -> WatchSummary:

@@ -3,6 +3,8 @@ Each ends in one line naming the file (exit code 2), an argparse usage error, or
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -442,3 +444,29 @@ def test_a_log_timed_in_milliseconds_is_named_as_such_at_scoring():
     with pytest.raises(LogError, match=r"sample rate 0.02 Hz \(time in milliseconds\?\) is far"):
         check.see(np.arange(30) * 50.0)  # 50 ms steps read as 50 s
         check.finish()
+
+
+@pytest.mark.parametrize("how", ["cut", "replaced"])
+def test_watch_refuses_a_log_cut_shorter_or_replaced_under_it(tmp_path, how):
+    # read on from the old offset, the new file's rows would be skipped or read mid-line
+    from anomaly.data.csvfile import CsvFile
+    from anomaly.detect.watch import follow
+
+    log = write_log(tmp_path / "live.csv", n=40)
+    lines = log.read_text().splitlines(keepends=True)
+    calls = 0
+
+    def stop() -> bool:  # called while the watch waits for rows: the logger starts over then
+        nonlocal calls
+        calls += 1
+        if calls == 3 and how == "cut":
+            log.write_text("".join(lines[:5]))
+        if calls == 3 and how == "replaced":
+            (tmp_path / "new.csv").write_text("".join(lines))
+            os.replace(tmp_path / "new.csv", log)
+        return calls > 100
+
+    frames = follow(CsvFile(log), once=False, poll_s=0.001, stop=stop)
+    assert len(next(frames)) == 40  # what was written before the watch began
+    with pytest.raises(LogError, match="cut shorter" if how == "cut" else "removed or replaced"):
+        next(frames)
