@@ -37,6 +37,7 @@ from anomaly.errors import UserError
 log = logging.getLogger(__name__)
 RATE_TOLERANCE = 0.2  # a log whose sample rate is more than 20 % off the training rate is refused
 RATE_ROWS = 21  # rows the rate is judged on
+GAP_PERIODS = 2.5  # a time step this many sample periods long or more: rows are missing
 SCORED = ".scored."  # outputs are <name>.scored.csv|parquet; folders of inputs skip them
 TMP_SUFFIX = ".tmp"
 OUR_TEMPORARY = re.compile(
@@ -305,17 +306,56 @@ def scored_blocks(
     non-finite residual reported as the file's error with its row."""
     stream = pipeline.stream()
     rate = RateCheck(pipeline, path, None)
+    gaps = TimeGaps(pipeline.sample_rate_hz, path)
     t0 = None
     for chunk in chunks:
         if t0 is None:
             t0, rate.time_col = chunk.time[0], reader.time_col
         rate.see(chunk.time)
+        gaps.see(chunk.time - t0)
         try:
             block = stream.feed(chunk.time - t0, chunk.values)
         except NotFiniteError as exc:
             raise not_finite(path, exc) from None
         yield block
     rate.finish()
+    gaps.finish()
+
+
+class TimeGaps:
+    """Missing stretches of time in a log: the model and the alarm rule count rows, so rows
+    either side of a gap are scored as if consecutive. Said, not refused (a
+    logger's dropout is real data): the first gap as soon as it is seen (a watch is live), how
+    many there were at the end."""
+
+    def __init__(self, rate_hz: float, path: Path):
+        self.limit = GAP_PERIODS / rate_hz if np.isfinite(rate_hz) and rate_hz > 0 else np.inf
+        self.path, self.last, self.count, self.longest = path, None, 0, 0.0
+
+    def see(self, t: np.ndarray) -> None:
+        if len(t) == 0:
+            return
+        full = t if self.last is None else np.concatenate([[self.last], t])
+        steps = np.diff(full)
+        gap = steps >= self.limit
+        if gap.any():
+            if self.count == 0:
+                i = int(np.argmax(gap))
+                log.warning(
+                    "%s: no rows for %.2f s after t=%.2f s (rows either side are scored as "
+                    "consecutive)",
+                    *(printable(str(self.path)), steps[i], full[i]),
+                )
+            self.count += int(gap.sum())
+            self.longest = max(self.longest, float(steps[gap].max()))
+        self.last = float(t[-1])
+
+    def finish(self) -> None:
+        if self.count > 1:
+            log.warning(
+                "%s: %d time gaps of %.3g s or more, the longest %.2f s",
+                *(printable(str(self.path)), self.count, self.limit, self.longest),
+            )
 
 
 def not_finite(path: Path, exc: NotFiniteError) -> LogError:

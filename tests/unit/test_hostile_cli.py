@@ -470,3 +470,29 @@ def test_watch_refuses_a_log_cut_shorter_or_replaced_under_it(tmp_path, how):
     assert len(next(frames)) == 40  # what was written before the watch began
     with pytest.raises(LogError, match="cut shorter" if how == "cut" else "removed or replaced"):
         next(frames)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000])
+def test_a_hole_in_a_logs_time_is_said_whatever_the_chunks(chunk, caplog):
+    from pathlib import Path
+
+    from anomaly.detect.batch import TimeGaps
+
+    t = np.arange(400) / 20.0
+    t[200:] += 5.0  # 5 s of rows missing after t = 9.95 s
+    t[300:] += 0.2  # and 0.2 s (4 rows) later on
+    gaps = TimeGaps(20.0, Path("flight.csv"))
+    with caplog.at_level("WARNING"):
+        for i in range(0, len(t), chunk):
+            gaps.see(t[i : i + chunk])
+        gaps.finish()
+    said = [r.getMessage() for r in caplog.records]
+    assert said[0] == (
+        "flight.csv: no rows for 5.05 s after t=9.95 s (rows either side are scored as consecutive)"
+    )
+    assert said[1] == "flight.csv: 2 time gaps of 0.125 s or more, the longest 5.05 s"
+    caplog.clear()
+    steady = TimeGaps(20.0, Path("flight.csv"))
+    steady.see(np.arange(400) / 20.0 + np.random.default_rng(0).normal(0, 0.005, 400))
+    steady.finish()
+    assert not caplog.records  # jitter is no gap
