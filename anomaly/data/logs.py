@@ -107,6 +107,42 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     return [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]
 
 
+@dataclass
+class GapCheck:
+    """One column's empty cells in one chunk: `run` empty rows at its end (carried into the
+    next chunk), `seen` whether it has held a value, and the first gap over the limit (its file
+    row and why), if any."""
+
+    run: int
+    seen: bool
+    row: int | None = None
+    why: str | None = None
+
+
+def gap_check(empty: np.ndarray, run: int, seen: bool, offset: int, limit: int) -> GapCheck:
+    """Run lengths of empty cells, continuing the `run` carried from rows before `offset`; the
+    first that goes over `limit` is named on the row that crosses it, not when a value comes (a
+    watched log whose sensor never reports must fail now, not at its end). One rule for logs
+    and for the frames the MLflow model is given. Vectorised: a per-row loop cost seconds a
+    million rows."""
+    idx = np.arange(len(empty))
+    last_value = np.maximum.accumulate(np.where(empty, -1, idx))
+    runs = np.where(empty, idx - last_value + np.where(last_value < 0, run, 0), 0)
+    over = np.flatnonzero(runs > limit)
+    if not len(over):
+        return GapCheck(int(runs[-1]) if len(runs) else run, seen or bool((~empty).any()))
+    i = int(over[0])
+    seen = seen or bool(last_value[i] >= 0)
+    rows = f"rows {offset + i - int(runs[i]) + 3}-{offset + i + 2}"
+    why = (
+        f"gap of more than {limit} empty rows ({rows}); raise --max-gap or fix the log"
+        if seen
+        else f"no value in its first {int(runs[i])} rows ({rows}), more than the {limit}-row "
+        "gap limit: an empty channel (leave it out) or one that starts late (raise --max-gap)"
+    )
+    return GapCheck(int(runs[i]), seen, offset + i + 2, why)
+
+
 class LogReader:
     """Streams one CSV log as validated chunks, carrying gap and ordering state across chunks.
 
@@ -308,36 +344,13 @@ class LogReader:
             ever_valid[:] = True
             gap_run[:] = 0
             return values, values[-1].copy()
-        limit = self.fmt.max_gap_rows
-        idx = np.arange(len(values))
         for j in np.flatnonzero(nan.any(axis=0)):
-            col_nan = nan[:, j]
-            # run length of empty cells on each row, the run carried from the previous chunk
-            # continuing into this one's first rows (vectorised: a per-row loop cost seconds a
-            # million rows)
-            last_value = np.maximum.accumulate(np.where(col_nan, -1, idx))
-            run = np.where(col_nan, idx - last_value + np.where(last_value < 0, gap_run[j], 0), 0)
-            over = np.flatnonzero(run > limit)
-            if len(over):
-                i = int(over[0])
-                starts_at = offset + i - int(run[i]) + 1
-                # noted on the row that crosses the limit, not when a value comes: a watched
-                # log whose sensor never reports must fail now, not at its end
-                rows = f"rows {starts_at + 2}-{offset + i + 2}"
-                seen = ever_valid[j] or last_value[i] >= 0
-                why = (
-                    f"gap of more than {limit} empty rows ({rows}); raise --max-gap or fix the log"
-                    if seen
-                    else f"no value in its first {int(run[i])} rows ({rows}), more than the "
-                    f"{limit}-row gap limit: an empty channel (leave it out) or one that "
-                    "starts late (raise --max-gap)"
-                )
-                found.append((offset + i + 2, LogError(str(self.path), why, self.channels[j])))
-                gap_run[j] = int(run[i])
-                ever_valid[j] = seen
-                continue
-            gap_run[j] = int(run[-1])
-            ever_valid[j] = ever_valid[j] or bool((~col_nan).any())
+            gap = gap_check(
+                nan[:, j], int(gap_run[j]), bool(ever_valid[j]), offset, self.fmt.max_gap_rows
+            )
+            gap_run[j], ever_valid[j] = gap.run, gap.seen
+            if gap.why is not None:
+                found.append((gap.row, LogError(str(self.path), gap.why, self.channels[j])))
         self.longest_gap_rows = max(self.longest_gap_rows, int(_longest_run(nan)))
         filled = pd.DataFrame(values).ffill().to_numpy(dtype=np.float32)
         if last_valid is not None:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from pandas._libs.parsers import STR_NA_VALUES
 
-from anomaly.data.logs import SAMPLE_ROWS, order_error, too_big
+from anomaly.data.logs import SAMPLE_ROWS, gap_check, order_error, too_big
 from anomaly.data.schema import (
     MAX_ABS_VALUE,
     TIME_CANDIDATES,
@@ -42,15 +42,19 @@ def frame_values(pipeline: Pipeline, frame: pd.DataFrame, source: str = "input")
         value = block.iloc[row, col]
         raise LogError(source, f"non-numeric value {str(value)!r}", pipeline.channels[col], row + 2)
     limit = int(pipeline.log_format.get("max_gap_rows", LogFormat.max_gap_rows))
+    empty = numeric.isna().to_numpy()
+    gaps = [(gap_check(empty[:, j], 0, False, 0, limit), c) for j, c in enumerate(numeric)]
+    first = min(
+        ((g, c) for g, c in gaps if g.why is not None), key=lambda x: x[0].row, default=None
+    )
+    if first is not None:  # the reader's rule and words (its rows are in them)
+        raise LogError(source, first[0].why, first[1])
+    if (dead := empty.all(axis=0)).any():  # shorter than the limit, and never a value
+        raise LogError(
+            source, "channel has no values (all empty)", pipeline.channels[int(np.argmax(dead))]
+        )
     leading = numeric.ffill().isna()  # before a channel's first value: filled backwards
-    filled = numeric.ffill(limit=limit).mask(leading, numeric.bfill(limit=limit))
-    values = filled.to_numpy(dtype=np.float64)
-    if np.isnan(values).any():
-        row, col = np.argwhere(np.isnan(values))[0]
-        why = f"gap of more than {limit} empty rows (the model's gap limit)"
-        if numeric.iloc[:, col].isna().all():
-            why = "channel has no numeric values"
-        raise LogError(source, why, pipeline.channels[col], row + 2)
+    values = numeric.ffill().mask(leading, numeric.bfill()).to_numpy(dtype=np.float64)
     big = ~(np.abs(values) <= MAX_ABS_VALUE)  # the reader's limit: what a log may hold
     if big.any():
         row, col = np.argwhere(big)[0]

@@ -27,19 +27,24 @@ def test_short_gaps_filled_within_the_models_limit():
 
 
 @pytest.mark.parametrize(
-    "column, needle, row",
+    "column, needle",
     [
-        ([1.0, None, None, None, 5.0], "gap of more than 2 empty rows", 5),
-        ([1.0, "oops", 3.0, 4.0, 5.0], "non-numeric value 'oops'", 3),
-        ([None] * 5, "channel has no numeric values", 2),
+        ([1.0, None, None, None, 5.0], "gap of more than 2 empty rows (rows 3-5)"),
+        ([1.0, "oops", 3.0, 4.0, 5.0], "row 3: non-numeric value 'oops'"),
+        ([None] * 5, "no value in its first 3 rows (rows 2-4), more than the 2-row"),
+        ([None, None], "channel has no values (all empty)"),
     ],
 )
-def test_bad_cells_name_column_and_row(column, needle, row):
-    frame = pd.DataFrame({"a": [1.0] * 5, "b": column})
+def test_bad_cells_are_named_as_the_log_reader_names_them(column, needle, tmp_path):
+    frame = pd.DataFrame({"a": [1.0] * len(column), "b": column})
     with pytest.raises(LogError) as info:
         frame_values(PIPE, frame)
-    message = str(info.value)
-    assert needle in message and "column 'b'" in message and f"row {row}" in message
+    assert str(info.value).startswith("input, column 'b'") and needle in str(info.value)
+    log = tmp_path / "log.csv"  # the same cells in a log: the same words, on the same row
+    frame.assign(time=np.arange(len(column)) / 20).to_csv(log, index=False)
+    with pytest.raises(LogError) as read:
+        read_flight_log(log, LogFormat(max_gap_rows=2))
+    assert str(read.value).removeprefix(str(log)) == str(info.value).removeprefix("input")
 
 
 @pytest.mark.parametrize("missing", ["NA", "n/a", "null", "#N/A", "nan", "NULL", "<NA>"])
