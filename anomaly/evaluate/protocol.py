@@ -51,6 +51,23 @@ def flight_vus(results: list[FlightResult], window_rows: int) -> tuple[float, fl
     return float(pr.mean()), float(roc.mean())
 
 
+def per_flight_table(
+    results: list[FlightResult],
+    outcomes: list[M.FlightOutcome],
+    rate_hz: float,
+    vus_window_s: float = 2.0,
+) -> pd.DataFrame:
+    """One row per labelled flight: its per-flight verdict, delay, first alarm and onset, and
+    its VUS; the one `per_flight.csv` of training runs and study cells alike."""
+    window = max(1, int(round(vus_window_s * rate_hz)))
+    labelled = [r for r in results if r.flight.labels is not None]
+    rows = []
+    for r, o in zip(labelled, outcomes):
+        pr, roc = vus(r.flight.labels, r.score, window)
+        rows.append({**o.__dict__, "vus_pr": pr, "vus_roc": roc})
+    return pd.DataFrame(rows)
+
+
 # what evaluate_flights computes over labelled flights (tests/unit/test_protocol.py checks it)
 JUDGED_METRICS = (
     "precision_point",

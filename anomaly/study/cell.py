@@ -18,6 +18,7 @@ from anomaly.data.datasets import Dataset
 from anomaly.detect.residuals import BATCH
 from anomaly.errors import UserError
 from anomaly.evaluate.lens import flight_windows, lens, network_of
+from anomaly.evaluate.protocol import per_flight_table
 from anomaly.evaluate.vus import vus
 from anomaly.study.spec import Cell
 from anomaly.study.trial import Trial, run_trial
@@ -64,22 +65,9 @@ def leave_campaign_out(ds: Dataset, campaign: str) -> Dataset:
 
 
 def per_flight(trial: Trial) -> pd.DataFrame:
-    """One row per labelled test flight: its VUS, per-flight outcome and delay."""
-    window = max(1, int(round(trial.cfg.detect.vus_window_s * trial.pipeline.sample_rate_hz)))
-    rows = []
-    for r, o in zip([r for r in trial.results if r.flight.labels is not None], trial.outcomes):
-        pr, roc = vus(r.flight.labels, r.score, window)
-        rows.append(
-            {
-                "flight_id": r.flight.flight_id,
-                "fault_type": o.fault_type,
-                "vus_pr": pr,
-                "vus_roc": roc,
-                "outcome": o.outcome,
-                "delay_s": o.delay_s,
-            }
-        )
-    return pd.DataFrame(rows)
+    """One row per labelled test flight: its verdict, delay and VUS (evaluate.protocol)."""
+    rate, window_s = trial.pipeline.sample_rate_hz, trial.cfg.detect.vus_window_s
+    return per_flight_table(trial.results, trial.outcomes, rate, window_s)
 
 
 def shuffled_vus(trial: Trial, seed: int = 0) -> tuple[float, float]:

@@ -19,6 +19,7 @@ from anomaly.config import RunConfig
 from anomaly.data.schema import LogError
 from anomaly.detect.batch import RateCheck
 from anomaly.detect.events import EventBuilder, events_table, runs
+from anomaly.evaluate.protocol import per_flight_table
 from anomaly.study.trial import Trial
 from anomaly.track.tracker import Tracker, git_commit, git_dirty, library_versions, machine
 
@@ -246,8 +247,9 @@ def log_trial(
         if len(trial.per_fault):
             tracker.log_text(run_id, trial.per_fault.to_csv(index=False), "per_fault_type.csv")
         if trial.outcomes:
-            per_flight = pd.DataFrame([o.__dict__ for o in trial.outcomes])
-            tracker.log_text(run_id, per_flight.to_csv(index=False), "per_flight.csv")
+            rate, window_s = trial.pipeline.sample_rate_hz, cfg.detect.vus_window_s
+            table = per_flight_table(trial.results, trial.outcomes, rate, window_s)
+            tracker.log_text(run_id, table.to_csv(index=False), "per_flight.csv")
         log_figures(tracker, run_id, trial, name)
         log_lens(tracker, run_id, trial, name)
         if trial.results:

@@ -187,6 +187,8 @@ def test_train_logs_everything_and_model_reloads(
     # reported (per_flight.csv): what was logged is what was judged
     judged = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(f"runs:/{run_id}/per_flight.csv")))
     assert set(judged["flight_id"]) == set(split["test_flights"])
+    # the one per-flight table of training runs and study cells: verdict, alarm and VUS
+    assert {"outcome", "delay_s", "first_alarm_s", "onset_s", "vus_pr", "vus_roc"} <= set(judged)
     for row in judged.itertuples():
         flight = pd.read_csv(easy_dir / "flights" / f"{row.flight_id}.csv")
         flags = model.predict(flight)["is_anomaly"].to_numpy(bool)

@@ -78,3 +78,15 @@ def test_without_a_labelled_flight_every_metric_is_named_undefined(two_flights):
     m, outcomes, per_fault = evaluate_flights(two_flights, RATE, timeout_s=5.0)
     assert set(m) == set(JUDGED_METRICS) and all(np.isnan(v) for v in m.values())
     assert outcomes == [] and per_fault.empty
+
+
+def test_the_per_flight_table_holds_verdict_alarm_and_vus(two_flights):
+    from anomaly.evaluate.protocol import per_flight_table
+
+    _, outcomes, _ = evaluate_flights(two_flights, RATE, timeout_s=5.0)
+    table = per_flight_table(two_flights, outcomes, RATE, 2.0).set_index("flight_id")
+    assert table.loc["A", "outcome"] == "TP" and table.loc["A", "first_alarm_s"] == 6.5
+    assert table.loc["A", "vus_pr"] == pytest.approx(1.0)  # scored perfectly
+    assert (
+        table.loc["B", "outcome"] == "FP" and table.loc["B", "onset_s"] != table.loc["B", "onset_s"]
+    )
