@@ -312,27 +312,37 @@ def scored_blocks(
         if t0 is None:
             t0, rate.time_col = chunk.time[0], reader.time_col
         rate.see(chunk.time)
-        gaps.see(chunk.time - t0)
+        gaps.see(chunk.time - t0, chunk.row_offset, ready=rate.done)
         try:
             block = stream.feed(chunk.time - t0, chunk.values)
         except NotFiniteError as exc:
             raise not_finite(path, exc) from None
         yield block
-    rate.finish()
+    rate.finish()  # a log at another rate is refused before any gap is said
     gaps.finish()
 
 
 class TimeGaps:
     """Missing stretches of time in a log: the model and the alarm rule count rows, so rows
-    either side of a gap are scored as if consecutive. Said, not refused (a
-    logger's dropout is real data): the first gap as soon as it is seen (a watch is live), how
-    many there were at the end."""
+    either side of a gap are scored as if consecutive. Said, not refused (a logger's dropout is
+    real data): the first gap as soon as it is seen (a watch is live), how many there were at
+    the end; nothing before the sample rate is judged (a log timed in milliseconds is refused
+    for that, not warned of gaps)."""
 
     def __init__(self, rate_hz: float, path: Path):
         self.limit = GAP_PERIODS / rate_hz if np.isfinite(rate_hz) and rate_hz > 0 else np.inf
         self.path, self.last, self.count, self.longest = path, None, 0, 0.0
+        self.waiting: list[tuple[np.ndarray, int]] = []  # rows seen before the rate was judged
 
-    def see(self, t: np.ndarray) -> None:
+    def see(self, t: np.ndarray, row_offset: int = 0, ready: bool = True) -> None:
+        """`t`: seconds since the log's first row; `row_offset`: index of its first data row."""
+        self.waiting.append((t, row_offset))
+        if ready:
+            for t, offset in self.waiting:
+                self._see(t, offset)
+            self.waiting = []
+
+    def _see(self, t: np.ndarray, row_offset: int) -> None:
         if len(t) == 0:
             return
         full = t if self.last is None else np.concatenate([[self.last], t])
@@ -341,16 +351,18 @@ class TimeGaps:
         if gap.any():
             if self.count == 0:
                 i = int(np.argmax(gap))
+                row = row_offset + i + (self.last is None) + 2  # the first row after the gap
                 log.warning(
-                    "%s: no rows for %.2f s after t=%.2f s (rows either side are scored as "
-                    "consecutive)",
-                    *(printable(str(self.path)), steps[i], full[i]),
+                    "%s: no rows for %.2f s after t=%.2f s, before row %d (rows either side "
+                    "are scored as consecutive)",
+                    *(printable(str(self.path)), steps[i], full[i], row),
                 )
             self.count += int(gap.sum())
             self.longest = max(self.longest, float(steps[gap].max()))
         self.last = float(t[-1])
 
     def finish(self) -> None:
+        self.see(np.zeros(0), ready=True)
         if self.count > 1:
             log.warning(
                 "%s: %d time gaps of %.3g s or more, the longest %.2f s",

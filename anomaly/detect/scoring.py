@@ -49,7 +49,7 @@ def frame_values(pipeline: Pipeline, frame: pd.DataFrame, source: str = "input")
     )
     if first is not None:  # the reader's rule and words (its rows are in them)
         raise LogError(source, first[0].why, first[1])
-    if (dead := empty.all(axis=0)).any():  # shorter than the limit, and never a value
+    if len(empty) and (dead := empty.all(axis=0)).any():  # never a value, under the limit
         raise LogError(
             source, "channel has no values (all empty)", pipeline.channels[int(np.argmax(dead))]
         )

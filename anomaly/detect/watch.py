@@ -8,6 +8,7 @@ on the finished file, at the same row.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +25,8 @@ from anomaly.detect.events import EVENT_COLUMNS, EventBuilder
 from anomaly.detect.pipeline import Pipeline
 from anomaly.errors import UserError
 
+log = logging.getLogger(__name__)
+
 BLOCK = 1 << 20  # bytes read at a time
 POLL_S = 0.02  # seconds between looks at the file: at 10-50 Hz, a row or less of waiting
 
@@ -38,45 +41,78 @@ def follow(
     file: CsvFile, once: bool, poll_s: float, stop: Callable[[], bool]
 ) -> Iterator[pd.DataFrame]:
     """The data rows of `file` as they are appended, in frames of complete lines under its
-    cleaned header. With `once`, ends at the end of the file; otherwise polls until `stop()`."""
-    opened = open(file.path, newline="", encoding="utf-8", errors="replace")
-    with read_errors(file.path), opened as fh:
-        fh.readline()  # the header: CsvFile has read it
-        pending = ""
+    cleaned header. With `once`, ends at the end of the file; otherwise polls until `stop()`.
+    Read as bytes, so the offset reached is exact and `Unchanged` can tell a log that grows
+    from one replaced or written anew under the watch."""
+    with read_errors(file.path), open(file.path, "rb") as fh:
+        header = fh.readline()  # CsvFile has read it
+        pending = b""
         row = 2  # file row of the first line in `pending` (the header is row 1)
-        size = 0  # the largest size seen: a log being written only grows
+        seen = Unchanged(file.path, fh, header)
         while True:
-            text = fh.read(BLOCK)  # a long log already written is read a block at a time
-            pending += text
-            lines, _, rest = pending.rpartition("\n")
-            if not text and (once or stop()):
-                lines, rest = pending, ""  # a last line without its newline
+            data = fh.read(BLOCK)  # a long log already written is read a block at a time
+            pending += data
+            cut = pending.rfind(b"\n") + 1
+            lines, rest = pending[:cut], pending[cut:]
+            if not data and (once or stop()):
+                lines, rest = pending, b""  # a last line without its newline
             if lines.strip():
-                yield file.parse(lines, row)
-                row += lines.count("\n") + 1
+                text = lines.decode("utf-8", errors="replace")
+                yield file.parse(text.removesuffix("\n"), row)
+                row += text.count("\n") + (not text.endswith("\n"))
+                seen.read(lines)
             pending = rest
-            if not text:
+            if not data:
                 if once or stop():
                     return
-                size = _still_the_same(file.path, fh, size)
+                seen.check()
                 time.sleep(poll_s)
 
 
-def _still_the_same(path: Path, fh, size: int) -> int:
-    """The watched file's size now; a file replaced (rotated, written anew) or cut shorter since
-    it was opened is refused: read on from the old offset, its new rows would be skipped or
-    read from the middle of a line."""
-    opened = os.fstat(fh.fileno())
-    try:
-        now = os.stat(path)
-    except FileNotFoundError:
-        now = None
-    if now is None or (now.st_ino, now.st_dev) != (opened.st_ino, opened.st_dev):
-        why = "removed or replaced while being watched; watch the new log afresh"
-        raise LogError(str(path), why)
-    if opened.st_size < size:
-        raise LogError(str(path), "cut shorter while being watched; watch it afresh")
-    return opened.st_size
+class Unchanged:
+    """What a watch has read of its log, to refuse a log replaced or written anew under it: read
+    on from the old offset, the new file's rows would be skipped or read from mid-line. A log
+    that only grows passes, and so does one rewritten in place with the same rows first."""
+
+    KEEP = 256  # bytes of the last rows read, compared where they were
+
+    def __init__(self, path: Path, fh, header: bytes):
+        self.path, self.fh = path, fh
+        self.head, self.tail, self.offset = header, header[-self.KEEP :], len(header)
+        self.short = False  # said once that the log is shorter than what was read
+
+    def read(self, lines: bytes) -> None:
+        self.offset += len(lines)
+        self.tail = (self.tail + lines)[-self.KEEP :]
+        if len(self.head) < self.KEEP:
+            self.head = (self.head + lines)[: self.KEEP]
+
+    def check(self) -> None:
+        """Between reads: the same file, and the rows read still where they were (a log that
+        is shorter now is being written anew: the same first rows, or another log)."""
+        opened = os.fstat(self.fh.fileno())
+        try:
+            now = os.stat(self.path)
+        except FileNotFoundError:
+            now = None
+        if now is None or (now.st_ino, now.st_dev) != (opened.st_ino, opened.st_dev):
+            why = "removed or replaced while being watched; watch the new log afresh"
+            raise LogError(str(self.path), why)
+        fd = self.fh.fileno()
+        if opened.st_size >= self.offset:
+            same = os.pread(fd, len(self.tail), self.offset - len(self.tail)) == self.tail
+        else:  # the watch reads on from where it was once the log is that long again
+            same = self.head.startswith(os.pread(fd, min(opened.st_size, len(self.head)), 0))
+            if same and not self.short:
+                log.warning(
+                    "%s: now %d bytes, shorter than the %d the watch has read, with the same "
+                    "first rows: waiting for it to grow past them",
+                    *(printable(str(self.path)), opened.st_size, self.offset),
+                )
+            self.short = True
+        if not same:
+            why = "written anew with other rows while being watched; watch it afresh"
+            raise LogError(str(self.path), why)
 
 
 def wait_for_header(path: Path, once: bool, poll_s: float, stop: Callable[[], bool]) -> None:

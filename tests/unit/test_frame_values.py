@@ -63,3 +63,8 @@ def test_blank_strings_are_empty_cells_and_the_readers_value_limit_holds():
     big = pd.DataFrame({"a": [1.0, 2e18, 3.0], "b": [1.0, 2.0, 3.0]})
     with pytest.raises(LogError, match="row 3: value 2e\\+18 is larger than 1e\\+18"):
         frame_values(PIPE, big)
+
+
+def test_an_empty_frame_is_no_channel_error():
+    # no rows at all: the caller says it is shorter than a window, not that a channel is empty
+    assert frame_values(PIPE, pd.DataFrame({"a": [], "b": []})).shape == (0, 2)

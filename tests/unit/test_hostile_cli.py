@@ -446,8 +446,8 @@ def test_a_log_timed_in_milliseconds_is_named_as_such_at_scoring():
         check.finish()
 
 
-@pytest.mark.parametrize("how", ["cut", "replaced"])
-def test_watch_refuses_a_log_cut_shorter_or_replaced_under_it(tmp_path, how):
+@pytest.mark.parametrize("how", ["cut", "replaced", "copied over", "rewritten"])
+def test_watch_refuses_a_log_cut_shorter_or_replaced_under_it(tmp_path, how, caplog):
     # read on from the old offset, the new file's rows would be skipped or read mid-line
     from anomaly.data.csvfile import CsvFile
     from anomaly.detect.watch import follow
@@ -464,11 +464,28 @@ def test_watch_refuses_a_log_cut_shorter_or_replaced_under_it(tmp_path, how):
         if calls == 3 and how == "replaced":
             (tmp_path / "new.csv").write_text("".join(lines))
             os.replace(tmp_path / "new.csv", log)
+        if calls == 3 and how == "copied over":  # cp: the same file, cut and written anew
+            log.write_text(
+                lines[0] + "".join(x.replace(",", ",1") for x in lines[1:]) + "9,9,9,9\n"
+            )
+        if calls == 3 and how == "rewritten":  # the same rows first, then more: not another log
+            log.write_text("".join(lines[:10]))
+        if calls == 5 and how == "rewritten":
+            log.write_text("".join(lines) + lines[-1].replace("1.95", "2.00"))
         return calls > 100
 
     frames = follow(CsvFile(log), once=False, poll_s=0.001, stop=stop)
     assert len(next(frames)) == 40  # what was written before the watch began
-    with pytest.raises(LogError, match="cut shorter" if how == "cut" else "removed or replaced"):
+    if how == "rewritten":
+        assert len(next(frames)) == 1  # the one new row, once the log is past where it was
+        return
+    if how == "cut":  # the same first rows: said, and waited for (a logger writing it anew)
+        with caplog.at_level("WARNING"):
+            assert list(frames) == []
+        assert "shorter than the" in caplog.text and "waiting for it to grow" in caplog.text
+        return
+    why = {"replaced": "removed or replaced", "copied over": "written anew"}
+    with pytest.raises(LogError, match=why[how]):
         next(frames)
 
 
@@ -483,12 +500,14 @@ def test_a_hole_in_a_logs_time_is_said_whatever_the_chunks(chunk, caplog):
     t[300:] += 0.2  # and 0.2 s (4 rows) later on
     gaps = TimeGaps(20.0, Path("flight.csv"))
     with caplog.at_level("WARNING"):
-        for i in range(0, len(t), chunk):
-            gaps.see(t[i : i + chunk])
+        for i in range(0, len(t), chunk):  # nothing is said before the rate is judged
+            gaps.see(t[i : i + chunk], i, ready=i >= 21)
+            assert not caplog.records or i >= 21
         gaps.finish()
     said = [r.getMessage() for r in caplog.records]
     assert said[0] == (
-        "flight.csv: no rows for 5.05 s after t=9.95 s (rows either side are scored as consecutive)"
+        "flight.csv: no rows for 5.05 s after t=9.95 s, before row 202 (rows either side are "
+        "scored as consecutive)"
     )
     assert said[1] == "flight.csv: 2 time gaps of 0.125 s or more, the longest 5.05 s"
     caplog.clear()
