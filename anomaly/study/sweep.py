@@ -25,6 +25,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from anomaly import __version__
 from anomaly.data.datasets import Dataset, load_dataset
 from anomaly.data.synthetic import SynthConfig, write_dataset
 from anomaly.errors import UserError
@@ -81,14 +82,21 @@ def _run_cell(cell: Cell) -> CellResult:
         msg = f"{type(exc).__name__}: {exc}"
         elapsed = time.perf_counter() - t0
         # what a failure ran on, as a finished cell records it: enough to rerun it
-        params = {
-            **cell.config.flat(),
-            "data.content_hash": _DATASET.content_hash if _DATASET is not None else "",
-            "git_commit": git_commit(),
-            "git_dirty": git_dirty(),
-            "libraries": library_versions(),
-            "machine": machine(),
-        }
+        params = cell.config.flat()
+        try:
+            data = _DATASET
+            params |= {
+                "data.content_hash": data.content_hash if data is not None else "",
+                "data.tables_hash": data.tables_hash if data is not None else "",
+                "data.source": data.source if data is not None else "",
+                "package_version": __version__,
+                "git_commit": git_commit(),
+                "git_dirty": git_dirty(),
+                "libraries": library_versions(),
+                "machine": machine(),
+            }
+        except Exception:  # the record of a failure must not fail the sweep
+            log.exception("cell %s: its provenance could not be read", cell.key)
         return CellResult(cell, None, params, msg, elapsed, traceback.format_exc())
 
 
