@@ -18,7 +18,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -306,7 +306,7 @@ def scored_blocks(
     non-finite residual reported as the file's error with its row."""
     stream = pipeline.stream()
     rate = RateCheck(pipeline, path, None)
-    gaps = TimeGaps(pipeline.sample_rate_hz, path)
+    gaps = TimeGaps(pipeline.sample_rate_hz, path, reader.file.file_rows)
     t0 = None
     for chunk in chunks:
         if t0 is None:
@@ -329,9 +329,15 @@ class TimeGaps:
     the end; nothing before the sample rate is judged (a log timed in milliseconds is refused
     for that, not warned of gaps)."""
 
-    def __init__(self, rate_hz: float, path: Path):
+    def __init__(
+        self,
+        rate_hz: float,
+        path: Path,
+        file_rows: Callable[[list[int]], dict[int, int]] | None = None,
+    ):
         self.limit = GAP_PERIODS / rate_hz if np.isfinite(rate_hz) and rate_hz > 0 else np.inf
         self.path, self.last, self.count, self.longest = path, None, 0, 0.0
+        self.file_rows = file_rows  # data rows as pandas counts them -> the file's lines
         self.waiting: list[tuple[np.ndarray, int]] = []  # rows seen before the rate was judged
 
     def see(self, t: np.ndarray, row_offset: int = 0, ready: bool = True) -> None:
@@ -352,6 +358,8 @@ class TimeGaps:
             if self.count == 0:
                 i = int(np.argmax(gap))
                 row = row_offset + i + (self.last is None) + 2  # the first row after the gap
+                if self.file_rows is not None:  # blank lines count as the file's rows
+                    row = self.file_rows([row]).get(row, row)
                 log.warning(
                     "%s: no rows for %.2f s after t=%.2f s, before row %d (rows either side "
                     "are scored as consecutive)",

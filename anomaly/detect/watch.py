@@ -56,9 +56,10 @@ def follow(
             lines, rest = pending[:cut], pending[cut:]
             if not data and (once or stop()):
                 lines, rest = pending, b""  # a last line without its newline
-            if lines.strip():
+            if lines:  # blank lines too: they are rows of the file, and bytes read
                 text = lines.decode("utf-8", errors="replace")
-                yield file.parse(text.removesuffix("\n"), row)
+                if text.strip():
+                    yield file.parse(text.removesuffix("\n"), row)
                 row += text.count("\n") + (not text.endswith("\n"))
                 seen.read(lines)
             pending = rest

@@ -446,7 +446,7 @@ def test_a_log_timed_in_milliseconds_is_named_as_such_at_scoring():
         check.finish()
 
 
-@pytest.mark.parametrize("how", ["cut", "replaced", "copied over", "rewritten"])
+@pytest.mark.parametrize("how", ["cut", "replaced", "copied over", "rewritten", "blank line"])
 def test_watch_refuses_a_log_cut_shorter_or_replaced_under_it(tmp_path, how, caplog):
     # read on from the old offset, the new file's rows would be skipped or read mid-line
     from anomaly.data.csvfile import CsvFile
@@ -472,12 +472,16 @@ def test_watch_refuses_a_log_cut_shorter_or_replaced_under_it(tmp_path, how, cap
             log.write_text("".join(lines[:10]))
         if calls == 5 and how == "rewritten":
             log.write_text("".join(lines) + lines[-1].replace("1.95", "2.00"))
+        if calls in (3, 5) and how == "blank line":  # a log that only grows, a blank line first
+            with open(log, "a") as out:
+                out.write("\n" if calls == 3 else lines[-1].replace("1.95", "2.00"))
         return calls > 100
 
     frames = follow(CsvFile(log), once=False, poll_s=0.001, stop=stop)
     assert len(next(frames)) == 40  # what was written before the watch began
-    if how == "rewritten":
+    if how in ("rewritten", "blank line"):
         assert len(next(frames)) == 1  # the one new row, once the log is past where it was
+        assert list(frames) == []  # and the watch goes on without a word until it stops
         return
     if how == "cut":  # the same first rows: said, and waited for (a logger writing it anew)
         with caplog.at_level("WARNING"):
@@ -515,3 +519,19 @@ def test_a_hole_in_a_logs_time_is_said_whatever_the_chunks(chunk, caplog):
     steady.see(np.arange(400) / 20.0 + np.random.default_rng(0).normal(0, 0.005, 400))
     steady.finish()
     assert not caplog.records  # jitter is no gap
+
+
+def test_a_hole_in_time_is_named_by_the_files_row_past_blank_lines(tmp_path, caplog):
+    from anomaly.data.csvfile import CsvFile
+    from anomaly.detect.batch import TimeGaps
+
+    lines = [f"{i / 20:.2f},{i}\n" for i in range(30)] + [
+        f"{5 + i / 20:.2f},{i}\n" for i in range(5)
+    ]
+    log = tmp_path / "holes.csv"
+    log.write_text("time,a\n" + "".join(lines[:30]) + "\n\n" + "".join(lines[30:]))
+    gaps = TimeGaps(20.0, log, CsvFile(log).file_rows)
+    t = np.array([float(x.split(",")[0]) for x in lines])
+    with caplog.at_level("WARNING"):
+        gaps.see(t, 0)
+    assert "before row 34 " in caplog.text  # data row 32, after two blank lines
