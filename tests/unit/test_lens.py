@@ -123,3 +123,27 @@ def test_explain_reads_the_output_that_estimated_the_scored_row(name):
         assert row == T - 1 and on_scored_row > 0
     else:
         assert row == T - 2 and on_scored_row == 0
+
+
+@pytest.mark.parametrize("chunk", [1, 37, 500])
+def test_linear_rnn_streams_the_recurrence_row_by_row_in_float32(chunk):
+    # h_t = lam h_{t-1} + B u_t summed in row order, however the stream is cut: the filter that
+    # runs it must give a plain loop's float32 sums bit for bit
+    torch.manual_seed(0)
+    net = LinearRNN(LinearRNNConfig(n_features=5, state_size=8)).eval()
+    x = torch.randn(2, 500, 5) * 3
+    with torch.inference_mode():
+        # B u_t as the stream computes it, chunk by chunk (a matrix product rounds by shape)
+        v = torch.cat([net.B(x[:, i : i + chunk]) for i in range(0, 500, chunk)], dim=1)
+        lam, h, rows = net.decay, torch.zeros(2, 8), []
+        for t in range(500):
+            h = lam * h + v[:, t]
+            rows.append(h)
+        expected = x + net.C(torch.stack(rows, dim=1)) + net.D(x)
+        got, state = [], None
+        for i in range(0, 500, chunk):
+            out, state = net.step(x[:, i : i + chunk], state)
+            got.append(out)
+        assert torch.equal(state, h)
+        if chunk == 500:  # the output layers round by batch shape; the state never does
+            assert torch.equal(torch.cat(got, dim=1), expected)
