@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from anomaly.cli.score import load_pipeline
-    from anomaly.data.logs import read_flight_log
+    from anomaly.data.logs import LogReader, read_flight_log
     from anomaly.data.schema import LogFormat
     from anomaly.detect.batch import RateCheck, not_finite, temporary
     from anomaly.detect.pipeline import NotFiniteError
@@ -63,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
         raise not_finite(Path(args.log), exc) from None
     T = pipe.window_len
     if args.at is not None:
-        row = int(np.searchsorted(flight.time, args.at))
+        # the row nearest `--at`: times since the first row are sums like 3.2999999999999545,
+        # which a first-at-or-after search would pass for the next row
+        row = int(np.searchsorted(flight.time, args.at - 0.5 / pipe.sample_rate_hz))
         why = f"at {args.at:g} s"
     elif scored.is_anomaly[T - 1 :].any():  # a frozen-signal alarm may come before a window
         row = T - 1 + int(np.argmax(scored.is_anomaly[T - 1 :]))
@@ -100,8 +102,9 @@ def run(args: argparse.Namespace) -> int:
     # the row of the window the blamed estimate leans on most, summed over input channels
     weight = np.abs(W[out_row, :, blamed, :]).sum(axis=1)  # (T,) per input row
     lag_s = ((T - 1) - int(np.argmax(weight))) / pipe.sample_rate_hz
+    line = LogReader(args.log, fmt).file.file_rows([row + 2]).get(row + 2, row + 2)
     print(
-        f"{path}: W of the window ending at row {row + 2} ({why}), channel "
+        f"{path}: W of the window ending at row {line} ({why}), channel "
         f"{pipe.channels[blamed]}; its estimate leans most on the row {lag_s:.2f} s before"
         + (" (in its learned correction to the last row)" if out_row == T - 2 else "")
     )

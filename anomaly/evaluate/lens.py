@@ -104,8 +104,8 @@ def lag_dependence_index(W: np.ndarray) -> float:
     t, k = np.tril_indices(T)
     flat = W[:, t, k].reshape(B, len(t), -1)  # (B, causal pairs, F * F)
     total = ((flat - flat.mean(axis=(0, 1), keepdims=True)) ** 2).sum()
-    if total <= 0:
-        return 1.0
+    if not np.isfinite(total) or total <= 0:  # no weight, or a broken map: nothing to explain
+        return float("nan")
     within = 0.0
     for ell in range(T):
         sel = flat[:, (t - k) == ell]  # (B, pairs at this lag, F * F)
@@ -113,10 +113,13 @@ def lag_dependence_index(W: np.ndarray) -> float:
     return float(1.0 - within / total)
 
 
-def effective_memory(profile: np.ndarray, share: float = MEMORY_SHARE) -> int:
-    """The smallest lag (rows) holding `share` of the lag profile's weight."""
-    mass = np.cumsum(profile) / max(profile.sum(), 1e-12)
-    return int(np.searchsorted(mass, share))
+def effective_memory(profile: np.ndarray, share: float = MEMORY_SHARE) -> float:
+    """The smallest lag (rows) holding `share` of the lag profile's weight; NaN for a profile
+    with no weight or a non-finite one (a number there would read as a real memory)."""
+    total = profile.sum()
+    if not np.isfinite(total) or total <= 0:
+        return float("nan")
+    return float(np.searchsorted(np.cumsum(profile) / total, share))
 
 
 @dataclass
@@ -126,7 +129,7 @@ class Lens:
     weight_map: np.ndarray  # (T, T)
     lag_profile: np.ndarray  # (T,)
     lag_dependence_index: float
-    effective_memory_rows: int
+    effective_memory_rows: float  # NaN for a map with no weight
 
 
 def lens(network, windows: np.ndarray) -> Lens:

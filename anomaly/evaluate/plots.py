@@ -105,7 +105,8 @@ def lens_figure(lenses: dict, title: str, rate_hz: float):
         ax.set_title(f"{label}\nLDI {lens.lag_dependence_index:.2f}", fontsize=9)
         ax.set_xlabel("input row k")
         ax.set_ylabel("output row t")
-        fig.colorbar(im, ax=ax, fraction=0.046)
+        # W is d(scaled output) / d(scaled input): channels on their scalers' scales
+        fig.colorbar(im, ax=ax, fraction=0.046, label="|W|, scaled units")
     ax = axes[-1]
     for label, lens in lenses.items():
         lags = np.arange(len(lens.lag_profile)) / rate_hz
@@ -161,12 +162,12 @@ def explain_figure(
     ax1.set_yticks(range(len(channels)), channels, fontsize=7)
     ax1.set_xlabel("seconds before the scored row")
     ax1.set_title(f"|W| on the estimate of {channels[out_channel]}", fontsize=9)
-    fig.colorbar(im, ax=ax1, fraction=0.03)
+    fig.colorbar(im, ax=ax1, fraction=0.03, label="|W|, scaled units")
     im = ax2.imshow(np.sqrt((W**2).sum(axis=(2, 3))), cmap="viridis")
     ax2.set_xlabel("input row k")
     ax2.set_ylabel("output row t")
     ax2.set_title("|W(t, k)| over channel pairs", fontsize=9)
-    fig.colorbar(im, ax=ax2, fraction=0.046)
+    fig.colorbar(im, ax=ax2, fraction=0.046, label="|W|, scaled units")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig

@@ -104,3 +104,20 @@ def test_a_forecasters_figure_is_the_output_that_estimated_the_scored_row(
     assert main(["explain", log, "--model", str(lstm), "--at", "20", "--out", str(tmp_path)]) == 0
     lag = float(re.search(r"leans most on the row ([0-9.]+) s before", capsys.readouterr().out)[1])
     assert lag > 0
+
+
+def test_explain_at_a_time_takes_the_nearest_row_and_names_the_files_line(
+    lstm_ae, easy_dir, tmp_path, capsys
+):
+    import pandas as pd
+
+    frame = pd.read_csv(_log(easy_dir))
+    frame["time"] = frame["time"] + 1000.0  # times since the first row then carry rounding
+    log = tmp_path / "late.csv"
+    text = frame.to_csv(index=False).splitlines(keepends=True)
+    log.write_text("".join(text[:3]) + "\n" + "".join(text[3:]))  # a blank line: file line 4
+    args = ["explain", str(log), "--model", str(lstm_ae), "--out", str(tmp_path / "x")]
+    assert main([*args, "--at", "3.35"]) == 0
+    printed = capsys.readouterr().out
+    assert "-W-3.35s.png" in printed
+    assert "window ending at row 70 " in printed  # data row 69 (3.35 s at 20 Hz), one blank above

@@ -75,6 +75,11 @@ def test_lag_profile_and_memory_by_hand():
             W[0, t, k, 0, 0] = 0.5 ** (t - k)
     np.testing.assert_allclose(lag_profile(W), [1.0, 0.5, 0.25, 0.125])
     assert effective_memory(np.array([1.0, 0.5, 0.25, 0.125])) == 2  # 1.75 / 1.875 >= 0.9
+    # a map with no weight, or a broken one, has no memory and no index: NaN, not a number
+    assert np.isnan(effective_memory(np.zeros(4))) and np.isnan(
+        effective_memory(np.full(4, np.nan))
+    )
+    assert np.isnan(lag_dependence_index(np.zeros((2, 4, 4, 1, 1))))
     summary = lens(LinearRNN(LinearRNNConfig(2, 3)), np.zeros((2, 8, 2), np.float32))
     assert summary.weight_map.shape == (8, 8) and summary.lag_profile.shape == (8,)
 
