@@ -23,21 +23,9 @@ def _log(easy_dir) -> Path:
 
 def test_explain_writes_the_figure_of_the_chosen_row(lstm_ae, easy_dir, tmp_path, capsys):
     out = tmp_path / "explain"
-    assert (
-        main(
-            [
-                "explain",
-                str(_log(easy_dir)),
-                "--model",
-                str(lstm_ae),
-                "--at",
-                "20",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    args = ["explain", str(_log(easy_dir)), "--model", str(lstm_ae), "--at", "20"]
+    args += ["--out", str(out)]
+    assert main(args) == 0
     pngs = list(out.glob("*.png"))
     assert len(pngs) == 1 and pngs[0].name.endswith("-W-20.00s.png")
     assert pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pngs[0].stat().st_size > 10_000
@@ -45,16 +33,6 @@ def test_explain_writes_the_figure_of_the_chosen_row(lstm_ae, easy_dir, tmp_path
     assert "at 20 s" in printed and "leans most on the row" in printed
     # the same row again (another model's figure, say) is refused rather than drawn over
     before = pngs[0].read_bytes()
-    args = [
-        "explain",
-        str(_log(easy_dir)),
-        "--model",
-        str(lstm_ae),
-        "--at",
-        "20",
-        "--out",
-        str(out),
-    ]
     assert main(args) == 2
     assert "exists; pass --overwrite" in capsys.readouterr().err
     assert pngs[0].read_bytes() == before
