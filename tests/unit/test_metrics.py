@@ -9,14 +9,13 @@ from anomaly.evaluate import metrics as M
 
 
 def test_point_metrics_leave_an_undefined_ratio_undefined():
-    # a fault-free flight has no recall; precision needs a flagged row; F1 of alarms on a
-    # fault-free flight is a real 0
+    # a fault-free flight has no recall, so no F1 (as for events and flights); precision needs
+    # a flagged row
     quiet = M.point_metrics(np.zeros(5), np.zeros(5))
     assert all(np.isnan(v) for v in quiet.values())
     alarmed = M.point_metrics(np.zeros(5), np.array([0, 1, 0, 0, 0]))
-    assert (
-        np.isnan(alarmed["recall_point"]) and alarmed["precision_point"] == alarmed["f1_point"] == 0
-    )
+    assert alarmed["precision_point"] == 0
+    assert np.isnan(alarmed["recall_point"]) and np.isnan(alarmed["f1_point"])
     missed = M.point_metrics(np.array([0, 1, 1, 0, 0]), np.zeros(5))
     assert np.isnan(missed["precision_point"]) and missed["recall_point"] == missed["f1_point"] == 0
 
@@ -75,6 +74,21 @@ def test_flight_outcomes_follow_the_projects_rule():
     assert M.flight_outcome("d", "engine", t, lab, alarm, timeout_s=1.0).outcome == "FN"
     assert M.flight_outcome("e", "none", t, np.zeros(100), np.zeros(100, bool)).outcome == "TN"
     assert M.flight_outcome("f", "none", t, None, alarm).outcome == "FP"
+
+
+def test_an_alarm_exactly_at_the_timeout_is_in_time_whatever_the_rounding():
+    """Times built as rows / rate: 8.3 - 3.3 is 5.000000000000001, which judged an alarm 5 s
+    after an onset at row 33 late and one after an onset at row 34 in time."""
+    t = np.arange(200) / 10.0
+    for onset_row in range(0, 140):
+        lab = (np.arange(200) >= onset_row).astype(int)
+        alarm = np.zeros(200, dtype=bool)
+        alarm[onset_row + 50] = True
+        o = M.flight_outcome("a", "engine", t, lab, alarm, timeout_s=5.0)
+        assert o.outcome == "TP", onset_row
+        assert M.evaluator_counts(t, lab, alarm, timeout_s=5.0).tp == 1, onset_row
+        alarm[onset_row + 50], alarm[onset_row + 51] = False, True  # 5.1 s: late
+        assert M.flight_outcome("a", "engine", t, lab, alarm, timeout_s=5.0).outcome == "FN"
 
 
 def test_flight_metrics_hand_computed():
