@@ -104,7 +104,8 @@ class AlarmRule:
         self.smooth_s = [float(v) for v in np.atleast_1d(smooth_s)]
         self.confirm_s, self.merge_gap_s = confirm_s, merge_gap_s
         self.warmup_s, self.baseline_s, self.baseline_lag_s = warmup_s, baseline_s, baseline_lag_s
-        rows = lambda s: int(round(s * self.rate_hz))  # noqa: E731
+        # half up, as a user reads "0.25 s at 10 Hz" (round() halves to even: 2 rows)
+        rows = lambda s: int(np.floor(s * self.rate_hz + 0.5))  # noqa: E731
         self.smooth_rows = [max(1, rows(v)) for v in self.smooth_s]
         self.confirm_rows = max(1, rows(confirm_s))
         self.merge_rows, self.warmup_rows = rows(merge_gap_s), rows(warmup_s)
@@ -143,7 +144,18 @@ class AlarmRule:
 
         flights : per flight, residuals (n, C) and fresh (n,) from its first row on.
         """
-        usable = [r[fresh & (np.arange(len(r)) >= self.warmup_rows)] for r, fresh in flights]
+        for i, (r, fresh) in enumerate(flights):
+            bad = np.flatnonzero(fresh & ~np.isfinite(r).all(axis=1))
+            if len(bad):  # one would make the centre NaN and silence every alarm
+                raise ValueError(
+                    f"validation flight {i + 1} of {len(flights)}, row {bad[0]}: a residual is "
+                    "not finite; the alarm rule cannot be fitted on it"
+                )
+        # float64 as a saved rule is loaded: a float32 spread rounds otherwise
+        usable = [
+            np.asarray(r, np.float64)[fresh & (np.arange(len(r)) >= self.warmup_rows)]
+            for r, fresh in flights
+        ]
         rows = np.concatenate(usable) if usable else np.zeros((0, len(self.channels)))
         if len(rows) < 2:
             raise UserError(

@@ -262,40 +262,68 @@ def score_file(
 
 
 class RateCheck:
-    """The log's sample rate against the model's, judged once RATE_ROWS rows have come (or at the
-    end), so the verdict does not depend on how the log is chunked."""
+    """The log's sample rate against the model's, judged on every RATE_ROWS consecutive rows from
+    the first (blocks sharing their edge rows), so a log whose rate changes part-way is refused
+    where it changes, and no verdict depends on how the log is chunked: the model and the alarm
+    rule count rows, so at another rate every setting in seconds would silently shrink or grow.
+    The median step of a block is judged, so one late row or a logger's dropout is not a new
+    rate (TimeGaps says those)."""
 
-    def __init__(self, pipeline: Pipeline, path: Path, time_col: str | None):
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        path: Path,
+        time_col: str | None,
+        file_rows: Callable[[list[int]], dict[int, int]] | None = None,
+    ):
         self.expected, self.path, self.time_col = pipeline.sample_rate_hz, path, time_col
-        self.times: list[np.ndarray] = []
-        self.done = not np.isfinite(self.expected)
+        self.file_rows = file_rows  # data rows as pandas counts them -> the file's lines
+        self.pending = np.zeros(0)  # rows not yet judged, the last judged row first
+        self.first_row = 0  # data row of pending[0]
+        self.done = not np.isfinite(self.expected)  # the first block judged
 
     def see(self, t: np.ndarray) -> None:
-        if not self.done:
-            self.times.append(np.asarray(t, dtype=np.float64))
-            if sum(len(x) for x in self.times) >= RATE_ROWS:
-                self.finish()
+        if not np.isfinite(self.expected):
+            return
+        self.pending = np.concatenate([self.pending, np.asarray(t, dtype=np.float64)])
+        step = RATE_ROWS - 1
+        blocks = (len(self.pending) - 1) // step
+        if blocks < 1:
+            return
+        steps = np.diff(self.pending[: blocks * step + 1]).reshape(blocks, step)
+        self._judge(np.median(steps, axis=1))
+        self.done = True
+        self.pending = self.pending[blocks * step :]
+        self.first_row += blocks * step
 
     def finish(self) -> None:
-        if self.done:
-            return
+        """At the end: a log too short for one block is judged on what it has."""
+        if not self.done and len(self.pending) >= 2:
+            self._judge(np.array([np.median(np.diff(self.pending))]))
         self.done = True
-        # the first RATE_ROWS rows however they came: a whole first chunk would make the
-        # verdict depend on the chunk size
-        t = np.concatenate(self.times)[:RATE_ROWS] if self.times else np.zeros(0)
-        if len(t) < 2:
+
+    def _judge(self, median_steps: np.ndarray) -> None:
+        with np.errstate(divide="ignore"):
+            rates = 1.0 / median_steps
+        off = np.abs(rates / self.expected - 1) > RATE_TOLERANCE
+        if not off.any():
             return
-        rate = 1.0 / float(np.median(np.diff(t)))
-        if abs(rate / self.expected - 1) > RATE_TOLERANCE:
-            # milliseconds read as seconds make a 20 Hz log a 0.02 Hz one: say so, not "0.0 Hz"
-            unit = " (time in milliseconds?)" if abs(rate * 1e3 / self.expected - 1) < 0.5 else ""
-            raise LogError(
-                str(self.path),
-                f"sample rate {rate:.3g} Hz{unit} is far from the model's {self.expected:.3g} "
-                "Hz; resample the log first",
-                self.time_col,
-                2,
-            )
+        i = int(np.argmax(off))
+        rate = float(rates[i])
+        # milliseconds read as seconds make a 20 Hz log a 0.02 Hz one: say so, not "0.0 Hz"
+        unit = " (time in milliseconds?)" if abs(rate * 1e3 / self.expected - 1) < 0.5 else ""
+        first = self.first_row == 0 and i == 0
+        row = self.first_row + i * (RATE_ROWS - 1) + 2  # the block's first row, header row 1
+        if not first and self.file_rows is not None:  # blank lines count as the file's rows
+            row = self.file_rows([row]).get(row, row)
+        where = "" if first else f" from here on (the log's rate changed; {RATE_ROWS} rows judged)"
+        raise LogError(
+            str(self.path),
+            f"sample rate {rate:.3g} Hz{unit}{where} is far from the model's "
+            f"{self.expected:.3g} Hz; resample the log first",
+            self.time_col,
+            row,
+        )
 
 
 def scored_blocks(
@@ -305,20 +333,29 @@ def scored_blocks(
     from the log's first row, the sample rate checked as rows arrive (and at the end), a
     non-finite residual reported as the file's error with its row."""
     stream = pipeline.stream()
-    rate = RateCheck(pipeline, path, None)
+    rate = RateCheck(pipeline, path, None, reader.file.file_rows)
     gaps = TimeGaps(pipeline.sample_rate_hz, path, reader.file.file_rows)
     t0 = None
+    held: list = []  # rows wait until the rate is judged: no alarm from a log then refused
+
+    def scored(chunks) -> Iterator[ScoredBlock]:
+        for c in chunks:
+            try:
+                yield stream.feed(c.time - t0, c.values)
+            except NotFiniteError as exc:
+                raise not_finite(path, exc) from None
+
     for chunk in chunks:
         if t0 is None:
             t0, rate.time_col = chunk.time[0], reader.time_col
         rate.see(chunk.time)
         gaps.see(chunk.time - t0, chunk.row_offset, ready=rate.done)
-        try:
-            block = stream.feed(chunk.time - t0, chunk.values)
-        except NotFiniteError as exc:
-            raise not_finite(path, exc) from None
-        yield block
+        held.append(chunk)
+        if rate.done:
+            yield from scored(held)
+            held = []
     rate.finish()  # a log at another rate is refused before any gap is said
+    yield from scored(held)
     gaps.finish()
 
 

@@ -204,6 +204,42 @@ def test_alarm_rule_round_trips_through_its_dict():
     )
 
 
+def test_a_rule_with_a_flight_baseline_round_trips_bit_for_bit_from_float32_residuals():
+    # residuals come as float32; a spread fitted in float32 and loaded as float64 moved the
+    # statistic by 5e-8
+    rng = np.random.default_rng(5)
+    val = [(rng.normal(size=(3000, 2)).astype(np.float32), np.ones(3000, bool))]
+    rule = AlarmRule(["a", "b"], 10.0, "fa_per_hour:1", baseline_s=20.0).fit(val)
+    again = AlarmRule.from_dict(json.loads(json.dumps(rule.to_dict())))
+    x = (rng.normal(size=(600, 2)) * 0.05).astype(np.float32)  # a quiet flight: the floor
+    x[400:] += 3
+    fresh = np.ones(600, bool)
+    np.testing.assert_array_equal(
+        rule.stream().feed(x, fresh).statistic, again.stream().feed(x, fresh).statistic
+    )
+
+
+def test_a_residual_that_is_not_finite_is_refused_when_fitting():
+    # one NaN made the centre NaN, the level 0 and every later statistic 0: no alarm at all
+    rng = np.random.default_rng(6)
+    r = rng.normal(size=(500, 2))
+    r[123, 1] = np.nan
+    with pytest.raises(ValueError, match="validation flight 2 of 2, row 123: a residual is not"):
+        AlarmRule(["a", "b"], 10.0).fit([(r[:100], np.ones(100, bool)), (r, np.ones(500, bool))])
+    stale = np.ones(500, bool)
+    stale[123] = False  # a row without a fresh residual holds none to judge
+    AlarmRule(["a", "b"], 10.0).fit(
+        [(np.nan_to_num(r) + np.where(stale, 0, np.nan)[:, None], stale)]
+    )
+
+
+@pytest.mark.parametrize("seconds, rows", [(0.05, 1), (0.15, 2), (0.25, 3), (0.35, 4), (0.45, 5)])
+def test_seconds_become_rows_rounded_half_up(seconds, rows):
+    # round() halves to even: 0.25 s at 10 Hz was 2 rows and 0.35 s 4
+    rule = AlarmRule(["a"], 10.0, confirm_s=seconds, merge_gap_s=seconds, warmup_s=seconds)
+    assert rule.confirm_rows == rule.merge_rows == rule.warmup_rows == rows
+
+
 def test_runs():
     m = np.array([0, 1, 1, 0, 0, 1, 0, 1, 1, 1], dtype=bool)
     assert runs(m) == [(1, 2), (5, 5), (7, 9)]

@@ -396,6 +396,52 @@ def test_a_logs_rate_is_judged_on_its_first_rows_whatever_the_chunk_size(chunk):
         check.finish()
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 20, 21, 500])
+def test_a_log_whose_rate_changes_part_way_is_refused_where_it_changes(chunk):
+    # judged on the first 21 rows only, 10 Hz then 50 Hz passed, and every setting in seconds
+    # then spanned a fifth of its time
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from anomaly.detect.batch import RateCheck
+
+    t = np.concatenate([np.arange(300) / 10, 29.9 + np.arange(1, 300) / 50])
+    t[150] += 0.04  # one late row is not a new rate
+    check = RateCheck(SimpleNamespace(sample_rate_hz=10.0), Path("x.csv"), "time")
+    with pytest.raises(LogError, match=r"x.csv, column 'time', row 302: sample rate 50 Hz from h"):
+        for i in range(0, len(t), chunk):
+            check.see(t[i : i + chunk])
+        check.finish()
+    whole = RateCheck(SimpleNamespace(sample_rate_hz=10.0), Path("x.csv"), "time")
+    whole.see(t[:301])  # the rows before the change pass
+    whole.finish()
+
+
+def test_no_row_is_scored_before_the_rate_is_judged():
+    # a watch printed and appended an alarm for a log it refused a second later for its rate
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from anomaly.detect.batch import scored_blocks
+
+    fed = []
+    stream = SimpleNamespace(feed=lambda t, v: fed.append(len(t)) or SimpleNamespace(time=t))
+    pipeline = SimpleNamespace(sample_rate_hz=10.0, stream=lambda: stream)
+    reader = SimpleNamespace(file=SimpleNamespace(file_rows=None), time_col="time")
+    chunks = [
+        SimpleNamespace(time=np.array([float(i)]), values=np.zeros((1, 2)), row_offset=i)
+        for i in range(40)
+    ]  # 1 Hz, one row at a time, as a watch reads
+    with pytest.raises(LogError, match="sample rate 1 Hz is far from the model's 10 Hz"):
+        for _ in scored_blocks(pipeline, Path("x.csv"), reader, chunks):
+            pass
+    assert fed == []
+    fine = [
+        SimpleNamespace(time=c.time / 10, values=c.values, row_offset=c.row_offset) for c in chunks
+    ]
+    assert sum(len(b.time) for b in scored_blocks(pipeline, Path("x.csv"), reader, fine)) == 40
+
+
 def test_watch_never_appends_its_alarms_to_a_log(tmp_path):
     from anomaly.detect.watch import append_event, check_events_path
     from anomaly.errors import UserError
