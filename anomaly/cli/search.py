@@ -23,12 +23,13 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from anomaly.study.search import search
+    from anomaly.study.search import search, spec_arm
     from anomaly.study.spec import SweepSpec
     from anomaly.study.sweep import prepare_data
     from anomaly.track.tracker import Tracker, git_commit, git_dirty, library_versions, machine
 
     spec = SweepSpec.from_yaml(args.spec)
+    spec_arm(spec, args.arm)
     ds = prepare_data(spec)
     experiment = f"{spec.experiment}-search"
     about = f"Searches of study '{spec.name}': a parent run per arm and size, a child per trial."

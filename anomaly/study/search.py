@@ -54,7 +54,11 @@ def validation_halves(ds: Dataset) -> Dataset:
     side = {}
     val = [f for f in ds.flights if (ds.fixed_split or {}).get(f.flight_id) == "validation"]
     if len(val) < 2:
-        raise UserError(f"dataset '{ds.name}' has fewer than 2 validation flights to search on")
+        raise UserError(
+            f"dataset '{ds.name}' has {len(val)} validation flights in its split.csv; a search "
+            "needs at least 2, named there (its trials are judged on them, never on test "
+            "flights; a folder without split.csv names none)"
+        )
     for i, f in enumerate(val):
         side[f.flight_id] = "test" if i % 2 else "validation"
     for f in ds.flights:
@@ -62,6 +66,15 @@ def validation_halves(ds: Dataset) -> Dataset:
             side[f.flight_id] = "train"
     flights = [f for f in ds.flights if f.flight_id in side]
     return dataclasses.replace(ds, flights=flights, fixed_split=side)
+
+
+def spec_arm(spec: SweepSpec, name: str):
+    """The spec's arm of that name; checked before any data is prepared or generated."""
+    arm = next((a for a in spec.arms if a.name == name), None)
+    if arm is None:
+        names = ", ".join(a.name for a in spec.arms)
+        raise UserError(f"no arm {name!r} in {spec.source} (its arms: {names})")
+    return arm
 
 
 @dataclass
@@ -85,9 +98,7 @@ def search(
     on_trial: Callable[[dict], None] | None = None,
 ) -> SearchResult:
     """Run the search for one arm at one training size; `on_trial` sees each finished trial."""
-    arm = next((a for a in spec.arms if a.name == arm_name), None)
-    if arm is None:
-        raise UserError(f"no arm {arm_name!r} in {spec.source}")
+    arm = spec_arm(spec, arm_name)
     halves = validation_halves(ds)
     records: list[dict] = []
 

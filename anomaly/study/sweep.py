@@ -109,11 +109,26 @@ def prepare_data(spec: SweepSpec) -> Dataset:
         wanted = json.dumps(spec.synth, sort_keys=True)
         marker = folder / SYNTH_MARKER
         if not marker.exists() or marker.read_text() != wanted:
+            if (
+                folder.exists()
+                and not marker.exists()
+                and (not folder.is_dir() or any(folder.iterdir()))
+            ):
+                # not ours: a user's logs named by mistake must never be replaced
+                raise UserError(
+                    f"{spec.source}: data {data} holds files this tool did not generate (no "
+                    f"{SYNTH_MARKER}), and a spec with `synth:` generates its flights there; "
+                    "name a new folder, or drop `synth:` to study these logs"
+                )
             if folder.exists():
                 log.info("%s holds flights of other settings: generating them again", data)
             log.info("generating %s flights into %s", spec.synth.get("n_flights"), data)
-            _replace_folder(folder, lambda tmp: write_dataset(tmp, SynthConfig(**spec.synth)))
-            (folder / SYNTH_MARKER).write_text(wanted)
+
+            def fill(tmp: Path) -> None:  # the marker inside, so it comes with the flights
+                write_dataset(tmp, SynthConfig(**spec.synth))
+                (tmp / SYNTH_MARKER).write_text(wanted)
+
+            _replace_folder(folder, fill)
     return load_dataset(data, spec.data_options())
 
 

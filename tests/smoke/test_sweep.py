@@ -462,3 +462,27 @@ def test_a_second_sweep_of_a_study_on_one_store_is_refused(smoke_spec, mlflow_st
 def test_the_sweep_lock_lives_beside_a_local_store_only(uri, folder):
     found = runner._local_store(uri)
     assert (None if found is None else str(found)) == folder
+
+
+def test_a_spec_that_generates_flights_never_replaces_a_users_logs(tmp_path):
+    # `synth:` with `data:` naming a folder of one's own logs deleted them all, and `search`
+    # checked its --arm only after
+    from anomaly.errors import UserError
+
+    logs = tmp_path / "my_logs"
+    logs.mkdir()
+    for k in range(3):
+        (logs / f"f{k}.csv").write_text("t,a\n" + "".join(f"{i / 10},{i % 5}\n" for i in range(40)))
+    (logs / "notes.txt").write_text("mine")
+    before = sorted((p.name, p.read_bytes()) for p in logs.iterdir())
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(
+        f"name: mine\nsynth: {{n_flights: 4, seed: 0}}\nbase:\n  data: {{data: {logs}}}\n"
+        "train_sizes: [1]\nseeds: [0]\narms:\n  - {name: pca, model: pca}\n"
+    )
+    spec = SweepSpec.from_yaml(spec_path)
+    with pytest.raises(UserError, match="holds files this tool did not generate"):
+        runner.prepare_data(spec)
+    assert main(["search", str(spec_path), "--arm", "nosuch", "--size", "1"]) == 2
+    assert main(["search", str(spec_path), "--arm", "pca", "--size", "1"]) == 2
+    assert sorted((p.name, p.read_bytes()) for p in logs.iterdir()) == before

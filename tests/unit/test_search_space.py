@@ -60,5 +60,5 @@ def test_validation_flights_split_in_two_and_test_flights_never_enter():
 def test_a_search_needs_two_validation_flights():
     split = {"t1": "train", "v1": "validation", "x1": "test"}
     flights = [SimpleNamespace(flight_id=f) for f in split]
-    with pytest.raises(UserError, match="fewer than 2 validation flights"):
+    with pytest.raises(UserError, match="validation flights in its split.csv; a search needs"):
         validation_halves(Dataset("d", "src", flights, fixed_split=split))
