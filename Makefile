@@ -12,7 +12,8 @@ export PYTHONHASHSEED := 0
 setup: $(STAMP)
 
 # torch first and pinned: the package's own loose `torch>=2.4` is then already met, so pip
-# never reaches for a multi-GB CUDA build (see README, "Dependencies").
+# never reaches for another build; where the index's 2.13.0 is a multi-GB CUDA build, name a CPU
+# one with TORCH=... (see README, "Dependencies").
 $(STAMP): pyproject.toml
 	python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
@@ -105,8 +106,9 @@ score: $(STAMP)
 	$(ANOMALY) score $(INPUT) --model $(MODEL) --out $(or $(OUT),scored)
 
 # Copies each study's report, figures and cell archive into docs/results/ (committed, shown in
-# README) as a whole, and only where its report is newer than the committed one: an old report
-# left in reports/ never replaces a newer committed one, nor mixes its figures with it.
+# README) together, and only where its report is newer than the committed one: an old report
+# left in reports/ never replaces a newer committed one, nor mixes its figures with it. Figures
+# are not removed (some committed ones come from scripts/), so one a report no longer draws stays.
 results:
 	@for pair in $(QUICK_REPORT):small_data_quick $(STUDY_REPORT):small_data $(ALFA_REPORT):alfa \
 	    $(LOCO_REPORT):alfa_loco $(CLAIM4_REPORT):claim4; do \

@@ -22,7 +22,10 @@ def add_parser(sub) -> None:
         help="runs:/ID/model, models:/NAME@ALIAS, models:/NAME/VERSION or a folder",
     )
     p.add_argument(
-        "--at", type=finite_float, help="seconds since the first row (default: the first alarm)"
+        "--at",
+        type=finite_float,
+        help="seconds since the first row (default: the first alarm, or the highest statistic "
+        "on a log with no alarm)",
     )
     p.add_argument("--out", default="explain", help="folder for the PNGs (default: explain/)")
     p.add_argument("--overwrite", action="store_true", help="replace a figure that exists")
@@ -34,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from anomaly.cli.score import load_pipeline
-    from anomaly.data.logs import LogReader, read_flight_log
+    from anomaly.data.logs import LogReader, printable, read_flight_log
     from anomaly.data.schema import LogFormat
     from anomaly.detect.batch import RateCheck, not_finite, temporary
     from anomaly.detect.pipeline import NotFiniteError
@@ -62,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     except NotFiniteError as exc:
         raise not_finite(Path(args.log), exc) from None
     T = pipe.window_len
+    if flight.n_rows < T:  # before a row is chosen: no row of it has a window
+        raise UserError(f"{args.log}: {flight.n_rows} rows, shorter than one window ({T} rows)")
     if args.at is not None:
         # the row nearest `--at`: times since the first row are sums like 3.2999999999999545,
         # which a first-at-or-after search would pass for the next row
@@ -74,12 +79,11 @@ def run(args: argparse.Namespace) -> int:
         row = T - 1 + int(np.argmax(scored.score[T - 1 :]))  # a row with a window
         why = "no alarm: the highest statistic"
     if not T - 1 <= row < flight.n_rows:
-        if args.at is None:
-            raise UserError(f"{args.log}: {flight.n_rows} rows, shorter than one window ({T} rows)")
         raise UserError(f"--at {args.at}: outside {args.log} or within its first window")
     W = effective_weights(network, window_at(pipe, flight.values, row)[None])[0]  # (T, T, F, F)
     blamed = int(scored.channel[row]) if pipe.detector.has_attribution else 0
-    title = f"{pipe.model_name} on {Path(args.log).name}, t = {flight.time[row]:.2f} s ({why})"
+    name = printable(Path(args.log).name)  # a name that is not UTF-8 cannot be drawn
+    title = f"{pipe.model_name} on {name}, t = {flight.time[row]:.2f} s ({why})"
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: a file, not a folder")

@@ -118,7 +118,7 @@ def alfa_dir() -> Path:
 def content_hash(paths: list[Path]) -> str:
     h = hashlib.sha256()
     for p in sorted(paths):
-        h.update(p.name.encode())
+        h.update(os.fsencode(p.name))  # a name that is not UTF-8 is bytes on disk
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
@@ -158,6 +158,23 @@ def _read_split(path: Path) -> tuple[dict[str, str], dict[str, str] | None]:
     ids = [flight_id_of(Path(str(f))) for f in s["file"]]
     recordings = dict(zip(ids, s["recording"].astype(str))) if "recording" in s else None
     return dict(zip(ids, sides)), recordings
+
+
+def _check_split(path: Path, split: dict[str, str], logs: dict[str, Path]) -> None:
+    """A fixed split places every log and names no other: a log it left out was silently never
+    used, and a name with no log (a typo) went unsaid."""
+    listed = list(split)
+    ghost = [i for i, fid in enumerate(listed) if fid not in logs]
+    if ghost:
+        why = f"{listed[ghost[0]]!r} names no log in {path.parent}"
+        raise LogError(str(path), why, "file", ghost[0] + 2)
+    left_out = [p for fid, p in logs.items() if fid not in split]
+    if left_out:
+        why = (
+            f"{len(left_out)} log(s) not in {path.name}, the first {left_out[0].name}; give each "
+            "log a side, or move it out of the folder"
+        )
+        raise LogError(str(path), why, "file")
 
 
 def _read_flights(paths: list[Path], fmt: LogFormat, faults: dict[Path, str] | None = None):
@@ -219,6 +236,12 @@ def load_folder(folder: Path, fmt: LogFormat, name: str | None = None) -> Datase
         if man is not None and p.name in man.index:
             value = man.loc[p.name].get("fault_type")
             faults[p] = str(value).strip() if pd.notna(value) else ""
+    first_of: dict[str, Path] = {}
+    for p in paths:  # one id, one flight: else a flight can train on one side and test on another
+        other = first_of.setdefault(flight_id_of(p), p)
+        if other != p:
+            why = f"same flight id {flight_id_of(p)!r} as {other}; rename or remove one"
+            raise LogError(str(p), why)
     flights = _read_flights(paths, fmt, faults)
     for flight, p in zip(flights, paths):
         if flight.labels is None and faults.get(p) == "none":
@@ -235,6 +258,7 @@ def load_folder(folder: Path, fmt: LogFormat, name: str | None = None) -> Datase
     split, recordings = None, None
     if (folder / "split.csv").exists():
         split, recordings = _read_split(folder / "split.csv")
+        _check_split(folder / "split.csv", split, first_of)
     tables = [t for t in (folder / "manifest.csv", folder / "split.csv") if t.is_file()]
     return Dataset(
         name or folder.name,

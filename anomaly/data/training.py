@@ -52,6 +52,13 @@ def training_windows(
     split: Split, window_len: int, stride: int, scaler: str = "standard"
 ) -> TrainingData:
     rows = np.concatenate([f.normal_prefix() for f in split.train])
+    if len(rows) < 2:  # the scaler needs them before the windows are counted
+        names = ", ".join(f.flight_id for f in split.train[:3])
+        raise UserError(
+            f"no normal rows to train on: every training flight ({names}"
+            f"{', ...' if len(split.train) > 3 else ''}) is labelled anomalous from its first "
+            "row (is --label-col a label column?)"
+        )
     fitted = ChannelScaler(scaler).fit(rows)
     train = normal_windows(split.train, fitted, window_len, stride)
     if len(train) == 0:

@@ -4,6 +4,7 @@ table."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,7 +66,9 @@ def per_flight_table(
     for r, o in zip(labelled, outcomes):
         pr, roc = vus(r.flight.labels, r.score, window)
         rows.append({**o.__dict__, "vus_pr": pr, "vus_roc": roc})
-    return pd.DataFrame(rows)
+    # its columns even with no labelled flight, so a sweep of unlabelled logs reads it alike
+    columns = [f.name for f in dataclasses.fields(M.FlightOutcome)] + ["vus_pr", "vus_roc"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 # what evaluate_flights computes over labelled flights (tests/unit/test_protocol.py checks it)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from anomaly.errors import UserError
 from anomaly.evaluate import statistics as st
 from anomaly.study import report_figures as fig
 from anomaly.study.archive import FILE_NAME as ARCHIVE_FILE
@@ -803,6 +804,12 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
     a, b = split_list(params.get("compare")) or ["lstm", "transformer"]
     primary = params.get("primary", "vus_pr")
     margin = float(params.get("margin", 0.03))
+    if primary not in r.cells or r.cells[primary].isna().all():
+        raise UserError(
+            f"no cell has a {primary}: their test flights hold no labelled fault (a folder of "
+            "unlabelled logs trains and sweeps, but a study compares detection; label the "
+            "faults, 1 from the onset, or name the label column)"
+        )
     main_cells = r.cells[r.cells["held_out"] == ""]
     all_sizes = main_cells["train_flights"].nunique()
     factorial = _factorial(params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,16 @@ def test_explain_refuses_a_row_without_a_window_and_a_model_without_a_network(
     args = ["explain", str(tmp_path / "slow.csv"), "--model", str(lstm_ae), "--out", str(tmp_path)]
     assert main(args) == 2
     assert "far from the model's" in capsys.readouterr().err
+    # a log shorter than a window: argmax of no row failed inside the tool before it was said
+    slow.iloc[:10].assign(time=lambda f: f["time"] / 2).to_csv(tmp_path / "short.csv", index=False)
+    args = ["explain", str(tmp_path / "short.csv"), "--model", str(lstm_ae), "--out", str(tmp_path)]
+    assert main(args) == 2
+    assert "short.csv: 10 rows, shorter than one window" in capsys.readouterr().err
+    # a name that is not UTF-8 reaches the figure's title escaped (matplotlib refused it)
+    odd = tmp_path / os.fsdecode(b"fl\xe9ght.csv")
+    odd.write_bytes(Path(log).read_bytes())
+    args = ["explain", str(odd), "--model", str(lstm_ae), "--at", "20", "--out", str(tmp_path)]
+    assert main(args) == 0
     pca = run_trial(quick_config(str(easy_dir), "pca")).pipeline.save(tmp_path / "pca")
     assert main(["explain", log, "--model", str(pca), "--out", str(tmp_path)]) == 2
     assert "no network to explain" in capsys.readouterr().err

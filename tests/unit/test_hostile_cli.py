@@ -581,3 +581,45 @@ def test_a_hole_in_time_is_named_by_the_files_row_past_blank_lines(tmp_path, cap
     with caplog.at_level("WARNING"):
         gaps.see(t, 0)
     assert "before row 34 " in caplog.text  # data row 32, after two blank lines
+
+
+def test_one_flight_id_is_one_flight(tmp_path):
+    # f0.csv and f0.csv.gz (the same flight gzipped) trained on one side and tested on the other
+    for i in range(4):
+        write_log(tmp_path / f"f{i}.csv", n=60, seed=i)
+    write_log(tmp_path / "f0.csv.gz", n=60, seed=0, compression="gzip")
+    with pytest.raises(LogError, match=r"f0.csv.gz: same flight id 'f0' as .*f0.csv; rename"):
+        load_dataset(str(tmp_path))
+
+
+def test_a_split_places_every_log_and_names_no_other(tmp_path):
+    for i in range(4):
+        write_log(tmp_path / f"f{i}.csv", n=60, seed=i)
+    split = tmp_path / "split.csv"
+    split.write_text("file,split\nf0.csv,train\nf1.csv,train\nf2.csv,test\nghost.csv,test\n")
+    with pytest.raises(LogError, match=r"split.csv, column 'file', row 5: 'ghost' names no log"):
+        load_dataset(str(tmp_path))
+    split.write_text("file,split\nf0.csv,train\nf1.csv,train\nf2.csv,test\n")  # f3 never used
+    with pytest.raises(LogError, match=r"1 log\(s\) not in split.csv, the first f3.csv"):
+        load_dataset(str(tmp_path))
+    split.write_text("file,split\nf0.csv,train\nf1.csv,train\nf2.csv,test\nf3.csv,validation\n")
+    assert load_dataset(str(tmp_path)).fixed_split["f3"] == "validation"
+
+
+def test_a_log_name_that_is_not_utf8_trains(tmp_path):
+    # the data hash encoded the name as UTF-8 and failed inside the tool on such a name
+    for i in range(3):
+        write_log(tmp_path / f"f{i}.csv", n=60, seed=i)
+    write_log(tmp_path / os.fsdecode(b"fl\xe9ght.csv"), n=60, seed=9)
+    ds = load_dataset(str(tmp_path))
+    assert len(ds.flights) == 4 and len(ds.content_hash) == 16
+
+
+def test_no_normal_row_to_train_on_is_the_users_error(tmp_path, capsys):
+    # the scaler was fitted on no rows first: an internal failure, exit 1
+    frame = pd.read_csv(write_log(tmp_path / "x.csv", n=80))
+    frame.assign(label=1).to_csv(tmp_path / "x.csv", index=False)
+    assert main(["train", "--data", str(tmp_path / "x.csv"), "--model", "pca"]) == 2
+    assert "no normal rows to train on: every training flight (x) is labelled anomalous" in (
+        capsys.readouterr().err
+    )

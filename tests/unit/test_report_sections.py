@@ -470,3 +470,18 @@ def test_time_to_quality_says_where_the_arms_windows_differ(tmp_path):
     text, _ = build(r, params, tmp_path / "again", "study")
     (note,) = [line for line in text.splitlines() if line.startswith("Where the arms' windows")]
     assert note.endswith("one forecast quality: 8 flights (lstm 32 rows, transformer 64).")
+
+
+def test_a_sweep_of_unlabelled_logs_gets_a_reason_not_a_crash(tmp_path):
+    # a sweep of unlabelled logs logs no vus_pr; its report failed inside the tool (KeyError)
+    from anomaly.errors import UserError
+    from anomaly.evaluate.protocol import per_flight_table
+
+    assert list(per_flight_table([], [], 10.0)) == [
+        *("flight_id", "fault_type", "outcome", "delay_s", "first_alarm_s", "onset_s"),
+        *("vus_pr", "vus_roc"),
+    ]
+    r = study_records()
+    r = Records(r.cells.drop(columns="vus_pr"), r.flights, r.curves)
+    with pytest.raises(UserError, match="no cell has a vus_pr: their test flights hold no"):
+        build(r, {"compare": "lstm,transformer"}, tmp_path, "study")
