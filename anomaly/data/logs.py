@@ -98,9 +98,10 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
             logs = (f for f in folder.iterdir() if f.is_file() and is_log_file(f))
             found = sorted(f for f in logs if not _not_a_log(f))
             out.extend(found or [folder])  # a named folder with no log is reported, not dropped
-        elif any(ch in item for ch in "*?["):
+        elif not p.exists() and any(ch in item for ch in "*?["):
             logs = (Path(m) for m in glob.glob(item) if is_log_file(Path(m)))
-            out.extend(sorted(f for f in logs if not _not_a_log(f)))
+            # a pattern that matches no log is reported as not found, not silently dropped
+            out.extend(sorted(f for f in logs if not _not_a_log(f)) or [p])
         else:
             out.append(p)
     seen: set[Path] = set()  # one file named twice (x.csv, ./x.csv, /abs/x.csv) is read once
@@ -154,6 +155,9 @@ class LogReader:
     required_channels : channels the caller needs (a trained model's); missing ones are an error.
     frames : where the raw frames come from instead of reading the file through once: a
         function of the CsvFile (`anomaly watch` follows a file that is still being written).
+    labels : whether to read the label column (scoring and watching do not use it, so a label
+        cell they cannot read must not refuse the log; the column is still kept out of the
+        channels).
     """
 
     def __init__(
@@ -163,8 +167,10 @@ class LogReader:
         chunk_rows: int | None = None,
         required_channels: list[str] | None = None,
         frames: Callable[[CsvFile], Iterator[pd.DataFrame]] | None = None,
+        labels: bool = True,
     ):
         self.path = Path(path)
+        self.read_labels = labels  # scoring: the label column is left out, never read
         self.fmt = fmt
         self.chunk_rows = chunk_rows
         self.required = list(required_channels) if required_channels else None
@@ -264,7 +270,7 @@ class LogReader:
                 values, last_valid, gap_run, ever_valid, offset, found
             )
             labels = None
-            if self.label_col is not None:
+            if self.label_col is not None and self.read_labels:
                 labels, onset_seen = self._labels(frame[self.label_col], offset, onset_seen, found)
             if found:
                 raise self._in_file_rows(min(found, key=lambda f: f[0])[1])
@@ -381,6 +387,11 @@ class LogReader:
         if bad.any():
             i = int(np.argmax(bad))
             why = f"non-numeric label {str(col.iloc[i])!r}"
+            self._note(found, why, self.label_col, offset + i + 2)
+        blank = col.isna().to_numpy()
+        if blank.any():  # read as normal, a blank inside a fault split it in two
+            i = int(np.argmax(blank))
+            why = "empty label (0 normal, nonzero anomalous: a blank is neither)"
             self._note(found, why, self.label_col, offset + i + 2)
         lab = (np.nan_to_num(num) != 0).astype(np.int8)
         if self.fmt.label_onset_to_end:

@@ -232,7 +232,7 @@ def score_file(
 
     Returns (rows, anomalous rows, events).
     """
-    reader = LogReader(path, fmt, chunk_rows, pipeline.channels)
+    reader = LogReader(path, fmt, chunk_rows, pipeline.channels, labels=False)
     events = EventBuilder(
         printable(str(path)), pipeline.residual_channels, pipeline.detector.has_attribution
     )

@@ -174,6 +174,7 @@ def watch(
         fmt,
         required_channels=pipeline.channels,
         frames=lambda file: follow(file, once, poll_s, stop),
+        labels=False,
     )
     events = EventBuilder(
         printable(str(path)), pipeline.residual_channels, pipeline.detector.has_attribution

@@ -313,3 +313,21 @@ def test_a_cut_weights_file_is_named_as_a_damaged_model(pipeline, easy_dir, tmp_
     npz.write_bytes(npz.read_bytes()[:100])
     assert _score(_flights(easy_dir)[0], pca, tmp_path / "out2") == 2
     assert "a damaged saved model" in capsys.readouterr().err
+
+
+def test_scoring_never_reads_the_label_column(pipeline, easy_dir, tmp_path, capsys):
+    # a label cell scoring has no use for ('yes', a blank) refused the whole log
+    _, model = pipeline
+    src = pd.read_csv(_flights(easy_dir)[0]).astype({"label": object})
+    src.loc[7, "label"], src.loc[9, "label"] = "yes", None
+    src.to_csv(tmp_path / "odd_label.csv", index=False)
+    assert _score(tmp_path / "odd_label.csv", model, tmp_path / "out") == 0
+    assert (tmp_path / "out" / "odd_label.scored.csv").exists()
+    # where labels are read, a blank one is named rather than read as normal
+    from anomaly.data.logs import read_flight_log
+    from anomaly.data.schema import LogError
+
+    with pytest.raises(LogError, match=r"column 'label', row 11: empty label"):
+        src.loc[7, "label"] = 0
+        src.to_csv(tmp_path / "blank.csv", index=False)
+        read_flight_log(tmp_path / "blank.csv")

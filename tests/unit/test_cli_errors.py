@@ -11,9 +11,10 @@ from anomaly.cli import main, validate
 
 
 def test_a_users_mistake_is_one_line_and_exit_2(tmp_path, capsys):
-    assert main(["validate", str(tmp_path / "none*.csv")]) == 2
+    assert main(["train", "--data", str(tmp_path / "none"), "--model", "pca"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err and "Traceback" not in err
+    assert err.endswith("none: file not found")
 
 
 def test_a_failure_inside_the_tool_exits_1_with_its_traceback_in_a_file(

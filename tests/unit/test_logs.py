@@ -202,10 +202,12 @@ def test_validate_cli_reports_good_file(log_path, capsys):
     assert "200 rows" in out and "20.0 Hz" in out and "3 channels" in out
 
 
-def test_usage_error_is_one_line(tmp_path, capsys):
-    assert main(["validate", "--sep", ";", str(tmp_path / "missing*.csv")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error:") and "\n" not in err
+def test_a_pattern_that_matches_no_log_is_reported_not_dropped(tmp_path, capsys):
+    # it vanished from the inputs: validating it beside a good log said "1 valid", exit 0
+    good = write_log(tmp_path / "good.csv")
+    assert main(["validate", "--sep", ",", str(tmp_path / "missing*.csv"), str(good)]) == 2
+    out = capsys.readouterr().out
+    assert "missing*.csv: file not found" in out and "1 valid, 1 invalid" in out
 
 
 @pytest.mark.parametrize("block", [64, 1 << 20])
