@@ -184,8 +184,10 @@ def prepare_out_dir(out_dir: Path, targets: list[Path], inputs: list[Path], over
 class _Output:
     """Scored rows of one file, written block by block to a temporary path."""
 
-    def __init__(self, path: Path, pipeline: Pipeline, out_format: str, with_contrib: bool):
-        self.path, self.tmp = path, temporary(path)
+    def __init__(
+        self, path: Path, pipeline: Pipeline, out_format: str, with_contrib: bool, source: Path
+    ):
+        self.path, self.tmp, self.source = path, temporary(path), source
         self.p, self.format, self.with_contrib = pipeline, out_format, with_contrib
         self.writer = self.file = None
         self.rows = self.flagged = 0
@@ -196,10 +198,14 @@ class _Output:
         p = self.p
         table = _table(b, p.residual_channels, p.detector.has_attribution, self.with_contrib)
         if self.writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             cls = pq.ParquetWriter if self.format == "parquet" else pacsv.CSVWriter
-            # opened by Python: pyarrow cannot take a path whose name is not UTF-8
-            self.file = open(self.tmp, "wb")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # opened by Python: pyarrow cannot take a path whose name is not UTF-8
+                self.file = open(self.tmp, "wb")
+            except OSError as e:  # --out's side (a file where a folder goes, no permission)
+                why = f"its output {printable(str(self.path))} cannot be written ({e.strerror})"
+                raise UserError(f"{printable(str(self.source))}: {why}") from None
             self.writer = cls(self.file, table.schema)
         self.writer.write_table(table)
         self.rows += len(b.time)
@@ -236,7 +242,7 @@ def score_file(
     events = EventBuilder(
         printable(str(path)), pipeline.residual_channels, pipeline.detector.has_attribution
     )
-    output = _Output(out, pipeline, out_format, with_contrib)
+    output = _Output(out, pipeline, out_format, with_contrib, path)
     try:
         for block in scored_blocks(pipeline, path, reader, prefetch(reader)):
             events.add(
@@ -256,7 +262,8 @@ def score_file(
         try:
             output.close()
         finally:
-            output.tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # its folder may be what failed: the cause stands
+                output.tmp.unlink(missing_ok=True)
         raise
     return output.rows, output.flagged, events.finish()
 

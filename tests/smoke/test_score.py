@@ -331,3 +331,24 @@ def test_scoring_never_reads_the_label_column(pipeline, easy_dir, tmp_path, caps
         src.loc[7, "label"] = 0
         src.to_csv(tmp_path / "blank.csv", index=False)
         read_flight_log(tmp_path / "blank.csv")
+
+
+def test_an_output_that_cannot_be_written_is_named_not_an_internal_failure(
+    pipeline, easy_dir, tmp_path, capsys
+):
+    # a file where the batch's subfolder goes: reported as an internal failure, its cause masked
+    # by the clean-up of a temporary file in a folder that was never made
+    _, model = pipeline
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "x.csv").write_bytes(_flights(easy_dir)[0].read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a").write_text("in the way")
+    inputs = [str(tmp_path / sub / "x.csv") for sub in ("a", "b")]
+    assert main(["score", *inputs, "--model", str(model), "--out", str(out)]) == 1
+    printed = capsys.readouterr()
+    assert "a/x.csv: its output" in printed.out + printed.err
+    assert "a/x.scored.csv cannot be written (File exists)" in printed.out + printed.err
+    assert "internal failure" not in printed.out + printed.err
+    assert (out / "b" / "x.scored.csv").exists() and (out / "a").read_text() == "in the way"
