@@ -145,16 +145,21 @@ def compare_over_sizes(
     return average, trend, bootstrap_p(slopes)
 
 
+def _tail(hits: np.ndarray) -> float:
+    """Share of B draws at or past a value, as (1 + count) / (B + 1) (Davison & Hinkley 1997,
+    eq. 4.11): B draws cannot support a p below 1 / (B + 1), and a plain share printed 0."""
+    return (1.0 + float(np.sum(hits))) / (len(hits) + 1.0)
+
+
 def bootstrap_p(boot: np.ndarray) -> float:
     """Two-sided p-value of 'the difference is 0' from its bootstrap distribution."""
-    below, above = float(np.mean(boot <= 0)), float(np.mean(boot >= 0))
-    return min(1.0, 2 * min(below, above))
+    return min(1.0, 2 * min(_tail(boot <= 0), _tail(boot >= 0)))
 
 
 def tost_p(boot: np.ndarray, margin: float) -> float:
     """Two one-sided tests: p of 'the difference is at least +margin or at most -margin'; small
     means equivalent within +-margin (the larger of the two one-sided p-values)."""
-    return float(max(np.mean(boot <= -margin), np.mean(boot >= margin)))
+    return max(_tail(boot <= -margin), _tail(boot >= margin))
 
 
 def holm(p_values: list[float]) -> list[float]:

@@ -32,11 +32,13 @@ def test_holm_by_hand():
 
 def test_tost_and_bootstrap_p_by_hand():
     boot = np.array([-0.05, -0.01, 0.0, 0.01, 0.02, 0.02, 0.03, 0.04, 0.06, 0.10])
-    # margin 0.05: 1 of 10 at or below -0.05, 2 of 10 at or above 0.05 -> max = 0.2
-    assert tost_p(boot, 0.05) == pytest.approx(0.2)
-    assert tost_p(boot, 0.2) == 0.0
-    # 3 of 10 at or below 0, 8 of 10 at or above 0 -> 2 * 0.3
-    assert bootstrap_p(boot) == pytest.approx(0.6)
+    # each tail as (1 + count) / (B + 1), B = 10 draws
+    # margin 0.05: 1 of 10 at or below -0.05, 2 of 10 at or above 0.05 -> max = 3 / 11
+    assert tost_p(boot, 0.05) == pytest.approx(3 / 11)
+    assert tost_p(boot, 0.2) == pytest.approx(1 / 11)  # never 0: 10 draws cannot say less
+    # 3 of 10 at or below 0, 8 of 10 at or above 0 -> 2 * 4 / 11
+    assert bootstrap_p(boot) == pytest.approx(8 / 11)
+    assert bootstrap_p(np.full(4000, 0.1)) == pytest.approx(2 / 4001)
 
 
 def test_two_way_bootstrap_matches_the_enumerated_distribution():
@@ -167,8 +169,11 @@ def test_the_trend_over_sizes_is_the_slope_per_doubling_by_hand():
     # per-size means -0.04, 0, +0.04 at 1, 2, 4 flights: +0.04 a doubling in every draw
     D = np.stack([np.full((3, 5), m) for m in (-0.04, 0.0, 0.04)])
     average, slope, p = compare_over_sizes(D, [1, 2, 4], 0.03, n_boot=200)
-    assert slope.mean == pytest.approx(0.04) and slope.low == pytest.approx(0.04) and p == 0.0
-    assert average.diff.mean == pytest.approx(0.0, abs=1e-12) and average.p_equivalent == 0.0
+    # every draw agrees: the least p 200 draws support, 2 / 201 two-sided and 1 / 201 for TOST
+    assert slope.mean == pytest.approx(0.04) and slope.low == pytest.approx(0.04)
+    assert p == pytest.approx(2 / 201)
+    assert average.diff.mean == pytest.approx(0.0, abs=1e-12)
+    assert average.p_equivalent == pytest.approx(1 / 201)
     _, flat, p_flat = compare_over_sizes(np.zeros((3, 3, 5)) + 0.1, [1, 2, 4], 0.03, n_boot=200)
     assert flat.mean == pytest.approx(0.0) and p_flat == 1.0
 
