@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
         )
     fmt = LogFormat.from_options(**pipe.log_format).with_options(**format_options(args))
     flight = read_flight_log(args.log, fmt, pipe.channels)
-    rate = RateCheck(pipe, Path(args.log), fmt.time_col)  # as `score` refuses a log at another rate
+    # as `score` refuses a log at another rate, naming the file's rows
+    rate = RateCheck(pipe, Path(args.log), fmt.time_col, LogReader(args.log, fmt).file.file_rows)
     rate.see(flight.time)
     rate.finish()
     try:

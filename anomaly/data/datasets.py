@@ -177,10 +177,23 @@ def _check_split(path: Path, split: dict[str, str], logs: dict[str, Path]) -> No
         raise LogError(str(path), why, "file")
 
 
+def flight_ids(paths: list[Path]) -> dict[str, Path]:
+    """flight id -> its log. One id, one flight: two logs of one id (`f0.csv` and `f0.csv.gz`,
+    or `a/f0.csv` and `b/f0.csv`) could put one flight on the training side and the test side."""
+    first_of: dict[str, Path] = {}
+    for p in paths:
+        other = first_of.setdefault(flight_id_of(p), p)
+        if other != p:
+            why = f"same flight id {flight_id_of(p)!r} as {other}; rename or remove one"
+            raise LogError(str(p), why)
+    return first_of
+
+
 def _read_flights(paths: list[Path], fmt: LogFormat, faults: dict[Path, str] | None = None):
     """Logs for training, each needing two rows or it has no sample rate. The first log's
     channels are every log's, picked by name: logs written by different tools order their
     columns differently, and a log without one of them is refused by file and column."""
+    flight_ids(paths)
     flights: list[Flight] = []
     for path in paths:
         fault = (faults or {}).get(path) or None
@@ -236,12 +249,6 @@ def load_folder(folder: Path, fmt: LogFormat, name: str | None = None) -> Datase
         if man is not None and p.name in man.index:
             value = man.loc[p.name].get("fault_type")
             faults[p] = str(value).strip() if pd.notna(value) else ""
-    first_of: dict[str, Path] = {}
-    for p in paths:  # one id, one flight: else a flight can train on one side and test on another
-        other = first_of.setdefault(flight_id_of(p), p)
-        if other != p:
-            why = f"same flight id {flight_id_of(p)!r} as {other}; rename or remove one"
-            raise LogError(str(p), why)
     flights = _read_flights(paths, fmt, faults)
     for flight, p in zip(flights, paths):
         if flight.labels is None and faults.get(p) == "none":
@@ -258,7 +265,7 @@ def load_folder(folder: Path, fmt: LogFormat, name: str | None = None) -> Datase
     split, recordings = None, None
     if (folder / "split.csv").exists():
         split, recordings = _read_split(folder / "split.csv")
-        _check_split(folder / "split.csv", split, first_of)
+        _check_split(folder / "split.csv", split, flight_ids(paths))
     tables = [t for t in (folder / "manifest.csv", folder / "split.csv") if t.is_file()]
     return Dataset(
         name or folder.name,

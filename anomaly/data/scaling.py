@@ -27,9 +27,12 @@ class ChannelScaler:
         elif self.kind == "robust":
             sk = RobustScaler().fit(rows)
             center, scale = sk.center_, sk.scale_
-            # a channel constant over the middle half (forward-filled, quantised) has IQR 0
+            # a channel constant over the middle half (forward-filled, quantised, a throttle at
+            # full power) has IQR 0, which scikit-learn turns into a scale of 1: in raw units,
+            # such a channel would swamp the loss; its std stands in
+            q75, q25 = np.percentile(rows, [75, 25], axis=0)
             std = rows.std(axis=0)
-            scale = np.where(scale > 1e-8, scale, np.where(std > 1e-8, std, 1.0))
+            scale = np.where(q75 - q25 > 1e-8, scale, np.where(std > 1e-8, std, 1.0))
         else:
             raise UserError(f"scaler must be 'standard' or 'robust', got {self.kind!r}")
         self.center_ = np.asarray(center, dtype=np.float32)

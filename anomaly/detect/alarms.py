@@ -104,8 +104,9 @@ class AlarmRule:
         self.smooth_s = [float(v) for v in np.atleast_1d(smooth_s)]
         self.confirm_s, self.merge_gap_s = confirm_s, merge_gap_s
         self.warmup_s, self.baseline_s, self.baseline_lag_s = warmup_s, baseline_s, baseline_lag_s
-        # half up, as a user reads "0.25 s at 10 Hz" (round() halves to even: 2 rows)
-        rows = lambda s: int(np.floor(s * self.rate_hz + 0.5))  # noqa: E731
+        # to the nearest row, a half to the even one (0.25 s at 10 Hz is 2 rows): saved rules
+        # keep seconds, so their rows must come out as they were fitted
+        rows = lambda s: int(round(s * self.rate_hz))  # noqa: E731
         self.smooth_rows = [max(1, rows(v)) for v in self.smooth_s]
         self.confirm_rows = max(1, rows(confirm_s))
         self.merge_rows, self.warmup_rows = rows(merge_gap_s), rows(warmup_s)

@@ -273,8 +273,9 @@ class RateCheck:
     the first (blocks sharing their edge rows), so a log whose rate changes part-way is refused
     where it changes, and no verdict depends on how the log is chunked: the model and the alarm
     rule count rows, so at another rate every setting in seconds would silently shrink or grow.
-    The median step of a block is judged, so one late row or a logger's dropout is not a new
-    rate (TimeGaps says those)."""
+    A block is off only when both its median step and its mean step are: timestamp jitter moves
+    the median of 20 steps but hardly their mean, and one late row or a logger's dropout moves
+    the mean but not the median (TimeGaps says those)."""
 
     def __init__(
         self,
@@ -297,8 +298,7 @@ class RateCheck:
         blocks = (len(self.pending) - 1) // step
         if blocks < 1:
             return
-        steps = np.diff(self.pending[: blocks * step + 1]).reshape(blocks, step)
-        self._judge(np.median(steps, axis=1))
+        self._judge(np.diff(self.pending[: blocks * step + 1]).reshape(blocks, step))
         self.done = True
         self.pending = self.pending[blocks * step :]
         self.first_row += blocks * step
@@ -306,24 +306,35 @@ class RateCheck:
     def finish(self) -> None:
         """At the end: a log too short for one block is judged on what it has."""
         if not self.done and len(self.pending) >= 2:
-            self._judge(np.array([np.median(np.diff(self.pending))]))
+            self._judge(np.diff(self.pending)[None])
         self.done = True
 
-    def _judge(self, median_steps: np.ndarray) -> None:
+    def _off(self, steps: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore"):
-            rates = 1.0 / median_steps
-        off = np.abs(rates / self.expected - 1) > RATE_TOLERANCE
+            rates = 1.0 / steps
+        # "more than 20 % off": a rate of exactly 1.2 times is not, whatever its rounding
+        return np.abs(rates / self.expected - 1) > RATE_TOLERANCE + 1e-9
+
+    def _judge(self, steps: np.ndarray) -> None:
+        """steps (blocks, n): each block's time steps."""
+        median = np.median(steps, axis=1)
+        off = self._off(median) & self._off(steps.mean(axis=1))
         if not off.any():
             return
         i = int(np.argmax(off))
-        rate = float(rates[i])
+        rate = float(1.0 / median[i]) if median[i] > 0 else float("inf")
         # milliseconds read as seconds make a 20 Hz log a 0.02 Hz one: say so, not "0.0 Hz"
         unit = " (time in milliseconds?)" if abs(rate * 1e3 / self.expected - 1) < 0.5 else ""
         first = self.first_row == 0 and i == 0
         row = self.first_row + i * (RATE_ROWS - 1) + 2  # the block's first row, header row 1
         if not first and self.file_rows is not None:  # blank lines count as the file's rows
             row = self.file_rows([row]).get(row, row)
-        where = "" if first else f" from here on (the log's rate changed; {RATE_ROWS} rows judged)"
+        where = (
+            ""
+            if first
+            else f" over the {RATE_ROWS} rows from here (the rows before them came at the "
+            "model's rate: the log's rate changed)"
+        )
         raise LogError(
             str(self.path),
             f"sample rate {rate:.3g} Hz{unit}{where} is far from the model's "

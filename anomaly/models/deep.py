@@ -101,6 +101,14 @@ class RecurrentResiduals:
         return (x[0] - preds).numpy(), rows >= self.min_context
 
 
+def best_epoch(val_losses: list[float]) -> float:
+    """The epoch whose weights the checkpoint kept: a diverged epoch's NaN loss is never the
+    best (np.argmin returns the first NaN)."""
+    if not val_losses:
+        return float("nan")
+    return float(np.argmin(np.nan_to_num(np.asarray(val_losses, float), nan=np.inf)))
+
+
 class DeepDetector(Detector):
     """A network trained with Lightning: early stopping on validation loss, best weights kept.
 
@@ -229,7 +237,7 @@ class DeepDetector(Detector):
             "checkpoint_seconds": best.seconds,  # writing the best weights, reloading them
             "epochs": float(self.epochs_),
             "steps": float(trainer.global_step),
-            "best_epoch": float(np.argmin(val_losses)) if val_losses else float("nan"),
+            "best_epoch": best_epoch(val_losses),
             # early stopping never fired: the model may still have been improving
             "hit_max_epochs": float(self.epochs_ >= self.max_epochs),
         }

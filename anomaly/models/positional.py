@@ -2,7 +2,9 @@
 
 Attention itself is order-blind: with 'none', a window's rows are a set (apart from what a causal
 mask reveals). 'sinusoidal' and 'learned' add a vector per position (the table has exactly
-window_len rows, so every parameter is used); 'alibi' adds nothing to the rows but lowers each
+window_len rows; a forecaster's last row is counted but never trained: the output at the
+window's last position predicts a row not yet logged, so no loss reaches it, and under the
+causal mask no earlier output sees it); 'alibi' adds nothing to the rows but lowers each
 head's attention to a row in proportion to its distance (Press et al., ICLR 2022), so order
 enters as recency, much as a recurrence's decaying memory does.
 """
@@ -43,17 +45,20 @@ class PositionalEncoding(nn.Module):
         return x + self.table[: x.shape[1]].unsqueeze(0)  # (B, T, d)
 
 
-def attention_mask(kind: str, n_heads: int, T: int, causal: bool) -> torch.Tensor:
+def attention_mask(
+    kind: str, n_heads: int, T: int, causal: bool, device: torch.device | None = None
+) -> torch.Tensor:
     """The float mask added to attention scores: -inf on later rows when `causal`, and with
-    'alibi' -slope_h * distance per head h (slopes 2^(-8h/H)). (H, T, T) or (T, T)."""
-    i = torch.arange(T)
+    'alibi' -slope_h * distance per head h (slopes 2^(-8h/H)). (H, T, T) or (T, T), on the
+    inputs' device (a GPU's attention refuses a mask left on the CPU)."""
+    i = torch.arange(T, device=device)
     distance = (i[:, None] - i[None, :]).abs().float()  # (T, T)
-    mask = torch.zeros(T, T)
+    mask = torch.zeros(T, T, device=device)
     if causal:
         mask = mask.masked_fill(i[None, :] > i[:, None], float("-inf"))
     if kind != "alibi":
         return mask
-    slopes = 2.0 ** (-8.0 * torch.arange(1, n_heads + 1) / n_heads)  # (H,)
+    slopes = 2.0 ** (-8.0 * torch.arange(1, n_heads + 1, device=device) / n_heads)  # (H,)
     return mask[None] - slopes[:, None, None] * distance[None]  # (H, T, T)
 
 

@@ -144,7 +144,13 @@ def load_detector(name: str, folder: Path, params: dict) -> Detector:
 def network_config(name: str, net: dict | None, n_features: int, window_len: int) -> dict:
     """A deep model's network config for data of this shape: `n_features` always, `window_len`
     for networks that size something by it (a learned position table)."""
-    fields = get(name).network_class().config_class.__dataclass_fields__
+    network = get(name).network_class()
+    if network.objective == "forecast" and window_len < 2:  # no earlier row, no loss: NaN
+        raise UserError(
+            f"window.window_len {window_len}: model {name!r} predicts each row from the rows "
+            "before it in its window, so a window needs 2 rows or more"
+        )
+    fields = network.config_class.__dataclass_fields__
     unknown = sorted(set(net or {}) - set(fields))
     if unknown:
         raise UserError(

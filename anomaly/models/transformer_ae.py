@@ -75,7 +75,7 @@ class TransformerAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape  # (B, T, F)
         level = window_level(x, self.cfg.center)  # (B, 1, F)
-        mask = batched(attention_mask(self.cfg.positional, self.cfg.n_heads, T, False), B)
+        mask = batched(attention_mask(self.cfg.positional, self.cfg.n_heads, T, False, x.device), B)
         h = encode(self.encoder, self.pos_enc(self.in_proj(x - level)), mask)  # (B, T, d)
         z = self.to_latent(h.mean(dim=1))  # (B, latent)
         seed = self.from_latent(z).unsqueeze(1).expand(B, T, -1)  # (B, T, d)

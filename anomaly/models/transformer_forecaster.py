@@ -65,7 +65,7 @@ class TransformerForecaster(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, F) -> (B, T, F): output t predicts row t + 1 from rows <= t."""
         B, T, _ = x.shape
-        mask = attention_mask(self.cfg.positional, self.cfg.n_heads, T, causal=True)
+        mask = attention_mask(self.cfg.positional, self.cfg.n_heads, T, True, x.device)
         h = encode(self.encoder, self.pos(self.in_proj(x)), batched(mask, B))  # (B, T, d)
         return x + self.head(self._readout(h))  # (B, T, F)
 

@@ -804,6 +804,8 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
     a, b = split_list(params.get("compare")) or ["lstm", "transformer"]
     primary = params.get("primary", "vus_pr")
     margin = float(params.get("margin", 0.03))
+    if r.cells.empty:
+        raise UserError(f"no finished cell to report ({r.failed} failed or killed runs)")
     if primary not in r.cells or r.cells[primary].isna().all():
         raise UserError(
             f"no cell has a {primary}: their test flights hold no labelled fault (a folder of "

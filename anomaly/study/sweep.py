@@ -116,9 +116,10 @@ def prepare_data(spec: SweepSpec) -> Dataset:
             ):
                 # not ours: a user's logs named by mistake must never be replaced
                 raise UserError(
-                    f"{spec.source}: data {data} holds files this tool did not generate (no "
-                    f"{SYNTH_MARKER}), and a spec with `synth:` generates its flights there; "
-                    "name a new folder, or drop `synth:` to study these logs"
+                    f"{spec.source}: data {data} holds files but no {SYNTH_MARKER}, the record "
+                    "a sweep leaves of flights it generated, so they may be someone's logs; a "
+                    "spec with `synth:` generates its flights there: name a new folder (or "
+                    "remove this one yourself), or drop `synth:` to study these logs"
                 )
             if folder.exists():
                 log.info("%s holds flights of other settings: generating them again", data)

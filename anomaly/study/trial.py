@@ -94,6 +94,13 @@ def run_trial(cfg: RunConfig, dataset: Dataset | None = None, progress: bool = F
     split = split_flights(ds, cfg.seed, cfg.data.train_flights)
     w = cfg.window
     prep = training_windows(split, w.window_len, w.stride, w.scaler)
+    # judged before training, which it would otherwise waste
+    normal = [f.normal_prefix() for f in split.validation]
+    normal = [v for v in normal if len(v) >= w.window_len]
+    if not normal:
+        raise UserError(
+            "no validation flight has a full window of normal rows; cannot fit the alarm rule"
+        )
     params = spec.params(cfg)
     if spec.deep:
         params["progress"] = progress
@@ -122,12 +129,6 @@ def run_trial(cfg: RunConfig, dataset: Dataset | None = None, progress: bool = F
             "max_gap_rows": fmt.max_gap_rows,
         },
     )
-    normal = [f.normal_prefix() for f in split.validation]
-    normal = [v for v in normal if len(v) >= w.window_len]
-    if not normal:
-        raise UserError(
-            "no validation flight has a full window of normal rows; cannot fit the alarm rule"
-        )
     pipe.calibrate(normal, alarm_rule(cfg, pipe))
     if cfg.detect.frozen_check:  # model-free: every normal row not used for testing teaches it
         still = [f.normal_prefix() for f in split.train] + normal

@@ -481,7 +481,7 @@ def test_a_spec_that_generates_flights_never_replaces_a_users_logs(tmp_path):
         "train_sizes: [1]\nseeds: [0]\narms:\n  - {name: pca, model: pca}\n"
     )
     spec = SweepSpec.from_yaml(spec_path)
-    with pytest.raises(UserError, match="holds files this tool did not generate"):
+    with pytest.raises(UserError, match="holds files but no synth.json, the record a sweep leaves"):
         runner.prepare_data(spec)
     assert main(["search", str(spec_path), "--arm", "nosuch", "--size", "1"]) == 2
     assert main(["search", str(spec_path), "--arm", "pca", "--size", "1"]) == 2

@@ -408,13 +408,39 @@ def test_a_log_whose_rate_changes_part_way_is_refused_where_it_changes(chunk):
     t = np.concatenate([np.arange(300) / 10, 29.9 + np.arange(1, 300) / 50])
     t[150] += 0.04  # one late row is not a new rate
     check = RateCheck(SimpleNamespace(sample_rate_hz=10.0), Path("x.csv"), "time")
-    with pytest.raises(LogError, match=r"x.csv, column 'time', row 302: sample rate 50 Hz from h"):
+    with pytest.raises(
+        LogError, match=r"x.csv, column .time., row 302: sample rate 50 Hz over the 21 rows from h"
+    ):
         for i in range(0, len(t), chunk):
             check.see(t[i : i + chunk])
         check.finish()
     whole = RateCheck(SimpleNamespace(sample_rate_hz=10.0), Path("x.csv"), "time")
     whole.see(t[:301])  # the rows before the change pass
     whole.finish()
+
+
+def test_timestamp_jitter_and_a_rate_at_the_tolerance_are_not_a_new_rate():
+    # judged on the median of each 21 rows alone, jitter of a fifth of a period refused half of
+    # a batch of 10-minute logs at their model's own rate, "the log's rate changed"
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from anomaly.detect.batch import RateCheck
+
+    model = SimpleNamespace(sample_rate_hz=20.0)
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        t = np.arange(12_000) / 20 + rng.uniform(-0.02, 0.02, 12_000)
+        check = RateCheck(model, Path("x.csv"), "time")
+        check.see(t)
+        check.finish()
+    for rate in (16.0, 24.0):  # exactly 20 % off is not "more than 20 %"
+        check = RateCheck(model, Path("x.csv"), "time")
+        check.see(np.arange(1000) / rate)
+        check.finish()
+    check = RateCheck(model, Path("x.csv"), "time")
+    with pytest.raises(LogError, match="row 2: sample rate 24.2 Hz is far"):
+        check.see(np.arange(1000) / 24.2)
 
 
 def test_no_row_is_scored_before_the_rate_is_judged():
@@ -590,6 +616,13 @@ def test_one_flight_id_is_one_flight(tmp_path):
     write_log(tmp_path / "f0.csv.gz", n=60, seed=0, compression="gzip")
     with pytest.raises(LogError, match=r"f0.csv.gz: same flight id 'f0' as .*f0.csv; rename"):
         load_dataset(str(tmp_path))
+    with pytest.raises(LogError, match="same flight id 'f0'"):  # as a glob, or in subfolders
+        load_dataset(str(tmp_path / "f*"))
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        write_log(tmp_path / sub / "f9.csv", n=60)
+    with pytest.raises(LogError, match="same flight id 'f9'"):
+        load_dataset(str(tmp_path / "*" / "f9.csv"))
 
 
 def test_a_split_places_every_log_and_names_no_other(tmp_path):
@@ -623,3 +656,25 @@ def test_no_normal_row_to_train_on_is_the_users_error(tmp_path, capsys):
     assert "no normal rows to train on: every training flight (x) is labelled anomalous" in (
         capsys.readouterr().err
     )
+
+
+def test_a_trial_with_no_usable_validation_flight_is_refused_before_training(tmp_path, monkeypatch):
+    # the refusal came after the whole training run
+    from anomaly.errors import UserError
+    from anomaly.models import registry
+    from anomaly.study.trial import run_trial
+    from tests.helpers import quick_config
+
+    for i in range(3):
+        write_log(tmp_path / f"t{i}.csv", n=200, seed=i)
+    write_log(tmp_path / "v0.csv", n=10, seed=7)  # shorter than the 16-row window
+    write_log(tmp_path / "x0.csv", n=200, seed=8)
+    rows = ["t0.csv,train", "t1.csv,train", "t2.csv,train", "v0.csv,validation", "x0.csv,test"]
+    (tmp_path / "split.csv").write_text("file,split\n" + "\n".join(rows) + "\n")
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before the validation flights were judged")
+
+    monkeypatch.setattr(registry, "make_detector", no_training)
+    with pytest.raises(UserError, match="no validation flight has a full window of normal rows"):
+        run_trial(quick_config(str(tmp_path), "pca"))

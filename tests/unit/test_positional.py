@@ -47,3 +47,23 @@ def test_scoring_computes_what_training_computed(name, positional):
         scored = net(x)
     assert torch.allclose(scored, trained, atol=1e-5)
     assert torch.backends.mha.get_fastpath_enabled()  # switched back on after the call
+
+
+@pytest.mark.parametrize("kind", ["none", "alibi"])
+@pytest.mark.parametrize("causal", [False, True])
+def test_the_attention_mask_is_built_on_the_inputs_device(kind, causal):
+    # built on the CPU whatever the inputs, it stopped a Transformer autoencoder and an ALiBi
+    # forecaster training on a GPU (the meta device stands in for one here)
+    from anomaly.models.positional import attention_mask
+
+    mask = attention_mask(kind, 2, 6, causal, torch.device("meta"))
+    assert mask.device.type == "meta"
+    assert attention_mask(kind, 2, 6, causal).device.type == "cpu"
+
+
+@pytest.mark.parametrize("name", ["lstm", "transformer", "linear_rnn"])
+def test_a_forecaster_needs_a_window_of_two_rows(name):
+    # with one row there is nothing to predict from: it trained on a NaN loss without a word
+    with pytest.raises(UserError, match="window.window_len 1: model .* needs 2 rows or more"):
+        network_config(name, {}, 3, 1)
+    network_config("lstm_ae", {}, 3, 1)  # an autoencoder reconstructs a row from itself

@@ -116,3 +116,12 @@ def test_an_interrupted_training_is_an_interrupt_not_an_exit(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         det.fit(_windows(20), _windows(8, seed=1))
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_best_epoch_is_never_a_diverged_one():
+    # np.argmin returned the first NaN: a diverged epoch 2 was reported as the kept one
+    from anomaly.models.deep import best_epoch
+
+    assert best_epoch([0.1441, 0.1329, float("nan")]) == 1.0
+    assert best_epoch([float("nan"), 0.5, 0.2, 0.3]) == 2.0
+    assert np.isnan(best_epoch([]))

@@ -135,3 +135,19 @@ def test_leave_one_campaign_out_tests_only_flights_no_setting_was_chosen_on():
         "carbonZ_2018-09-18-11-02-00_engine_failure": "test",  # not its training or validation
     }
     assert [f.flight_id for f in held.flights] == list(held.fixed_split)
+
+
+def test_the_robust_scaler_scales_a_channel_with_no_middle_spread_by_its_std():
+    # scikit-learn makes a zero IQR a scale of 1: a channel at one value for most of a flight
+    # (a throttle at full power) went into the network in raw units, up to -1484..1060 here
+    from anomaly.data.scaling import ChannelScaler
+
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(400, 2))
+    held = np.zeros(400)
+    held[340:] = rng.normal(0, 200, 60)
+    rows = np.column_stack([rows, held])
+    s = ChannelScaler("robust").fit(rows)
+    assert s.scale_[2] == pytest.approx(held.std(), rel=1e-5)
+    assert s.scale_[0] == pytest.approx(np.subtract(*np.percentile(rows[:, 0], [75, 25])), rel=1e-5)
+    assert ChannelScaler("robust").fit(np.zeros((10, 1))).scale_[0] == 1.0  # constant: as it is
