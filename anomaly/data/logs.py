@@ -7,6 +7,7 @@ gets the same message either way.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -75,6 +76,7 @@ def is_scoring_output(path: Path) -> bool:
     )
 
 
+log = logging.getLogger(__name__)
 DATASET_TABLES = ("manifest.csv", "split.csv")  # a dataset folder's own tables (data.datasets)
 
 
@@ -95,6 +97,16 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
         p = Path(item)
         if p.is_dir():
             folder = p / "flights" if (p / "flights").is_dir() else p
+            beside = [
+                f.name
+                for f in p.iterdir()
+                if folder != p and f.is_file() and is_log_file(f) and not _not_a_log(f)
+            ]
+            if beside:  # a dataset folder reads flights/ alone: say what it leaves
+                log.warning(
+                    "%s: reading its flights/ folder; %d log(s) beside it are not read (%s)",
+                    *(printable(str(p)), len(beside), printable(", ".join(sorted(beside)[:3]))),
+                )
             logs = (f for f in folder.iterdir() if f.is_file() and is_log_file(f))
             found = sorted(f for f in logs if not _not_a_log(f))
             out.extend(found or [folder])  # a named folder with no log is reported, not dropped

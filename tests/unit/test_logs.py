@@ -323,3 +323,15 @@ def test_a_named_folder_without_logs_is_reported_not_dropped(tmp_path, log_path)
     paths = expand_inputs([str(empty), str(log_path)])
     assert paths == [empty, log_path]
     assert "a folder with no .csv" in str(_err(empty))
+
+
+def test_a_dataset_folder_says_which_logs_beside_flights_it_leaves(tmp_path, caplog):
+    # a folder holding flights/ reads it alone: logs beside it vanished without a word
+    from anomaly.data.logs import expand_inputs
+
+    (tmp_path / "flights").mkdir()
+    write_log(tmp_path / "flights" / "f0.csv")
+    write_log(tmp_path / "f1.csv")
+    (tmp_path / "manifest.csv").write_text("file,fault_type\nf0.csv,none\n")
+    assert expand_inputs([str(tmp_path)]) == [tmp_path / "flights" / "f0.csv"]
+    assert "1 log(s) beside it are not read (f1.csv)" in caplog.text
