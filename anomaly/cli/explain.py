@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             f"--model {args.model}: a {pipe.model_name} model has no network to explain"
         )
     fmt = LogFormat.from_options(**pipe.log_format).with_options(**format_options(args))
-    flight = read_flight_log(args.log, fmt, pipe.channels)
+    flight = read_flight_log(args.log, fmt, pipe.channels, labels=False)
     # as `score` refuses a log at another rate, naming the file's rows
     rate = RateCheck(pipe, Path(args.log), fmt.time_col, LogReader(args.log, fmt).file.file_rows)
     rate.see(flight.time)
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         # the row nearest `--at`: times since the first row are sums like 3.2999999999999545,
         # which a first-at-or-after search would pass for the next row
         row = int(np.searchsorted(flight.time, args.at - 0.5 / pipe.sample_rate_hz))
-        why = f"at {args.at:g} s"
+        why = f"the row nearest {args.at:g} s"
     elif scored.is_anomaly[T - 1 :].any():  # a frozen-signal alarm may come before a window
         row = T - 1 + int(np.argmax(scored.is_anomaly[T - 1 :]))
         why = "first alarm"
@@ -109,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
     lag_s = ((T - 1) - int(np.argmax(weight))) / pipe.sample_rate_hz
     line = LogReader(args.log, fmt).file.file_rows([row + 2]).get(row + 2, row + 2)
     print(
-        f"{path}: W of the window ending at row {line} ({why}), channel "
+        f"{path}: W of the window ending at row {line}, t = {flight.time[row]:.2f} s ({why}), "
+        "channel "
         f"{pipe.channels[blamed]}; its estimate leans most on the row {lag_s:.2f} s before"
         + (" (in its learned correction to the last row)" if out_row == T - 2 else "")
     )

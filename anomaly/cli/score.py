@@ -94,7 +94,10 @@ def run(args: argparse.Namespace) -> int:
     if args.threshold is not None:
         pipe.rule.threshold = Threshold.fixed(args.threshold)
     paths = expand_inputs(args.inputs)
-    if all(p.is_dir() for p in paths):  # nothing but folders without logs
+    if not any(p.is_file() for p in paths):  # nothing to score: the command line's mistake
+        missing = [p for p in paths if not p.exists()]
+        if missing:
+            raise UserError(f"{missing[0]}: file not found (no input names a log)")
         raise UserError(f"no .csv or .csv.gz logs in {' '.join(args.inputs)}")
     # the model reads logs as its training logs were read, unless a flag says otherwise
     fmt = LogFormat.from_options(**pipe.log_format).with_options(**format_options(args))

@@ -117,6 +117,11 @@ def run_train(args: argparse.Namespace) -> int:
     print(format_table({cfg.model: trial.metrics}))
     if note := judged_note(trial):
         print(note)
+    rule = trial.pipeline.rule
+    print(
+        f"decision level {float(rule.threshold.threshold_):.3f} (rule "
+        f"{rule.threshold.rule}, fitted on validation flights; confirmation {rule.confirm_s:g} s)"
+    )
     if len(trial.per_fault):
         print("\nper fault type (test flights):")
         print(trial.per_fault.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -40,10 +40,22 @@ def run(args: argparse.Namespace) -> int:
     pipe = load_pipeline(args.model)
     fmt = LogFormat.from_options(**pipe.log_format).with_options(**format_options(args))
 
+    rule = pipe.rule
+    level = float(rule.threshold.threshold_)  # inf: a rule that never alarms
+    print(
+        f"watching {args.log}: an alarm once the statistic stays above {level:.3f} for "
+        f"{rule.confirm_s:g} s (decision level, rule {rule.threshold.rule})",
+        file=sys.stderr,
+        flush=True,
+    )
+    raised = 0
+
     def announce(event: dict) -> None:
+        nonlocal raised
+        raised += 1
         print(
             f"ALARM {args.log} t={event['start']:.2f} s channel={event['channel'] or '-'} "
-            f"score={event['peak_score']:.3g}",
+            f"score={event['peak_score']:.3f} level={level:.3f}",
             flush=True,
         )
 
@@ -51,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = watch(pipe, Path(args.log), fmt, events, args.once, args.poll, announce)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM is how a watch ends
-        print("stopped", file=sys.stderr)
+        print(f"stopped; {raised} alarms", file=sys.stderr)
         return 0
     print(f"{summary.rows} rows, {len(summary.alarms)} alarms", file=sys.stderr)
     return 0

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from anomaly.data.csvfile import READ_OPTIONS, read_errors
-from anomaly.data.logs import expand_inputs, flight_id_of, read_flight_log
+from anomaly.data.logs import expand_inputs, flight_id_of, printable, read_flight_log
 from anomaly.data.schema import Flight, LogError, LogFormat
 from anomaly.data.synthetic import SynthConfig, write_dataset
 from anomaly.errors import UserError
@@ -178,13 +178,25 @@ def _check_split(path: Path, split: dict[str, str], logs: dict[str, Path]) -> No
 
 
 def flight_ids(paths: list[Path]) -> dict[str, Path]:
-    """flight id -> its log. One id, one flight: two logs of one id (`f0.csv` and `f0.csv.gz`,
-    or `a/f0.csv` and `b/f0.csv`) could put one flight on the training side and the test side."""
+    """flight id -> its log: the file's name without .csv/.csv.gz, or, where logs in several
+    folders share a name (`2024-01-01/log.csv`, `2024-01-02/log.csv`), its path from the folder
+    they share (`2024-01-01/log`), as `score` names their outputs. One id, one flight: two logs
+    of one id in one folder (`f0.csv` and `f0.csv.gz`) are refused, since they could put one
+    flight on the training side and the test side."""
+    stems = [flight_id_of(p) for p in paths]
+    ids = stems
+    if len(set(stems)) < len(stems):
+        resolved = [p.resolve() for p in paths]
+        base = Path(os.path.commonpath([r.parent for r in resolved]))
+        ids = [
+            stem if stems.count(stem) == 1 else (r.parent.relative_to(base) / stem).as_posix()
+            for stem, r in zip(stems, resolved)
+        ]
     first_of: dict[str, Path] = {}
-    for p in paths:
-        other = first_of.setdefault(flight_id_of(p), p)
+    for p, fid in zip(paths, ids):
+        other = first_of.setdefault(fid, p)
         if other != p:
-            why = f"same flight id {flight_id_of(p)!r} as {other}; rename or remove one"
+            why = f"same flight id {fid!r} as {other}; rename or remove one"
             raise LogError(str(p), why)
     return first_of
 
@@ -193,11 +205,13 @@ def _read_flights(paths: list[Path], fmt: LogFormat, faults: dict[Path, str] | N
     """Logs for training, each needing two rows or it has no sample rate. The first log's
     channels are every log's, picked by name: logs written by different tools order their
     columns differently, and a log without one of them is refused by file and column."""
-    flight_ids(paths)
+    id_of = {p: fid for fid, p in flight_ids(paths).items()}
     flights: list[Flight] = []
     for path in paths:
         fault = (faults or {}).get(path) or None
         flight = read_flight_log(path, fmt, fault_type=fault)  # every check of its own columns
+        if flight.flight_id != printable(id_of[path]):  # a name other logs share
+            flight = dataclasses.replace(flight, flight_id=printable(id_of[path]))
         if flight.n_rows < 2:
             raise LogError(str(path), "one data row; a flight for training needs two or more")
         if flights and flight.channels != flights[0].channels:

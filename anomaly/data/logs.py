@@ -454,15 +454,17 @@ def read_flight_log(
     fmt: LogFormat = LogFormat(),
     required_channels: list[str] | None = None,
     fault_type: str | None = None,
+    labels: bool = True,
 ) -> Flight:
-    """Read and validate one CSV log.
+    """Read and validate one CSV log; `labels=False` leaves its label column unread (`explain`,
+    as scoring, has no use for it).
 
     Returns
     -------
     Flight with time relative to its first row, values (n_rows, n_channels) float32 and
-    labels (n_rows,) where the log has a label column.
+    labels (n_rows,) where the log has a label column and they are read.
     """
-    reader = LogReader(path, fmt, None, required_channels)
+    reader = LogReader(path, fmt, None, required_channels, labels=labels)
     chunks = list(reader)
     time = np.concatenate([c.time for c in chunks])
     values = np.concatenate([c.values for c in chunks])

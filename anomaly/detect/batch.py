@@ -170,6 +170,9 @@ def prepare_out_dir(out_dir: Path, targets: list[Path], inputs: list[Path], over
     clash = [t for t in targets if t.resolve() in resolved_inputs]
     if clash:
         raise UserError(f"--out {out_dir}: output {clash[0]} would replace an input")
+    folders = [t for t in targets if t.is_dir()]
+    if folders:  # --overwrite would end, file by file, in a failure to replace it
+        raise UserError(f"--out {out_dir}: output {folders[0]} is a folder; move it away")
     existing = [t for t in targets if t.exists()]
     if existing and not overwrite:
         raise UserError(
@@ -204,8 +207,7 @@ class _Output:
                 # opened by Python: pyarrow cannot take a path whose name is not UTF-8
                 self.file = open(self.tmp, "wb")
             except OSError as e:  # --out's side (a file where a folder goes, no permission)
-                why = f"its output {printable(str(self.path))} cannot be written ({e.strerror})"
-                raise UserError(f"{printable(str(self.source))}: {why}") from None
+                raise self._cannot_write(e) from None
             self.writer = cls(self.file, table.schema)
         self.writer.write_table(table)
         self.rows += len(b.time)
@@ -213,7 +215,18 @@ class _Output:
 
     def commit(self) -> None:
         self.close()
-        self.tmp.replace(self.path)
+        try:
+            self.tmp.replace(self.path)
+        except OSError as e:
+            raise self._cannot_write(e) from None
+
+    def _cannot_write(self, e: OSError) -> UserError:
+        blocked = isinstance(e, (FileExistsError, NotADirectoryError))
+        why = "a file stands where its folder goes" if blocked else e.strerror or type(e).__name__
+        out = printable(str(self.path))
+        return UserError(
+            f"{printable(str(self.source))}: its output {out} cannot be written ({why})"
+        )
 
     def close(self) -> None:
         if self.writer is not None:
@@ -270,12 +283,13 @@ def score_file(
 
 class RateCheck:
     """The log's sample rate against the model's, judged on every RATE_ROWS consecutive rows from
-    the first (blocks sharing their edge rows), so a log whose rate changes part-way is refused
-    where it changes, and no verdict depends on how the log is chunked: the model and the alarm
-    rule count rows, so at another rate every setting in seconds would silently shrink or grow.
-    A block is off only when both its median step and its mean step are: timestamp jitter moves
-    the median of 20 steps but hardly their mean, and one late row or a logger's dropout moves
-    the mean but not the median (TimeGaps says those)."""
+    the first (blocks sharing their edge rows) and on its last RATE_ROWS, so a log whose rate
+    changes part-way is refused where it changes, and no verdict depends on how the log is
+    chunked: the model and the alarm rule count rows, so at another rate every setting in
+    seconds would silently shrink or grow. A block's rate is rows per second over its steps
+    shorter than GAP_PERIODS periods (over all of them when fewer than half are): jitter and
+    rounded timestamps leave that mean where it was, and a logger's dropout is not a new rate
+    (TimeGaps says it)."""
 
     def __init__(
         self,
@@ -288,6 +302,7 @@ class RateCheck:
         self.file_rows = file_rows  # data rows as pandas counts them -> the file's lines
         self.pending = np.zeros(0)  # rows not yet judged, the last judged row first
         self.first_row = 0  # data row of pending[0]
+        self.judged = np.zeros(0)  # the last judged block's times, for the log's last rows
         self.done = not np.isfinite(self.expected)  # the first block judged
 
     def see(self, t: np.ndarray) -> None:
@@ -298,42 +313,52 @@ class RateCheck:
         blocks = (len(self.pending) - 1) // step
         if blocks < 1:
             return
-        self._judge(np.diff(self.pending[: blocks * step + 1]).reshape(blocks, step))
+        self._judge(
+            np.diff(self.pending[: blocks * step + 1]).reshape(blocks, step), self.first_row
+        )
         self.done = True
+        self.judged = self.pending[(blocks - 1) * step : blocks * step + 1]
         self.pending = self.pending[blocks * step :]
         self.first_row += blocks * step
 
     def finish(self) -> None:
-        """At the end: a log too short for one block is judged on what it has."""
-        if not self.done and len(self.pending) >= 2:
-            self._judge(np.diff(self.pending)[None])
+        """At the end: a log too short for one block is judged on what it has, and rows after
+        the last whole block with the rows before them."""
+        if len(self.pending) >= 2 and np.isfinite(self.expected):
+            tail = np.concatenate([self.judged[:-1], self.pending])[-RATE_ROWS:]
+            start = self.first_row + len(self.pending) - len(tail)
+            self._judge(np.diff(tail)[None], start)
         self.done = True
 
-    def _off(self, steps: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore"):
-            rates = 1.0 / steps
+    def _judge(self, steps: np.ndarray, first_row: int) -> None:
+        """steps (blocks, n): each block's time steps; first_row: data row of the first block."""
+        kept = steps < GAP_PERIODS / self.expected
+        counts = kept.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # most steps long is no dropout but the rate (a log turning to milliseconds)
+            mean = np.where(
+                2 * counts >= steps.shape[1],
+                np.where(kept, steps, 0.0).sum(axis=1) / counts,
+                steps.mean(axis=1),
+            )
+            rates = 1.0 / mean
         # "more than 20 % off": a rate of exactly 1.2 times is not, whatever its rounding
-        return np.abs(rates / self.expected - 1) > RATE_TOLERANCE + 1e-9
-
-    def _judge(self, steps: np.ndarray) -> None:
-        """steps (blocks, n): each block's time steps."""
-        median = np.median(steps, axis=1)
-        off = self._off(median) & self._off(steps.mean(axis=1))
+        off = np.abs(rates / self.expected - 1) > RATE_TOLERANCE + 1e-9
         if not off.any():
             return
         i = int(np.argmax(off))
-        rate = float(1.0 / median[i]) if median[i] > 0 else float("inf")
+        rate = float(rates[i])
         # milliseconds read as seconds make a 20 Hz log a 0.02 Hz one: say so, not "0.0 Hz"
         unit = " (time in milliseconds?)" if abs(rate * 1e3 / self.expected - 1) < 0.5 else ""
-        first = self.first_row == 0 and i == 0
-        row = self.first_row + i * (RATE_ROWS - 1) + 2  # the block's first row, header row 1
-        if not first and self.file_rows is not None:  # blank lines count as the file's rows
+        row = first_row + i * (RATE_ROWS - 1) + 2  # the block's first row, header row 1
+        changed = first_row + i > 0  # rows before it passed
+        if self.file_rows is not None:  # blank lines count as the file's rows
             row = self.file_rows([row]).get(row, row)
         where = (
-            ""
-            if first
-            else f" over the {RATE_ROWS} rows from here (the rows before them came at the "
-            "model's rate: the log's rate changed)"
+            f" over the {steps.shape[1] + 1} rows from here (the log's rate changed at or "
+            "before them)"
+            if changed
+            else ""
         )
         raise LogError(
             str(self.path),

@@ -31,7 +31,7 @@ def test_explain_writes_the_figure_of_the_chosen_row(lstm_ae, easy_dir, tmp_path
     assert len(pngs) == 1 and pngs[0].name.endswith("-W-20.00s.png")
     assert pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pngs[0].stat().st_size > 10_000
     printed = capsys.readouterr().out
-    assert "at 20 s" in printed and "leans most on the row" in printed
+    assert "t = 20.00 s (the row nearest 20 s)" in printed and "leans most on the row" in printed
     # the same row again (another model's figure, say) is refused rather than drawn over
     before = pngs[0].read_bytes()
     assert main(args) == 2
@@ -109,4 +109,15 @@ def test_explain_at_a_time_takes_the_nearest_row_and_names_the_files_line(
     assert main([*args, "--at", "3.35"]) == 0
     printed = capsys.readouterr().out
     assert "-W-3.35s.png" in printed
-    assert "window ending at row 70 " in printed  # data row 69 (3.35 s at 20 Hz), one blank above
+    assert "window ending at row 70, " in printed  # data row 69 (3.35 s at 20 Hz), one blank above
+
+
+def test_explain_leaves_the_label_column_unread(lstm_ae, easy_dir, tmp_path):
+    # as score does: a blank label cell refused a log whose labels explain never uses
+    import pandas as pd
+
+    frame = pd.read_csv(_log(easy_dir)).astype({"label": object})
+    frame.loc[5, "label"] = None
+    frame.to_csv(tmp_path / "blank_label.csv", index=False)
+    args = ["explain", str(tmp_path / "blank_label.csv"), "--model", str(lstm_ae), "--at", "20"]
+    assert main([*args, "--out", str(tmp_path / "fig")]) == 0

@@ -349,6 +349,13 @@ def test_an_output_that_cannot_be_written_is_named_not_an_internal_failure(
     assert main(["score", *inputs, "--model", str(model), "--out", str(out)]) == 1
     printed = capsys.readouterr()
     assert "a/x.csv: its output" in printed.out + printed.err
-    assert "a/x.scored.csv cannot be written (File exists)" in printed.out + printed.err
+    assert "a/x.scored.csv cannot be written (a file stands where its folder goes)" in (
+        printed.out + printed.err
+    )
     assert "internal failure" not in printed.out + printed.err
     assert (out / "b" / "x.scored.csv").exists() and (out / "a").read_text() == "in the way"
+    # a folder where an output goes is refused before anything is scored, --overwrite or not
+    (out / "a").unlink()
+    (out / "a" / "x.scored.csv").mkdir(parents=True)
+    assert main(["score", *inputs, "--model", str(model), "--out", str(out), "--overwrite"]) == 2
+    assert "x.scored.csv is a folder; move it away" in capsys.readouterr().err

@@ -132,6 +132,8 @@ def test_train_logs_everything_and_model_reloads(
     assert REQUIRED_PARAMS <= set(run.data.params)
     assert REQUIRED_METRICS <= set(run.data.metrics)
     m = run.data.metrics
+    # the level the alarms were judged against is said, as logged
+    assert f"decision level {m['threshold']:.3f} (rule fa_per_hour:" in "\n".join(out)
     # fit time is optimizer steps only: validation and set-up are counted apart
     assert 0 < m["fit_seconds"] < m["total_seconds"] and m["validate_seconds"] > 0
     assert m["checkpoint_seconds"] > 0  # the best weights were written and reloaded

@@ -441,6 +441,23 @@ def test_timestamp_jitter_and_a_rate_at_the_tolerance_are_not_a_new_rate():
     check = RateCheck(model, Path("x.csv"), "time")
     with pytest.raises(LogError, match="row 2: sample rate 24.2 Hz is far"):
         check.see(np.arange(1000) / 24.2)
+    # timestamps rounded to 10 ms put a median of 20 steps on a grid value: 64 Hz passed for 50
+    check = RateCheck(SimpleNamespace(sample_rate_hz=50.0), Path("x.csv"), "time")
+    with pytest.raises(LogError, match=r"row 2: sample rate 6\d.?\d? Hz is far"):
+        check.see(np.round(np.arange(3000) / 64, 2))
+    # a logger that keeps 4 rows of 7 at 20 Hz logs 11.4 rows a second: near 10, as rows count
+    kept = np.flatnonzero(np.arange(7000) % 7 < 4) / 20
+    check = RateCheck(SimpleNamespace(sample_rate_hz=10.0), Path("x.csv"), "time")
+    check.see(kept)
+    check.finish()
+    # the last rows are judged too, with the rows before them: milliseconds in the last 11
+    t = np.concatenate([np.arange(305) / 20, 15.5e3 + np.arange(11) * 50.0])
+    check = RateCheck(model, Path("x.csv"), "time")
+    check.see(t)
+    with pytest.raises(
+        LogError, match=r"row 297: sample rate 0.0\d+ Hz over the 21 rows from here"
+    ):
+        check.finish()
 
 
 def test_no_row_is_scored_before_the_rate_is_judged():
@@ -618,11 +635,13 @@ def test_one_flight_id_is_one_flight(tmp_path):
         load_dataset(str(tmp_path))
     with pytest.raises(LogError, match="same flight id 'f0'"):  # as a glob, or in subfolders
         load_dataset(str(tmp_path / "f*"))
+    # logs of one name in several folders (one folder a day) are named by their folder
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()
         write_log(tmp_path / sub / "f9.csv", n=60)
-    with pytest.raises(LogError, match="same flight id 'f9'"):
-        load_dataset(str(tmp_path / "*" / "f9.csv"))
+    write_log(tmp_path / "b" / "f8.csv", n=60)
+    ds = load_dataset(str(tmp_path / "*" / "f*.csv"))
+    assert sorted(f.flight_id for f in ds.flights) == ["a/f9", "b/f9", "f8"]  # as score names
 
 
 def test_a_split_places_every_log_and_names_no_other(tmp_path):
