@@ -40,14 +40,7 @@ def run(args: argparse.Namespace) -> int:
     pipe = load_pipeline(args.model)
     fmt = LogFormat.from_options(**pipe.log_format).with_options(**format_options(args))
 
-    rule = pipe.rule
-    level = float(rule.threshold.threshold_)  # inf: a rule that never alarms
-    print(
-        f"watching {args.log}: an alarm once the statistic stays above {level:.3f} for "
-        f"{rule.confirm_s:g} s (decision level, rule {rule.threshold.rule})",
-        file=sys.stderr,
-        flush=True,
-    )
+    level = float(pipe.rule.threshold.threshold_)  # the decision level (inf: never alarms)
     raised = 0
 
     def announce(event: dict) -> None:

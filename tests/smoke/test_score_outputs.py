@@ -58,8 +58,9 @@ def test_same_names_in_two_folders_and_gz_get_their_own_outputs(easy_dir, model,
 def test_a_file_whose_output_cannot_be_written_does_not_stop_the_batch(
     easy_dir, model, tmp_path, capsys, monkeypatch
 ):
-    # out/a is a file, so a/x.csv's output folder cannot be made; keeping that failure's
-    # traceback fails too (ANOMALY_CACHE names a file): b/x.csv is scored all the same
+    # out/a is a file, so a/x.csv's output folder cannot be made: that file fails with the
+    # cause named, b/x.csv is scored all the same; and a failure inside the tool whose
+    # traceback cannot be kept (ANOMALY_CACHE names a file) stops the batch no more
     src = _flights(easy_dir)[0]
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
@@ -76,6 +77,27 @@ def test_a_file_whose_output_cannot_be_written_does_not_stop_the_batch(
     assert (out / "b" / "x.scored.csv").exists() and (out / "a").read_text() == "in the way"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["scored_files"] == 1 and summary["failed_files"][0]["file"].endswith("a/x.csv")
+    assert (
+        "cannot be written (a file stands where its folder goes)"
+        in (summary["failed_files"][0]["reason"])
+    )
+    from anomaly.detect import batch
+
+    real = batch.score_file
+
+    def broken_on_a(pipeline, path, *args, **kwargs):
+        if path.parent.name == "a":
+            raise ValueError("a bug of the tool's")
+        return real(pipeline, path, *args, **kwargs)
+
+    monkeypatch.setattr(batch, "score_file", broken_on_a)
+    inputs = [tmp_path / "a" / "x.csv", tmp_path / "b" / "x.csv"]
+    assert _score(*inputs, "--model", model, "--out", tmp_path / "out2") == 1
+    summary = json.loads((tmp_path / "out2" / "summary.json").read_text())
+    assert (
+        summary["scored_files"] == 1
+        and "a bug of the tool's" in (summary["failed_files"][0]["reason"])
+    )
     assert "could not be kept" in summary["failed_files"][0]["reason"]
     capsys.readouterr()
 

@@ -81,7 +81,6 @@ def test_watch_prints_the_alarm_of_a_fault_being_written(easy_dir, tmp_path):
         stderr.close()
     assert code == 0
     said = (tmp_path / "watch.err").read_text()
-    assert f"stays above {level:.3f} for" in said
     assert re.search(r"stopped; [1-9]\d* alarms", said)  # what it raised before it was stopped
     logged = pd.read_csv(events)
     assert logged["start"].iloc[0] == pytest.approx(first_alarm, abs=1e-3)
