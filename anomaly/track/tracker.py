@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import unquote
 
 import mlflow
 import pandas as pd
@@ -360,7 +361,21 @@ def download_model(uri: str, into: Path) -> Path:
     """An MLflow model URI (runs:/, models:/NAME@ALIAS, models:/NAME/VERSION) -> its saved
     pipeline folder, downloaded from the tracking store into `into` (the caller's temporary
     folder: nothing is left behind), and kept in the cache when the URI cannot change."""
-    mlflow.set_tracking_uri(tracking_uri())
+    if not uri.startswith(("runs:/", "models:/")) and "://" not in uri:
+        raise FileNotFoundError(
+            f"model {uri}: neither a saved pipeline folder nor an MLflow model URI "
+            "(runs:/RUN_ID/model, models:/NAME@ALIAS, models:/NAME/VERSION)"
+        )
+    if re.fullmatch(r"runs:/[^/]+/?", uri):
+        raise FileNotFoundError(f"model {uri}: name the model in the run: {uri.rstrip('/')}/model")
+    store = tracking_uri()
+    if store.startswith("sqlite:///") and not Path(unquote(store[len("sqlite:///") :])).exists():
+        # MLflow would create an empty store there, then say the run is not found
+        raise FileNotFoundError(
+            f"model {uri}: no MLflow store at {unquote(store[len('sqlite:///') :])}; run from "
+            "the folder that holds the run's mlflow.db, or set MLFLOW_TRACKING_URI"
+        )
+    mlflow.set_tracking_uri(store)
     try:
         path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into)))
     except Exception as exc:

@@ -359,3 +359,26 @@ def test_an_output_that_cannot_be_written_is_named_not_an_internal_failure(
     (out / "a" / "x.scored.csv").mkdir(parents=True)
     assert main(["score", *inputs, "--model", str(model), "--out", str(out), "--overwrite"]) == 2
     assert "x.scored.csv is a folder; move it away" in capsys.readouterr().err
+
+
+def test_a_model_uri_that_cannot_be_found_says_why(tmp_path, monkeypatch, capsys):
+    # no store here: MLflow made an empty mlflow.db in the working folder, then said the run
+    # was not found; a run without its model's path, or a bare id, got MLflow's own words
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    log = str(_flights_of(tmp_path))
+    cases = {
+        "runs:/abc123/model": "no MLflow store at",
+        "runs:/abc123": "name the model in the run: runs:/abc123/model",
+        "abc123": "neither a saved pipeline folder nor an MLflow model URI",
+    }
+    for uri, needle in cases.items():
+        assert main(["score", log, "--model", uri, "--out", str(tmp_path / "o")]) == 2
+        assert needle in capsys.readouterr().err
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def _flights_of(folder):
+    from tests.helpers import write_log
+
+    return write_log(folder / "x.csv")
