@@ -178,8 +178,13 @@ def per_fault_table(
                 **M.point_metrics(lab, flg),
                 **M.ranking_metrics(lab, sc),
                 "vus_pr": flight_vus(sub, vus_window)[0],
+                # why each flight went as it did: a miss with an alarm after the timeout is
+                # not one with none, nor is an early alarm one on a flight with no fault
                 "detected": sum(o.outcome == "TP" for o in oc),
-                "early_alarm": sum(o.outcome == "FP" for o in oc),
+                "early_alarm": sum(o.outcome == "FP" and o.onset_s is not None for o in oc),
+                "late_alarm": sum(o.outcome == "FN" and o.first_alarm_s is not None for o in oc),
+                "no_alarm": sum(o.outcome == "FN" and o.first_alarm_s is None for o in oc),
+                "false_alarm": sum(o.outcome == "FP" and o.onset_s is None for o in oc),
                 "delay_s": float(np.mean(delays)) if delays else float("nan"),
             }
         )

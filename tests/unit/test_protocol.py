@@ -59,6 +59,21 @@ def test_hand_built_flights_give_the_known_metrics(two_flights):
     assert set(per_fault["fault_type"]) == {"engine", "none"}
     engine = per_fault.set_index("fault_type").loc["engine"]
     assert engine["detected"] == 1 and engine["delay_s"] == pytest.approx(0.5)
+    # B's alarm is on a flight with no fault: a false alarm, not an early one
+    none = per_fault.set_index("fault_type").loc["none"]
+    assert (none["false_alarm"], none["early_alarm"]) == (1, 0)
+
+
+def test_a_miss_says_whether_an_alarm_came_late_or_never():
+    labels = (np.arange(100) >= 20).astype(int)  # onset at 2 s, 10 Hz
+    late = np.arange(100) >= 80  # 6 s after onset: past the 5 s timeout
+    rows = []
+    for flagged in (late, np.zeros(100, bool)):
+        flight = _result("L", labels, labels * 1.0, flagged, "engine")
+        _, _, per_fault = evaluate_flights([flight], RATE, timeout_s=5.0)
+        rows.append(per_fault.set_index("fault_type").loc["engine"])
+    assert (rows[0]["late_alarm"], rows[0]["no_alarm"]) == (1, 0)
+    assert (rows[1]["late_alarm"], rows[1]["no_alarm"]) == (0, 1)
 
 
 def test_an_early_alarm_is_a_false_positive_flight(two_flights):
