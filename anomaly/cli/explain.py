@@ -71,7 +71,15 @@ def run(args: argparse.Namespace) -> int:
     if args.at is not None:
         # the row nearest `--at`: times since the first row are sums like 3.2999999999999545,
         # which a first-at-or-after search would pass for the next row
-        row = int(np.searchsorted(flight.time, args.at - 0.5 / pipe.sample_rate_hz))
+        after = int(np.searchsorted(flight.time, args.at))
+        before = max(after - 1, 0)
+        nearer_before = after == flight.n_rows or (
+            args.at - flight.time[before] <= flight.time[after] - args.at
+        )
+        row = before if nearer_before else after  # the nearer neighbour, across a gap too
+        half = 0.5 / pipe.sample_rate_hz
+        if not -half <= args.at <= flight.time[-1] + half:
+            row = -1  # outside the log
         why = f"the row nearest {args.at:g} s"
     elif scored.is_anomaly[T - 1 :].any():  # a frozen-signal alarm may come before a window
         row = T - 1 + int(np.argmax(scored.is_anomaly[T - 1 :]))

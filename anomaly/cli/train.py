@@ -120,7 +120,7 @@ def run_train(args: argparse.Namespace) -> int:
     rule = trial.pipeline.rule
     print(
         f"decision level {float(rule.threshold.threshold_):.3f} (rule "
-        f"{rule.threshold.rule}, fitted on validation flights; confirmation {rule.confirm_s:g} s)"
+        f"{rule.threshold.rule}; confirmation {rule.confirm_s:g} s)"
     )
     if len(trial.per_fault):
         print("\nper fault type (test flights):")

@@ -40,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
     pipe = load_pipeline(args.model)
     fmt = LogFormat.from_options(**pipe.log_format).with_options(**format_options(args))
 
-    level = float(pipe.rule.threshold.threshold_)  # the decision level (inf: never alarms)
+    # said when the watch ends, not beside each alarm: a frozen sensor's alarm comes from its
+    # own check, whatever the score (inf: a rule that never alarms)
+    level = float(pipe.rule.threshold.threshold_)
     raised = 0
 
     def announce(event: dict) -> None:
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         raised += 1
         print(
             f"ALARM {args.log} t={event['start']:.2f} s channel={event['channel'] or '-'} "
-            f"score={event['peak_score']:.3f} level={level:.3f}",
+            f"score={event['peak_score']:.3f}",
             flush=True,
         )
 
@@ -56,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = watch(pipe, Path(args.log), fmt, events, args.once, args.poll, announce)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM is how a watch ends
-        print(f"stopped; {raised} alarms", file=sys.stderr)
+        print(f"stopped; {raised} alarm(s), decision level {level:.3f}", file=sys.stderr)
         return 0
-    print(f"{summary.rows} rows, {len(summary.alarms)} alarms", file=sys.stderr)
+    n = len(summary.alarms)
+    print(f"{summary.rows} rows, {n} alarm(s), decision level {level:.3f}", file=sys.stderr)
     return 0

@@ -36,7 +36,9 @@ from anomaly.errors import UserError
 
 log = logging.getLogger(__name__)
 RATE_TOLERANCE = 0.2  # a log whose sample rate is more than 20 % off the training rate is refused
-RATE_ROWS = 21  # rows the rate is judged on
+RATE_ROWS = 21  # rows the rate is first judged on (a watch holds them before it scores)
+RATE_BLOCK = 101  # rows each later judgement spans: bursts and stalls even out over it
+RESCUE_SHARE = 0.05  # dropouts set aside in a block: at most this share of its steps
 GAP_PERIODS = 2.5  # a time step this many sample periods long or more: rows are missing
 SCORED = ".scored."  # outputs are <name>.scored.csv|parquet; folders of inputs skip them
 TMP_SUFFIX = ".tmp"
@@ -282,14 +284,18 @@ def score_file(
 
 
 class RateCheck:
-    """The log's sample rate against the model's, judged on every RATE_ROWS consecutive rows from
-    the first (blocks sharing their edge rows) and on its last RATE_ROWS, so a log whose rate
-    changes part-way is refused where it changes, and no verdict depends on how the log is
-    chunked: the model and the alarm rule count rows, so at another rate every setting in
-    seconds would silently shrink or grow. A block's rate is rows per second over its steps
-    shorter than GAP_PERIODS periods (over all of them when fewer than half are): jitter and
-    rounded timestamps leave that mean where it was, and a logger's dropout is not a new rate
-    (TimeGaps says it)."""
+    """The log's sample rate against the model's: the model and the alarm rule count rows, so at
+    another rate every setting in seconds would silently shrink or grow.
+
+    Judged first on the log's first RATE_ROWS rows (a watch holds them before it scores), then
+    on every RATE_BLOCK rows after them and on its last RATE_BLOCK at the end, so a log whose
+    rate changes part-way is refused where it changes; blocks are counted from the first row,
+    so no verdict depends on how the log is chunked. A block's rate is rows per second over it:
+    timestamps that jitter, are rounded, or come in bursts (a logger that stamps rows when it
+    writes them) even out over a block, and a few dropouts (steps of GAP_PERIODS periods or
+    more, at most RESCUE_SHARE of its steps: TimeGaps says them) are set aside when they alone
+    make it look slow. The first, short block must also be off in its median step, as many
+    rows stamped in one burst can put 20 steps' mean anywhere."""
 
     def __init__(
         self,
@@ -300,65 +306,78 @@ class RateCheck:
     ):
         self.expected, self.path, self.time_col = pipeline.sample_rate_hz, path, time_col
         self.file_rows = file_rows  # data rows as pandas counts them -> the file's lines
-        self.pending = np.zeros(0)  # rows not yet judged, the last judged row first
+        self.pending = np.zeros(0)  # times not yet judged, the last judged row first
         self.first_row = 0  # data row of pending[0]
-        self.judged = np.zeros(0)  # the last judged block's times, for the log's last rows
+        self.recent = np.zeros(0)  # the last RATE_BLOCK times judged, for the log's last rows
         self.done = not np.isfinite(self.expected)  # the first block judged
 
     def see(self, t: np.ndarray) -> None:
         if not np.isfinite(self.expected):
             return
         self.pending = np.concatenate([self.pending, np.asarray(t, dtype=np.float64)])
-        step = RATE_ROWS - 1
+        if not self.done:
+            if len(self.pending) < RATE_ROWS:
+                return
+            self._judge(np.diff(self.pending[:RATE_ROWS])[None], 0, first=True)
+            self._advance(RATE_ROWS - 1)
+            self.done = True
+        step = RATE_BLOCK - 1
         blocks = (len(self.pending) - 1) // step
-        if blocks < 1:
-            return
-        self._judge(
-            np.diff(self.pending[: blocks * step + 1]).reshape(blocks, step), self.first_row
-        )
-        self.done = True
-        self.judged = self.pending[(blocks - 1) * step : blocks * step + 1]
-        self.pending = self.pending[blocks * step :]
-        self.first_row += blocks * step
+        if blocks:
+            steps = np.diff(self.pending[: blocks * step + 1]).reshape(blocks, step)
+            self._judge(steps, self.first_row)
+            self._advance(blocks * step)
+
+    def _advance(self, n: int) -> None:
+        judged = self.pending[: n + 1]  # its first time is recent's last
+        self.recent = np.concatenate([self.recent[:-1], judged])[-RATE_BLOCK:]
+        self.pending = self.pending[n:]
+        self.first_row += n
 
     def finish(self) -> None:
-        """At the end: a log too short for one block is judged on what it has, and rows after
-        the last whole block with the rows before them."""
-        if len(self.pending) >= 2 and np.isfinite(self.expected):
-            tail = np.concatenate([self.judged[:-1], self.pending])[-RATE_ROWS:]
-            start = self.first_row + len(self.pending) - len(tail)
-            self._judge(np.diff(tail)[None], start)
+        """At the end: a log too short for the first block is judged on what it has (with
+        fewer than 3 steps it says nothing of a rate, and the length check speaks), and rows
+        after the last whole block with the rows before them."""
+        if np.isfinite(self.expected):
+            if not self.done and len(self.pending) >= 4:
+                self._judge(np.diff(self.pending)[None], 0, first=True)
+            elif self.done and len(self.pending) >= 2:
+                tail = np.concatenate([self.recent[:-1], self.pending])[-RATE_BLOCK:]
+                start = self.first_row + len(self.pending) - len(tail)
+                self._judge(np.diff(tail)[None], start)
         self.done = True
 
-    def _judge(self, steps: np.ndarray, first_row: int) -> None:
-        """steps (blocks, n): each block's time steps; first_row: data row of the first block."""
-        kept = steps < GAP_PERIODS / self.expected
-        counts = kept.sum(axis=1)
+    def _off(self, step: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
-            # most steps long is no dropout but the rate (a log turning to milliseconds)
-            mean = np.where(
-                2 * counts >= steps.shape[1],
-                np.where(kept, steps, 0.0).sum(axis=1) / counts,
-                steps.mean(axis=1),
-            )
-            rates = 1.0 / mean
-        # "more than 20 % off": a rate of exactly 1.2 times is not, whatever its rounding
-        off = np.abs(rates / self.expected - 1) > RATE_TOLERANCE + 1e-9
+            # "more than 20 % off": a rate of exactly 1.2 times is not, whatever its rounding
+            return ~(np.abs(1.0 / step / self.expected - 1) <= RATE_TOLERANCE + 1e-9)
+
+    def _judge(self, steps: np.ndarray, first_row: int, first: bool = False) -> None:
+        """steps (blocks, n): each block's time steps; first_row: data row of the first."""
+        mean = steps.mean(axis=1)
+        gap = steps >= GAP_PERIODS / self.expected
+        short = (~gap).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean_short = np.where(~gap, steps, 0.0).sum(axis=1) / short
+        rescued = (gap.sum(axis=1) <= RESCUE_SHARE * steps.shape[1]) & ~self._off(mean_short)
+        off = self._off(mean) & ~rescued
+        median = np.median(steps, axis=1)
+        if first:
+            off &= self._off(median)
         if not off.any():
             return
         i = int(np.argmax(off))
-        rate = float(rates[i])
         # milliseconds read as seconds make a 20 Hz log a 0.02 Hz one: say so, not "0.0 Hz"
-        unit = " (time in milliseconds?)" if abs(rate * 1e3 / self.expected - 1) < 0.5 else ""
-        row = first_row + i * (RATE_ROWS - 1) + 2  # the block's first row, header row 1
-        changed = first_row + i > 0  # rows before it passed
+        ms = abs(1e3 / median[i] / self.expected - 1) < 0.5 if median[i] > 0 else False
+        rate = 1.0 / (median[i] if ms else mean[i])
+        unit = " (time in milliseconds?)" if ms else ""
+        row = first_row + i * steps.shape[1] + 2  # the block's first row, header row 1
         if self.file_rows is not None:  # blank lines count as the file's rows
             row = self.file_rows([row]).get(row, row)
         where = (
-            f" over the {steps.shape[1] + 1} rows from here (the log's rate changed at or "
-            "before them)"
-            if changed
-            else ""
+            ""
+            if first_row + i == 0
+            else f" over the {steps.shape[1] + 1} rows from here (the rows before them passed)"
         )
         raise LogError(
             str(self.path),

@@ -121,3 +121,18 @@ def test_explain_leaves_the_label_column_unread(lstm_ae, easy_dir, tmp_path):
     frame.to_csv(tmp_path / "blank_label.csv", index=False)
     args = ["explain", str(tmp_path / "blank_label.csv"), "--model", str(lstm_ae), "--at", "20"]
     assert main([*args, "--out", str(tmp_path / "fig")]) == 0
+
+
+def test_explain_at_a_time_in_a_gap_takes_the_nearer_row(lstm_ae, easy_dir, tmp_path, capsys):
+    # the first row at or after `--at` minus half a period: 10.4 s in a gap from 10.0 to 11.1
+    # took the 11.1 s row
+    import pandas as pd
+
+    frame = pd.read_csv(_log(easy_dir))
+    t = frame["time"]
+    frame[(t <= 10.0 + 1e-9) | (t >= 11.1 - 1e-9)].to_csv(tmp_path / "gap.csv", index=False)
+    args = ["explain", str(tmp_path / "gap.csv"), "--model", str(lstm_ae), "--at", "10.4"]
+    assert main([*args, "--out", str(tmp_path / "fig")]) == 0
+    assert "t = 10.00 s (the row nearest 10.4 s)" in capsys.readouterr().out
+    assert main([*args[:-1], "1e6", "--out", str(tmp_path / "fig")]) == 2  # past the log's end
+    assert "outside" in capsys.readouterr().err

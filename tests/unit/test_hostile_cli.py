@@ -409,7 +409,7 @@ def test_a_log_whose_rate_changes_part_way_is_refused_where_it_changes(chunk):
     t[150] += 0.04  # one late row is not a new rate
     check = RateCheck(SimpleNamespace(sample_rate_hz=10.0), Path("x.csv"), "time")
     with pytest.raises(
-        LogError, match=r"x.csv, column .time., row 302: sample rate 50 Hz over the 21 rows from h"
+        LogError, match=r"x.csv, column .time., row 222: sample rate 12 Hz over the 101 rows from h"
     ):
         for i in range(0, len(t), chunk):
             check.see(t[i : i + chunk])
@@ -443,8 +443,21 @@ def test_timestamp_jitter_and_a_rate_at_the_tolerance_are_not_a_new_rate():
         check.see(np.arange(1000) / 24.2)
     # timestamps rounded to 10 ms put a median of 20 steps on a grid value: 64 Hz passed for 50
     check = RateCheck(SimpleNamespace(sample_rate_hz=50.0), Path("x.csv"), "time")
-    with pytest.raises(LogError, match=r"row 2: sample rate 6\d.?\d? Hz is far"):
+    with pytest.raises(
+        LogError,
+        match=r"row 22: sample rate 6\d.?\d? Hz over the 101 rows from here \(the rows before",
+    ):
         check.see(np.round(np.arange(3000) / 64, 2))
+    # a logger that stamps rows as it writes them, 3 at a time 0.1 ms apart, logs at 10 Hz;
+    # one logging every other row after a 0.3 s wait logs at 5 Hz
+    model10 = SimpleNamespace(sample_rate_hz=10.0)
+    burst = np.repeat(np.arange(2000) * 0.3, 3) + np.tile([0, 1e-4, 2e-4], 2000)
+    check = RateCheck(model10, Path("x.csv"), "time")
+    check.see(burst)
+    check.finish()
+    check = RateCheck(model10, Path("x.csv"), "time")
+    with pytest.raises(LogError, match="row 2: sample rate 5 Hz is far"):
+        check.see(np.cumsum(np.tile([0.1, 0.3], 500)))
     # a logger that keeps 4 rows of 7 at 20 Hz logs 11.4 rows a second: near 10, as rows count
     kept = np.flatnonzero(np.arange(7000) % 7 < 4) / 20
     check = RateCheck(SimpleNamespace(sample_rate_hz=10.0), Path("x.csv"), "time")
@@ -455,7 +468,7 @@ def test_timestamp_jitter_and_a_rate_at_the_tolerance_are_not_a_new_rate():
     check = RateCheck(model, Path("x.csv"), "time")
     check.see(t)
     with pytest.raises(
-        LogError, match=r"row 297: sample rate 0.0\d+ Hz over the 21 rows from here"
+        LogError, match=r"row 217: sample rate 0.00\d+ Hz over the 101 rows from here"
     ):
         check.finish()
 
