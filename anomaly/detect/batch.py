@@ -344,7 +344,11 @@ class RateCheck:
             elif self.done and len(self.pending) >= 2:
                 tail = np.concatenate([self.recent[:-1], self.pending])[-RATE_BLOCK:]
                 start = self.first_row + len(self.pending) - len(tail)
-                self._judge(np.diff(tail)[None], start)
+                # never the first block's rows again: they passed under its own rule, and
+                # rows after them may have been scored
+                skip = max(0, RATE_ROWS - 1 - start)
+                if len(tail) - skip >= RATE_ROWS:
+                    self._judge(np.diff(tail[skip:])[None], start + skip)
         self.done = True
 
     def _off(self, step: np.ndarray) -> np.ndarray:

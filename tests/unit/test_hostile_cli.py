@@ -458,6 +458,13 @@ def test_timestamp_jitter_and_a_rate_at_the_tolerance_are_not_a_new_rate():
     check = RateCheck(model10, Path("x.csv"), "time")
     with pytest.raises(LogError, match="row 2: sample rate 5 Hz is far"):
         check.see(np.cumsum(np.tile([0.1, 0.3], 500)))
+    # a short log whose first 21 rows passed (their median) is not refused at its end by the
+    # same rows judged again under the later blocks' rule, after its rows were scored
+    steps = np.full(59, 0.1)
+    steps[[3, 8, 14]] = 1.0
+    check = RateCheck(model10, Path("x.csv"), "time")
+    check.see(np.concatenate([[0.0], np.cumsum(steps)]))
+    check.finish()
     # a logger that keeps 4 rows of 7 at 20 Hz logs 11.4 rows a second: near 10, as rows count
     kept = np.flatnonzero(np.arange(7000) % 7 < 4) / 20
     check = RateCheck(SimpleNamespace(sample_rate_hz=10.0), Path("x.csv"), "time")
