@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     fmt = LogFormat.from_options(**pipe.log_format).with_options(**format_options(args))
     flight = read_flight_log(args.log, fmt, pipe.channels, labels=False)
     # as `score` refuses a log at another rate, naming the file's rows
-    rate = RateCheck(pipe, Path(args.log), fmt.time_col, LogReader(args.log, fmt).file.file_rows)
+    file_rows = LogReader(args.log, fmt).file.file_rows  # data rows -> the file's lines
+    rate = RateCheck(pipe, Path(args.log), fmt.time_col, file_rows)
     rate.see(flight.time)
     rate.finish()
     try:
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     # the row of the window the blamed estimate leans on most, summed over input channels
     weight = np.abs(W[out_row, :, blamed, :]).sum(axis=1)  # (T,) per input row
     lag_s = ((T - 1) - int(np.argmax(weight))) / pipe.sample_rate_hz
-    line = LogReader(args.log, fmt).file.file_rows([row + 2]).get(row + 2, row + 2)
+    line = file_rows([row + 2]).get(row + 2, row + 2)
     print(
         f"{path}: W of the window ending at row {line}, t = {flight.time[row]:.2f} s ({why}), "
         "channel "

@@ -365,15 +365,15 @@ class RateCheck:
             mean_short = np.where(~gap, steps, 0.0).sum(axis=1) / short
         rescued = (gap.sum(axis=1) <= RESCUE_SHARE * steps.shape[1]) & ~self._off(mean_short)
         off = self._off(mean) & ~rescued
-        median = np.median(steps, axis=1)
         if first:
-            off &= self._off(median)
+            off &= self._off(np.median(steps, axis=1))
         if not off.any():
             return
         i = int(np.argmax(off))
+        median = float(np.median(steps[i]))  # the typical step, for the error alone
         # milliseconds read as seconds make a 20 Hz log a 0.02 Hz one: say so, not "0.0 Hz"
-        ms = abs(1e3 / median[i] / self.expected - 1) < 0.5 if median[i] > 0 else False
-        rate = 1.0 / (median[i] if ms else mean[i])
+        ms = abs(1e3 / median / self.expected - 1) < 0.5 if median > 0 else False
+        rate = 1.0 / (median if ms else mean[i])
         unit = " (time in milliseconds?)" if ms else ""
         row = first_row + i * steps.shape[1] + 2  # the block's first row, header row 1
         if self.file_rows is not None:  # blank lines count as the file's rows
