@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from anomaly.detect.thresholds import Threshold
 
     resolved = None
-    if args.model.startswith("models:/") and "@" in args.model:  # an alias can move: pin it
+    if args.model.startswith("models:/"):  # an alias or 'latest' can move: pin it
         from anomaly.track.tracker import resolve_alias
 
         resolved = resolve_alias(args.model)

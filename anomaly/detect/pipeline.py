@@ -3,9 +3,9 @@
 Rows -> scaled rows -> causal residuals (anomaly.detect.residuals) -> alarm rule (normalisation,
 CUSUM, decision level; anomaly.detect.alarms) -> per-row statistic, blamed channel and alarm
 flag; beside the model, the frozen-signal check (anomaly.detect.frozen) on the raw rows adds its
-alarms through the same confirmation. Each row's outputs use rows up to it only, and a stream carries every state across chunks,
-so `anomaly train`'s evaluation, `anomaly score`, `anomaly watch` and the MLflow model give the
-same alarms, whatever the chunking.
+alarms through the same confirmation. Each row's outputs use rows up to it only, and a stream
+carries every state across chunks, so `anomaly train`'s evaluation, `anomaly score` and `anomaly
+watch`, whatever their chunking, and the MLflow model, given a whole flight, raise the same alarms.
 """
 
 from __future__ import annotations

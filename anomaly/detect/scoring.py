@@ -116,5 +116,6 @@ def score_frame(pipeline: Pipeline, frame: pd.DataFrame) -> pd.DataFrame:
         raise not_finite(Path("input"), exc) from None
     names = np.array(pipeline.residual_channels if pipeline.detector.has_attribution else [""])
     return pd.DataFrame(
-        {"score": b.score, "is_anomaly": b.is_anomaly, "top_channel": names[b.channel]}
+        {"score": b.score, "is_anomaly": b.is_anomaly, "top_channel": names[b.channel]},
+        index=frame.index,  # a slice of a longer frame joins back to its own rows
     )

@@ -10,6 +10,7 @@ resolved by MLflow. The cache is keyed by tracking store, so two stores never sh
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ from urllib.parse import unquote, urlparse
 
 from anomaly import user_dir
 
+log = logging.getLogger(__name__)
 IMMUTABLE = re.compile(r"^(runs:/[0-9a-f]{32}/.+|models:/[^/@]+/\d+)$")
 RUN_MODEL = re.compile(r"^runs:/(?P<run>[0-9a-f]{32})/(?P<name>[^/]+)$")
 
@@ -48,6 +50,9 @@ def cache_path(uri: str) -> Path | None:
     store_uri = canonical_store(tracking_uri())
     identity = uri
     if uri.startswith("models:/"):
+        registry = os.environ.get("MLFLOW_REGISTRY_URI")
+        if registry and canonical_store(registry) != store_uri:
+            return None  # MLflow reads versions from that registry, not from the store's table
         version = _registered(store_uri, *uri[len("models:/") :].split("/"))
         if version is None:
             return None
@@ -89,13 +94,19 @@ def cached(uri: str) -> Path | None:
 
 
 def store(uri: str, folder: Path) -> Path:
-    """Copy a downloaded model folder into the cache (atomically: copy, then rename)."""
+    """Copy a downloaded model folder into the cache (atomically: copy, then rename). The
+    cache only saves time: where it cannot be written, the download is used, with a warning."""
     path = cache_path(uri)
     if path is None:
         return folder
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    shutil.copytree(folder, tmp, dirs_exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(folder, tmp, dirs_exist_ok=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        log.warning("model %s not cached (%s); it is downloaded again next time", uri, exc)
+        return folder
     try:
         tmp.rename(path)
     except OSError:  # another process cached it first: keep theirs

@@ -148,6 +148,12 @@ class Tracker:
                 if exp is None:
                     raise
         if exp is not None:
+            if exp.lifecycle_stage == "deleted":  # MLflow would refuse the first run logged
+                raise UserError(
+                    f"MLflow experiment {experiment!r} was deleted in {self.uri}: restore it "
+                    f"(mlflow experiments restore --experiment-id {exp.experiment_id}) or name "
+                    "another with --experiment"
+                )
             exp_id, tags = exp.experiment_id, exp.tags
         wanted = {
             "mlflow.experimentKind": EXPERIMENT_KIND,
@@ -279,6 +285,16 @@ class Tracker:
         run_id = mlflow.active_run().info.run_id
         return f"runs:/{run_id}/model"
 
+    @staticmethod
+    def check_model_name(name: str) -> None:
+        """Refuse, before anything is trained, a name the registry would refuse after."""
+        from mlflow.utils.validation import _validate_model_name
+
+        try:
+            _validate_model_name(name)
+        except MlflowException as exc:
+            raise UserError(f"--register {name!r}: {one_line(exc)}") from None
+
     def register(
         self, model_uri: str, name: str, tags: dict | None = None, alias: str = "champion"
     ) -> tuple[str, str | None]:
@@ -343,24 +359,51 @@ def one_line(exc: Exception, limit: int = 400) -> str:
 
 
 def resolve_alias(uri: str) -> tuple[str, str] | None:
-    """`models:/NAME@ALIAS` -> (`models:/NAME/VERSION`, run id) as the alias points now, so a
-    batch scores with, and records, one version even if the alias moves meanwhile; None for
-    any other URI."""
-    m = re.match(r"^models:/(?P<name>[^/@]+)@(?P<alias>.+)$", uri)
-    if m is None:
+    """`models:/NAME@ALIAS` (or `/latest`, or a stage) -> (`models:/NAME/VERSION`, run id) as it
+    points now, so a batch scores with, and records, one version even if it moves meanwhile;
+    None for any other URI (a version number is pinned already)."""
+    if not uri.startswith("models:/") or re.fullmatch(r"models:/[^/@]+/\d+", uri):
         return None
-    mlflow.set_tracking_uri(tracking_uri())
+    from mlflow.store.artifact.utils.models import get_model_name_and_version
+
+    _refuse_bare_name(uri)
+    mlflow.set_tracking_uri(_existing_store(uri))
+    client = MlflowClient()
     try:
-        v = MlflowClient().get_model_version_by_alias(m["name"], m["alias"])
-    except Exception as exc:
+        name, version = get_model_name_and_version(client, uri)
+        run_id = client.get_model_version(name, version).run_id
+    except MlflowException as exc:
         raise FileNotFoundError(f"model {uri}: {one_line(exc)}") from None
-    return f"models:/{m['name']}/{v.version}", v.run_id
+    return f"models:/{name}/{version}", run_id
+
+
+def _refuse_bare_name(uri: str) -> None:
+    if re.fullmatch(r"models:/[^/@]+/?", uri):
+        name = uri[len("models:/") :].rstrip("/")
+        raise FileNotFoundError(
+            f"model {uri}: name a version or an alias: models:/{name}/VERSION or "
+            f"models:/{name}@ALIAS"
+        )
+
+
+def _existing_store(uri: str) -> str:
+    """The tracking store; a SQLite file that is not there is refused, since MLflow would
+    create an empty store there, then say the model is not found."""
+    store = tracking_uri()
+    if store.startswith("sqlite:///") and not Path(unquote(store[len("sqlite:///") :])).exists():
+        raise FileNotFoundError(
+            f"model {uri}: no MLflow store at {unquote(store[len('sqlite:///') :])}; run from "
+            "the folder that holds the run's mlflow.db, or set MLFLOW_TRACKING_URI"
+        )
+    return store
 
 
 def download_model(uri: str, into: Path) -> Path:
     """An MLflow model URI (runs:/, models:/NAME@ALIAS, models:/NAME/VERSION) -> its saved
     pipeline folder, downloaded from the tracking store into `into` (the caller's temporary
-    folder: nothing is left behind), and kept in the cache when the URI cannot change."""
+    folder: nothing is left behind), and kept in the cache when the URI cannot change. What
+    MLflow cannot find is the user's to fix; any other failure is the tool's (exit 1, traceback
+    kept)."""
     if not uri.startswith(("runs:/", "models:/")) and "://" not in uri:
         raise FileNotFoundError(
             f"model {uri}: neither a saved pipeline folder nor an MLflow model URI "
@@ -368,17 +411,11 @@ def download_model(uri: str, into: Path) -> Path:
         )
     if re.fullmatch(r"runs:/[^/]+/?", uri):
         raise FileNotFoundError(f"model {uri}: name the model in the run: {uri.rstrip('/')}/model")
-    store = tracking_uri()
-    if store.startswith("sqlite:///") and not Path(unquote(store[len("sqlite:///") :])).exists():
-        # MLflow would create an empty store there, then say the run is not found
-        raise FileNotFoundError(
-            f"model {uri}: no MLflow store at {unquote(store[len('sqlite:///') :])}; run from "
-            "the folder that holds the run's mlflow.db, or set MLFLOW_TRACKING_URI"
-        )
-    mlflow.set_tracking_uri(store)
+    _refuse_bare_name(uri)
+    mlflow.set_tracking_uri(_existing_store(uri))
     try:
         path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into)))
-    except Exception as exc:
+    except MlflowException as exc:
         raise FileNotFoundError(f"model {uri}: {one_line(exc)}") from None
     if not path.is_dir() or find_pipeline_folder(path) is None:  # checked before it is cached
         raise FileNotFoundError(f"model {uri}: no anomaly pipeline inside")

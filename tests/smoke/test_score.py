@@ -142,6 +142,11 @@ def test_a_frames_time_may_be_absent_parsed_or_named_otherwise(pipeline, easy_di
         pd.testing.assert_frame_equal(score_frame(pipe, other), expected)
     with pytest.raises(LogError, match="column 'Time', row 2: sample rate 10 Hz"):
         score_frame(pipe, frame.rename(columns={"time": "Time"}).assign(Time=frame["time"] * 2))
+    # the rows come back on the input's index: a slice joins back to its own rows
+    later = frame.iloc[100:]
+    scored = score_frame(pipe, later)
+    assert scored.index.equals(later.index)
+    assert later.join(scored)["score"].notna().all()
 
 
 def test_mixed_batch_scores_good_files_and_exits_1(pipeline, easy_dir, tmp_path, capsys):
@@ -283,6 +288,59 @@ def test_registered_alias_uri_scores(easy_dir, mlflow_store, tmp_path, capsys):
     assert summary["model_uri"].startswith("models:/score_pca@champion = models:/score_pca/1 (run ")
     model = mlflow.pyfunc.load_model("models:/score_pca@champion")
     np.testing.assert_allclose(model.predict(pd.read_csv(path))["score"], a["score"], rtol=1e-6)
+    # 'latest' can move too: pinned and recorded as the version it was
+    assert _score(path, "models:/score_pca/latest", tmp_path / "c", "--quiet") == 0
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+    assert summary["model_uri"].startswith("models:/score_pca/latest = models:/score_pca/1 (run ")
+
+
+def test_model_cache_trouble_never_stops_or_misleads_scoring(
+    easy_dir, mlflow_store, tmp_path, monkeypatch, capsys, caplog
+):
+    from anomaly.track.model_cache import cache_path
+
+    assert (
+        main(["train", "--data", str(easy_dir), "--model", "pca", "--register", "cache_pca"]) == 0
+    )
+    path = _flights(easy_dir)[0]
+    assert cache_path("models:/cache_pca/1") is not None
+    # a registry apart from the store: its versions are not the store's, so none is cached
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", f"sqlite:///{tmp_path / 'registry.db'}")
+    assert cache_path("models:/cache_pca/1") is None
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI")
+    # a cache that cannot be written: the model is scored from its download, with a warning
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("ANOMALY_CACHE", str(tmp_path / "afile"))
+    capsys.readouterr()
+    assert _score(path, "models:/cache_pca/1", tmp_path / "o", "--quiet") == 0
+    assert "not cached" in caplog.text
+    # what MLflow cannot find is the user's; any other failure is the tool's own (exit 1)
+    from anomaly.track.tracker import download_model
+
+    def broken(**_):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        download_model("models:/cache_pca/1", tmp_path / "dl")
+
+
+def test_train_refuses_a_deleted_experiment_or_a_bad_name_before_training(
+    easy_dir, mlflow_store, capsys, monkeypatch
+):
+    import anomaly.study.trial as trial
+
+    def never(*_, **__):
+        raise AssertionError("trained before refusing")
+
+    monkeypatch.setattr(trial, "run_trial", never)
+    client = mlflow.MlflowClient()
+    client.delete_experiment(client.create_experiment("gone-exp"))
+    base = ["train", "--data", str(easy_dir), "--model", "pca"]
+    assert main([*base, "--experiment", "gone-exp"]) == 2
+    assert "MLflow experiment 'gone-exp' was deleted" in capsys.readouterr().err
+    assert main([*base, "--register", "bad/name:x"]) == 2
+    assert "--register 'bad/name:x': Invalid model name" in capsys.readouterr().err
 
 
 def test_error_in_a_later_chunk_leaves_no_partial_file(pipeline, easy_dir, tmp_path, capsys):
@@ -370,6 +428,9 @@ def test_a_model_uri_that_cannot_be_found_says_why(tmp_path, monkeypatch, capsys
     cases = {
         "runs:/abc123/model": "no MLflow store at",
         "runs:/abc123": "name the model in the run: runs:/abc123/model",
+        "models:/m@champion": "no MLflow store at",
+        "models:/m/latest": "no MLflow store at",
+        "models:/m": "name a version or an alias: models:/m/VERSION or models:/m@ALIAS",
         "abc123": "neither a saved pipeline folder nor an MLflow model URI",
     }
     for uri, needle in cases.items():
