@@ -11,6 +11,7 @@ from anomaly.data.schema import Flight
 from anomaly.errors import UserError
 
 VAL_TAIL_SHARE = 0.2
+SPLIT_SEED = 0  # shuffles logs without a split.csv, whatever the training seed
 
 
 @dataclass
@@ -62,9 +63,11 @@ def split_flights(
 ) -> Split:
     """Split a dataset by flight.
 
-    The dataset's fixed split wins where it has one, so test flights stay the same across runs;
-    otherwise flights are shuffled by `seed`. `n_train` takes that many training flights, chosen by
-    `seed` alone, so every model sees the same subset for a given size and seed. With no
+    The dataset's fixed split wins where it has one; otherwise flights are shuffled by a fixed
+    seed, not by `seed`: a seed varies weights and training subsets, never which flights are
+    tested, so runs of several seeds are judged on the same test flights (a study pairs its cells
+    by seed and test flight). `n_train` takes that many training flights, chosen by `seed`
+    alone, so every model sees the same subset for a given size and seed. With no
     validation flight, validation is the tail of each training flight's normal part.
     """
     if ds.fixed_split is not None:
@@ -74,7 +77,7 @@ def split_flights(
         }
         train, val, test = side["train"], side["validation"], side["test"]
     else:
-        order = np.random.default_rng(seed).permutation(len(ds.flights))
+        order = np.random.default_rng(SPLIT_SEED).permutation(len(ds.flights))
         flights = [ds.flights[i] for i in order]
         n = len(flights)
         n_test = int(round(n * test_share)) if n >= 3 else 0

@@ -24,7 +24,7 @@ class Records:
     flights: pd.DataFrame
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)
     lenses: dict = field(default_factory=dict)
-    failed: int = 0
+    failed: int = 0  # cells whose every run failed or was killed
     errors: list[str] = field(default_factory=list)
 
 
@@ -96,13 +96,15 @@ def load_records(sweep: str) -> tuple[str, dict, Records]:
         lens = artifact_text(row.run_id, "lens.json")
         if lens and row.train_flights >= lenses.get(row.arm, (0, None))[0]:
             lenses[row.arm] = (row.train_flights, json.loads(lens))
-    errors = runs.loc[failed, "tags.error"].dropna().tolist() if "tags.error" in runs else []
+    # cells with no finished run: a failed run whose cell a later sweep redid is no gap
+    unfinished = failed & ~runs["tags.anomaly.cell"].isin(done["tags.anomaly.cell"])
+    errors = runs.loc[unfinished, "tags.error"].dropna().tolist() if "tags.error" in runs else []
     records = Records(
         cells,
         pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=KEYS),
         pd.DataFrame(curves),
         lenses,
-        int(failed.sum()),
+        int(runs.loc[unfinished, "tags.anomaly.cell"].nunique()),
         errors,
     )
     return parent_id, params, records

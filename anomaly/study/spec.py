@@ -86,6 +86,7 @@ class SweepSpec:
     @classmethod
     def from_yaml(cls, path: str | Path) -> SweepSpec:
         d = load_yaml(path)
+        compared = "compare" in d  # the default pair may simply not be in a user's spec
         missing = [k for k in ("name", "base", "train_sizes", "seeds", "arms") if k not in d]
         if missing:
             raise UserError(f"{path}: study spec lacks {', '.join(missing)}")
@@ -99,10 +100,27 @@ class SweepSpec:
             raise UserError(f"{path}: primary must be one of {PRIMARY}, got {spec.primary!r}")
         if not (isinstance(spec.margin, (int, float)) and 0 < spec.margin < 1):
             raise UserError(f"{path}: margin must be a number in (0, 1), got {spec.margin!r}")
+        for key, values in [("train_sizes", spec.train_sizes), ("seeds", spec.seeds)] + [
+            (f"arms: {a.name}: {k}", getattr(a, k)) for a in spec.arms for k in ("sizes", "seeds")
+        ]:
+            _whole_numbers(path, key, values)
+        names = [a.name for a in spec.arms]
+        if spec.factorial:
+            missing = [
+                k for k in ("base", "sizes", "positional", "readout") if k not in spec.factorial
+            ]
+            if missing:
+                raise UserError(f"{path}: factorial lacks {', '.join(missing)}")
+            if spec.factorial["base"] not in names:
+                raise UserError(
+                    f"{path}: factorial: base {spec.factorial['base']!r} is no arm; arms: {names}"
+                )
         spec.arms += spec.factorial_arms()
         names = [a.name for a in spec.arms]
         if len(set(names)) != len(names):
             raise UserError(f"{path}: arm names must be unique, got {names}")
+        if compared and (unknown := [c for c in spec.compare if c not in names]):
+            raise UserError(f"{path}: compare: {unknown[0]!r} is no arm; arms: {names}")
         return spec
 
     def factorial_arms(self) -> list[Arm]:
@@ -241,3 +259,16 @@ def expand(spec: SweepSpec, n_features: int, campaigns: list[str] | None = None)
                     key = cell_key(spec.name, cfg, campaign, arm.shuffle, lens)
                     cells.append(Cell(arm.name, size, seed, cfg, key, campaign, arm.shuffle, lens))
     return cells
+
+
+def _whole_numbers(path: str | Path, key: str, values) -> None:
+    """Sizes and seeds are lists of whole numbers (`seeds: 3` is not three seeds); an arm's
+    own may be left out (None: the spec's)."""
+    if values is None and key.startswith("arms"):
+        return
+    if (
+        not isinstance(values, list)
+        or not values
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values)
+    ):
+        raise UserError(f"{path}: {key} must be a list of whole numbers, got {values!r}")

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from anomaly import __version__
 from anomaly.data.datasets import Dataset, load_dataset
+from anomaly.data.splits import split_flights
 from anomaly.data.synthetic import SynthConfig, write_dataset
 from anomaly.errors import UserError
 from anomaly.models import registry
@@ -270,12 +271,19 @@ def _local_store(uri: str) -> Path | None:
 
 
 def _run_sweep(spec, workers, progress, resume_from) -> tuple[str, dict]:
-    from anomaly.track.tracker import Tracker, run_data
+    from anomaly.track.tracker import SWEPT_AT, Tracker, run_data
 
     archive = read_archive(resume_from, spec.name) if resume_from else None
     ds = prepare_data(spec)
-    tracker = Tracker(spec.experiment, description=spec.describe())
     cells = expand(spec, len(ds.channels), campaigns(ds))
+    if spec.splits == "fixed":  # a size the pool cannot give would fail every one of its cells
+        pool = len(split_flights(ds, 0).train)
+        if too_big := sorted({c.train_flights for c in cells if c.train_flights > pool}):
+            raise UserError(
+                f"{spec.source}: training sizes {too_big} are more than the {pool} training "
+                f"flights of {spec.data_spec()}"
+            )
+    tracker = Tracker(spec.experiment, description=spec.describe())
     grid = grid_hash(cells)
     params = {
         "spec": Path(spec.source).name,
@@ -304,6 +312,8 @@ def _run_sweep(spec, workers, progress, resume_from) -> tuple[str, dict]:
         missing = {k: params[k] for k in ("arms", "data.tables_hash") if k not in logged}
         if missing:
             tracker.log_params(parent_id, missing)
+    # `report --sweep EXPERIMENT` reports the sweep run last, resumed or new, not the newest
+    tracker.set_tags(parent_id, {SWEPT_AT: str(time.time_ns() // 1_000_000)})
     done = finished_keys(tracker, parent_id)
     imported = 0
     if archive is not None:
@@ -333,7 +343,11 @@ def _run_sweep(spec, workers, progress, resume_from) -> tuple[str, dict]:
         counts["skipped"],
         len(todo),
     )
-    workers = max(1, min(workers or spec.workers, len(todo) or 1))
+    requested = max(1, workers or spec.workers)
+    # a cell's torch threads follow the workers asked for, not those its last cells leave
+    # busy: a resumed sweep with one cell left records the machine its other cells ran on
+    threads = 1 if requested > 1 else os.cpu_count() or 1
+    workers = min(requested, len(todo) or 1)
     show = sys.stderr.isatty() if progress is None else progress
     todo = run_order(spec, todo)
     bar = tqdm(total=len(todo), desc=f"sweep {spec.name}", unit="cell", disable=not show)
@@ -342,12 +356,17 @@ def _run_sweep(spec, workers, progress, resume_from) -> tuple[str, dict]:
     tracker.reopen(parent_id)
     try:
         if workers == 1:
-            _worker_init(spec.data_spec(), spec.data_options(), os.cpu_count() or 1)
-            results = (_run_cell(c) for c in todo)
-            _consume(results, tracker, parent_id, counts, bar)
+            import torch
+
+            before = torch.get_num_threads()
+            _worker_init(spec.data_spec(), spec.data_options(), threads)
+            try:
+                _consume((_run_cell(c) for c in todo), tracker, parent_id, counts, bar)
+            finally:
+                torch.set_num_threads(before)  # the caller's process, as it was
         else:
             ctx = get_context("spawn")  # torch is not fork-safe once its thread pools exist
-            init = (spec.data_spec(), spec.data_options(), 1)
+            init = (spec.data_spec(), spec.data_options(), threads)
             with ProcessPoolExecutor(workers, ctx, _worker_init, init) as pool:
                 futures = [pool.submit(_run_cell, c) for c in todo]
                 try:

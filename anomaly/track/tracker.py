@@ -438,8 +438,11 @@ def runs_frame(experiment: str | None = None, parent_run_id: str | None = None) 
     return mlflow.search_runs(experiment_ids=ids, filter_string=flt, max_results=50000)
 
 
+SWEPT_AT = "anomaly.swept_at"  # when a sweep last ran under a parent run, ms since the epoch
+
+
 def parent_run(sweep: str) -> tuple[str, dict]:
-    """A sweep's parent run from its run id or its experiment name (the latest sweep there)."""
+    """A sweep's parent run from its run id or its experiment name (the one swept last there)."""
     mlflow.set_tracking_uri(tracking_uri())
     client = MlflowClient()
     if len(sweep) == 32 and all(c in "0123456789abcdef" for c in sweep):
@@ -449,14 +452,12 @@ def parent_run(sweep: str) -> tuple[str, dict]:
         if exp is None:
             raise UserError(f"no MLflow experiment or run named {sweep!r} in {tracking_uri()}")
         runs = client.search_runs(
-            [exp.experiment_id],
-            "tags.`anomaly.role` = 'parent'",
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
+            [exp.experiment_id], "tags.`anomaly.role` = 'parent'", max_results=50_000
         )
         if not runs:
             raise UserError(f"experiment {sweep!r} has no sweep parent run")
-        run = runs[0]
+        # the one swept last, resumed or new (a parent from before the tag: its start)
+        run = max(runs, key=lambda r: int(r.data.tags.get(SWEPT_AT, r.info.start_time)))
     params = dict(run.data.params)
     params["experiment"] = client.get_experiment(run.info.experiment_id).name
     return run.info.run_id, params

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -120,6 +121,10 @@ def test_smoke_sweep_resumes_and_reports(smoke_spec, mlflow_store, tmp_path, mon
     # the parent holds the spec's arm order for the report (one from before gets it on resuming)
     client = mlflow.MlflowClient()
     arms = client.get_run(parent).data.params["arms"]
+    # when it was swept: `report --sweep EXPERIMENT` reads the parent swept last
+    from anomaly.track.tracker import SWEPT_AT
+
+    assert int(client.get_run(parent).data.tags[SWEPT_AT]) > 0
     assert arms == ",".join(a.name for a in spec.arms) and arms.startswith("lstm,transformer,")
     # a second run adds no child
     _, again = runner.run_sweep(spec, workers=1, progress=False)
@@ -253,9 +258,36 @@ def test_failed_cell_is_recorded_and_redone(smoke_spec, mlflow_store, monkeypatc
     for run_id in failed["run_id"]:  # the whole traceback, not just the message
         text = mlflow.artifacts.load_text(f"runs:/{run_id}/error.txt")
         assert "Traceback" in text and "flaky_trial" in text and "boom" in text
+    from anomaly.study.records import load_records
+
+    assert load_records(parent)[2].failed == 2
     monkeypatch.setattr(cell_module, "run_trial", real)
     _, counts = runner.run_sweep(spec, workers=1, progress=False)
     assert counts["skipped"] == 2 and counts["finished"] == 2 and counts["failed"] == 0
+    # the report counts cells still to run, not the runs a later sweep redid
+    assert load_records(parent)[2].failed == 0
+
+
+def test_a_last_cell_run_in_process_keeps_the_threads_its_workers_had(
+    smoke_spec, mlflow_store, monkeypatch
+):
+    # a resumed sweep with one cell left runs it in this process: with the spec's 2 workers it
+    # must still run on 1 torch thread, or its recorded machine parts it from its pair
+    import torch
+
+    spec = SweepSpec.from_yaml(smoke_spec)
+    spec.arms = [a for a in spec.arms if a.model == "pca"][:1]
+    spec.train_sizes, spec.seeds = spec.train_sizes[:1], spec.seeds[:1]
+    assert len(expand(spec, n_features=10)) == 1
+    seen = []
+    monkeypatch.setattr(runner, "_worker_init", lambda data, options, threads: seen.append(threads))
+    monkeypatch.setattr(runner, "_run_cell", lambda c: runner.CellResult(c, None, None, None, 0.0))
+    monkeypatch.setattr(runner, "log_cell", lambda *a: None)
+    before = torch.get_num_threads()
+    runner.run_sweep(spec, workers=2, progress=False)
+    assert seen == [1] and torch.get_num_threads() == before
+    runner.run_sweep(spec, workers=1, progress=False)
+    assert seen[-1] == (os.cpu_count() or 1)
 
 
 @pytest.mark.slow

@@ -141,6 +141,52 @@ def test_sweep_spec_yaml_errors_name_the_file(tmp_path):
         load_yaml(path)
 
 
+SPEC = """name: x
+base: {data: {data: DATA}}
+train_sizes: [1, 2]
+seeds: [0, 1]
+arms:
+  - {name: lstm, model: pca}
+  - {name: transformer, model: pca}
+"""
+
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        (("seeds: [0, 1]", "seeds: 3"), "seeds must be a list of whole numbers, got 3"),
+        (("train_sizes: [1, 2]", "train_sizes: [1, 2.5]"), "train_sizes must be a list"),
+        (("{name: lstm, model: pca}", "{name: lstm, model: pca, seeds: [x]}"), "arms: lstm: seeds"),
+        (("arms:", "compare: [lstm, tranformer]\narms:"), "compare: 'tranformer' is no arm"),
+        (
+            (
+                "arms:",
+                "factorial: {base: transfomer, sizes: [1], positional: [none], readout: [last]}\narms:",
+            ),
+            "factorial: base 'transfomer' is no arm",
+        ),
+        (("arms:", "factorial: {base: lstm}\narms:"), "factorial lacks sizes, positional, readout"),
+    ],
+)
+def test_a_study_spec_mistake_is_named_before_any_cell_runs(tmp_path, capsys, change, needle):
+    # they ran cells that all failed, or failed inside the tool (TypeError, StopIteration), or
+    # passed, leaving the report without its comparison
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC.replace(*change))
+    _one_line_error(capsys, ["sweep", str(path)], needle)
+
+
+def test_a_training_size_the_pool_cannot_give_is_refused_before_any_cell(
+    synth_dir, tmp_path, capsys, mlflow_store, monkeypatch
+):
+    from anomaly.study import sweep
+
+    monkeypatch.setattr(sweep, "_run_cell", lambda c: pytest.fail("a cell ran"))
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC.replace("DATA", str(synth_dir)).replace("[1, 2]", "[1, 50]"))
+    _one_line_error(capsys, ["sweep", str(path)], "training sizes [50] are more than the")
+
+
 def test_config_values_are_checked_after_layering():
     with pytest.raises(ValueError, match="window.stride"):
         build_config({}, {"window": {"stride": 0}})

@@ -88,3 +88,22 @@ def test_a_sweep_resumes_only_a_parent_of_the_same_logs_and_tables(mlflow_store)
         find_parent(tracker, spec, "g", SimpleNamespace(content_hash="logs2", tables_hash="t1"))
         is None
     )
+
+
+def test_report_takes_the_sweep_run_last_not_the_newest_parent(mlflow_store):
+    # resuming an older sweep (a spec edited, then put back) makes it the one `report --sweep
+    # EXPERIMENT` reads; parents from before the record fall back to their start
+    import time
+
+    from anomaly.track.tracker import SWEPT_AT, parent_run
+
+    tracker = Tracker("records-parents")
+    parents = []
+    for name in ("first", "second"):
+        with tracker.run(name, tags={"anomaly.role": "parent", "anomaly.sweep": name}) as run_id:
+            parents.append(run_id)
+        time.sleep(0.01)  # start times in milliseconds: two apart
+    assert parent_run("records-parents")[0] == parents[1]  # no record: the newest start
+    tracker.set_tags(parents[1], {SWEPT_AT: "1000"})
+    tracker.set_tags(parents[0], {SWEPT_AT: "2000"})
+    assert parent_run("records-parents")[0] == parents[0]

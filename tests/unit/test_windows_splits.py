@@ -57,16 +57,22 @@ def test_the_tables_hash_follows_split_and_manifest_the_logs_hash_does_not(synth
     assert load_dataset(str(copy / "flights")).tables_hash == "none"
 
 
-def test_split_by_flight_is_disjoint_and_seeded(synth_dir):
-    ds = load_dataset(str(synth_dir / "flights"))  # plain logs: no split.csv, split by seed
+def test_split_by_flight_is_disjoint_and_the_same_for_every_seed(synth_dir):
+    # plain logs, no split.csv: the seed varies weights and training subsets, never the test
+    # flights, so a study's seeds are judged on the same flights (its bootstrap pairs them)
+    ds = load_dataset(str(synth_dir / "flights"))
     assert ds.fixed_split is None
-    a, b = split_flights(ds, seed=1), split_flights(ds, seed=1)
+    a, b = split_flights(ds, seed=1), split_flights(ds, seed=2)
     ids = lambda fl: {f.flight_id for f in fl}  # noqa: E731
-    assert ids(a.train) == ids(b.train)
     assert not ids(a.train) & ids(a.test) and not ids(a.validation) & ids(a.test)
     assert not ids(a.train) & ids(a.validation)
-    c = split_flights(ds, seed=2)
-    assert ids(a.test) != ids(c.test) or ids(a.train) != ids(c.train)
+    assert a.test and ids(a.test) | ids(a.validation) | ids(a.train) == ids(ds.flights)
+    for side in ("train", "validation", "test"):
+        assert ids(getattr(a, side)) == ids(getattr(b, side))
+    # a size's subset is still the seed's own draw from the same pool
+    pool = ids(a.train)
+    subsets = {tuple(sorted(ids(split_flights(ds, s, 2).train))) for s in range(6)}
+    assert len(subsets) > 1 and all(set(t) <= pool for t in subsets)
 
 
 def test_train_subset_depends_on_seed_and_size_only(synth_dir):
