@@ -111,10 +111,11 @@ def run_train(args: argparse.Namespace) -> int:
     from anomaly.track.trials import judged_note, log_trial
 
     cfg = build_config(_base_config(args), overrides_from_args(args))
-    if args.register is not None:
+    if args.register is not None:  # refused before training, not after it
         Tracker.check_model_name(args.register)
-    tracker = Tracker(cfg.experiment)  # before training: a refused experiment costs none
+    Tracker.check_experiment(cfg.experiment)
     trial = run_trial(cfg, progress=sys.stderr.isatty())
+    tracker = Tracker(cfg.experiment)
     run_id, uri = log_trial(trial, tracker, tags={"anomaly.role": "train"}, register=args.register)
     print(format_table({cfg.model: trial.metrics}))
     if note := judged_note(trial):

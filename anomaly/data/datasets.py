@@ -2,7 +2,8 @@
 
 A dataset folder holds `flights/*.csv[.gz]` and a `manifest.csv` (per-flight fault type and
 onset); it may hold a `split.csv` (file, split) that fixes train / validation / test. Plain
-files, folders and globs of logs are datasets too, split by seed.
+files, folders and globs of logs are datasets too, split at random by a fixed seed
+(anomaly.data.splits).
 """
 
 from __future__ import annotations

@@ -117,3 +117,9 @@ def recording_folds(ds: Dataset, k: int = 5, seed: int = 0) -> dict[str, int]:
     order = np.random.default_rng(seed).permutation(len(groups))
     fold_of = {groups[j]: i % k for i, j in enumerate(order)}
     return {f: fold_of[group[f]] for f in pool}
+
+
+def split_scheme(ds: Dataset) -> str:
+    """How a dataset is split, for a sweep to record and match on: its split.csv, or plain
+    logs shuffled by SPLIT_SEED (before that seed, each training seed drew its own split)."""
+    return "split.csv" if ds.fixed_split is not None else f"shuffled by seed {SPLIT_SEED}"

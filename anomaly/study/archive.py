@@ -210,6 +210,10 @@ def import_archive(
             f"{header['tables_hash']}; this sweep: {data.tables_hash}); {again}"
         )
     test = {f for f, side in (data.fixed_split or {}).items() if side == "test"}
+    if data.fixed_split is None:  # plain logs: the split every cell of this sweep draws
+        from anomaly.data.splits import split_flights
+
+        test = {f.flight_id for f in split_flights(data, 0).test}
     cells = [cell for cell in archive.cells if cell["key"] in wanted]
     for cell in cells if test else []:  # all judged before the first is logged
         if why := split_problem(cell, test):

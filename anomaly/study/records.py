@@ -24,8 +24,7 @@ class Records:
     flights: pd.DataFrame
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)
     lenses: dict = field(default_factory=dict)
-    failed: int = 0  # cells whose every run failed or was killed
-    errors: list[str] = field(default_factory=list)
+    unfinished: int = 0  # cells whose every run failed or was killed
 
 
 KEYS = ["arm", "train_flights", "seed", "held_out"]
@@ -34,7 +33,7 @@ TRAINING_RULE = ("max_epochs", "patience", "min_improvement", "steps_per_epoch")
 
 
 def load_records(sweep: str) -> tuple[str, dict, Records]:
-    """A parent run id, or an experiment name (its latest sweep) -> (parent id, its params,
+    """A parent run id, or an experiment name (its sweep run last) -> (parent id, its params,
     records)."""
     from anomaly.track.tracker import artifact_text, metric_history, parent_run, runs_frame
 
@@ -98,14 +97,12 @@ def load_records(sweep: str) -> tuple[str, dict, Records]:
             lenses[row.arm] = (row.train_flights, json.loads(lens))
     # cells with no finished run: a failed run whose cell a later sweep redid is no gap
     unfinished = failed & ~runs["tags.anomaly.cell"].isin(done["tags.anomaly.cell"])
-    errors = runs.loc[unfinished, "tags.error"].dropna().tolist() if "tags.error" in runs else []
     records = Records(
         cells,
         pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=KEYS),
         pd.DataFrame(curves),
         lenses,
         int(runs.loc[unfinished, "tags.anomaly.cell"].nunique()),
-        errors,
     )
     return parent_id, params, records
 

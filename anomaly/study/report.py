@@ -805,7 +805,7 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
     primary = params.get("primary", "vus_pr")
     margin = float(params.get("margin", 0.03))
     if r.cells.empty:
-        raise UserError(f"no finished cell to report ({r.failed} failed or killed cells)")
+        raise UserError(f"no finished cell to report ({r.unfinished} failed or killed cells)")
     if primary not in r.cells or r.cells[primary].isna().all():
         raise UserError(
             f"no cell has a {primary}: their test flights hold no labelled fault (a folder of "
@@ -827,7 +827,7 @@ def build(r: Records, params: dict, out: Path, title: str) -> tuple[str, list[di
         f"# {title}",
         "",
         f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from MLflow records alone: "
-        f"{len(r.cells)} finished cells, {r.failed} failed or killed (the next sweep runs them "
+        f"{len(r.cells)} finished cells, {r.unfinished} failed or killed (the next sweep runs them "
         f"again){archived_note(r)}. {n_flights} labelled test flights, {order} of them with a temporal-order fault. "
         f"Data hash `{params.get('data.content_hash', '?')}`. Primary metric **{primary}** "
         "(per flight, then averaged: never across a flight boundary); equivalence margin "

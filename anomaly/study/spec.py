@@ -100,27 +100,33 @@ class SweepSpec:
             raise UserError(f"{path}: primary must be one of {PRIMARY}, got {spec.primary!r}")
         if not (isinstance(spec.margin, (int, float)) and 0 < spec.margin < 1):
             raise UserError(f"{path}: margin must be a number in (0, 1), got {spec.margin!r}")
-        for key, values in [("train_sizes", spec.train_sizes), ("seeds", spec.seeds)] + [
+        f = spec.factorial or {}
+        numbers = [("train_sizes", spec.train_sizes), ("seeds", spec.seeds)]
+        numbers += [("lens_seeds", spec.lens_seeds), ("factorial: sizes", f.get("sizes", [0]))]
+        numbers += [("factorial: seeds", f.get("seeds"))]
+        numbers += [
             (f"arms: {a.name}: {k}", getattr(a, k)) for a in spec.arms for k in ("sizes", "seeds")
-        ]:
-            _whole_numbers(path, key, values)
+        ]
+        for key, values in numbers:
+            # an arm's or the factorial's own may be left out, or empty: the spec's then
+            _whole_numbers(path, key, values, optional=key.startswith(("arms", "factorial")))
         names = [a.name for a in spec.arms]
-        if spec.factorial:
-            missing = [
-                k for k in ("base", "sizes", "positional", "readout") if k not in spec.factorial
-            ]
+        if f:
+            missing = [k for k in ("base", "sizes", "positional", "readout") if k not in f]
             if missing:
                 raise UserError(f"{path}: factorial lacks {', '.join(missing)}")
-            if spec.factorial["base"] not in names:
-                raise UserError(
-                    f"{path}: factorial: base {spec.factorial['base']!r} is no arm; arms: {names}"
-                )
+            if f["base"] not in names:
+                raise UserError(f"{path}: factorial: base {f['base']!r} is no arm; arms: {names}")
         spec.arms += spec.factorial_arms()
         names = [a.name for a in spec.arms]
         if len(set(names)) != len(names):
             raise UserError(f"{path}: arm names must be unique, got {names}")
-        if compared and (unknown := [c for c in spec.compare if c not in names]):
-            raise UserError(f"{path}: compare: {unknown[0]!r} is no arm; arms: {names}")
+        if compared and (
+            not isinstance(spec.compare, list)
+            or len(spec.compare) != 2
+            or any(c not in names for c in spec.compare)
+        ):
+            raise UserError(f"{path}: compare must name two arms of {names}, got {spec.compare!r}")
         return spec
 
     def factorial_arms(self) -> list[Arm]:
@@ -261,10 +267,9 @@ def expand(spec: SweepSpec, n_features: int, campaigns: list[str] | None = None)
     return cells
 
 
-def _whole_numbers(path: str | Path, key: str, values) -> None:
-    """Sizes and seeds are lists of whole numbers (`seeds: 3` is not three seeds); an arm's
-    own may be left out (None: the spec's)."""
-    if values is None and key.startswith("arms"):
+def _whole_numbers(path: str | Path, key: str, values, optional: bool) -> None:
+    """Sizes and seeds are lists of whole numbers (`seeds: 3` is not three seeds)."""
+    if optional and values in (None, []):
         return
     if (
         not isinstance(values, list)

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from anomaly import __version__
 from anomaly.data.datasets import Dataset, load_dataset
-from anomaly.data.splits import split_flights
+from anomaly.data.splits import split_flights, split_scheme
 from anomaly.data.synthetic import SynthConfig, write_dataset
 from anomaly.errors import UserError
 from anomaly.models import registry
@@ -170,6 +170,14 @@ def find_parent(tracker, spec: SweepSpec, grid: str, ds: Dataset) -> str | None:
     if not runs.empty and "params.data.tables_hash" in runs:
         tables = runs["params.data.tables_hash"]
         runs = runs[tables.isna() | (tables == ds.tables_hash)]
+    if ds.fixed_split is None and not runs.empty:
+        # plain logs were split by each seed before SPLIT_SEED: such a parent's cells tested
+        # other flights than the new ones would
+        runs = (
+            runs[runs["params.data.split"] == split_scheme(ds)]
+            if "params.data.split" in runs
+            else runs.iloc[:0]
+        )
     if runs.empty:
         return None
     return str(runs.sort_values("start_time").iloc[-1]["run_id"])
@@ -299,6 +307,7 @@ def _run_sweep(spec, workers, progress, resume_from) -> tuple[str, dict]:
         "scaling": ",".join(spec.scaling),
         "factorial": json.dumps(spec.factorial or {}),
         "splits": spec.splits,
+        "data.split": split_scheme(ds),
     }
     parent_id = find_parent(tracker, spec, grid, ds)
     if parent_id is None:
@@ -309,11 +318,11 @@ def _run_sweep(spec, workers, progress, resume_from) -> tuple[str, dict]:
             tracker.log_params(parent_id, params)
     else:  # a parent from before the arms or the tables were logged gets them now
         logged = run_data(parent_id)[1]
-        missing = {k: params[k] for k in ("arms", "data.tables_hash") if k not in logged}
+        missing = {
+            k: params[k] for k in ("arms", "data.tables_hash", "data.split") if k not in logged
+        }
         if missing:
             tracker.log_params(parent_id, missing)
-    # `report --sweep EXPERIMENT` reports the sweep run last, resumed or new, not the newest
-    tracker.set_tags(parent_id, {SWEPT_AT: str(time.time_ns() // 1_000_000)})
     done = finished_keys(tracker, parent_id)
     imported = 0
     if archive is not None:
@@ -328,6 +337,8 @@ def _run_sweep(spec, workers, progress, resume_from) -> tuple[str, dict]:
             imported,
             len(archive.cells),
         )
+    # `report --sweep EXPERIMENT` reports the sweep run last, resumed or new, not the newest
+    tracker.set_tags(parent_id, {SWEPT_AT: str(time.time_ns() // 1_000_000)})
     todo = [c for c in cells if c.key not in done]
     counts = {
         "cells": len(cells),
@@ -359,8 +370,8 @@ def _run_sweep(spec, workers, progress, resume_from) -> tuple[str, dict]:
             import torch
 
             before = torch.get_num_threads()
-            _worker_init(spec.data_spec(), spec.data_options(), threads)
             try:
+                _worker_init(spec.data_spec(), spec.data_options(), threads)
                 _consume((_run_cell(c) for c in todo), tracker, parent_id, counts, bar)
             finally:
                 torch.set_num_threads(before)  # the caller's process, as it was

@@ -148,12 +148,7 @@ class Tracker:
                 if exp is None:
                     raise
         if exp is not None:
-            if exp.lifecycle_stage == "deleted":  # MLflow would refuse the first run logged
-                raise UserError(
-                    f"MLflow experiment {experiment!r} was deleted in {self.uri}: restore it "
-                    f"(mlflow experiments restore --experiment-id {exp.experiment_id}) or name "
-                    "another with --experiment"
-                )
+            _refuse_deleted(exp, self.uri)
             exp_id, tags = exp.experiment_id, exp.tags
         wanted = {
             "mlflow.experimentKind": EXPERIMENT_KIND,
@@ -286,6 +281,17 @@ class Tracker:
         return f"runs:/{run_id}/model"
 
     @staticmethod
+    def check_experiment(name: str) -> None:
+        """Refuse a deleted experiment before anything is trained, creating no store: a store
+        that is not there yet holds no experiment to refuse."""
+        uri = tracking_uri()
+        if uri.startswith("sqlite:///") and not Path(unquote(uri[len("sqlite:///") :])).exists():
+            return
+        exp = MlflowClient(uri).get_experiment_by_name(name)
+        if exp is not None:
+            _refuse_deleted(exp, uri)
+
+    @staticmethod
     def check_model_name(name: str) -> None:
         """Refuse, before anything is trained, a name the registry would refuse after."""
         from mlflow.utils.validation import _validate_model_name
@@ -362,11 +368,10 @@ def resolve_alias(uri: str) -> tuple[str, str] | None:
     """`models:/NAME@ALIAS` (or `/latest`, or a stage) -> (`models:/NAME/VERSION`, run id) as it
     points now, so a batch scores with, and records, one version even if it moves meanwhile;
     None for any other URI (a version number is pinned already)."""
-    if not uri.startswith("models:/") or re.fullmatch(r"models:/[^/@]+/\d+", uri):
-        return None
+    if not uri.startswith("models:/") or re.fullmatch(r"models:/[^/@]+(/\d*)?", uri):
+        return None  # a version number, or a logged model's id (models:/m-...): fixed already
     from mlflow.store.artifact.utils.models import get_model_name_and_version
 
-    _refuse_bare_name(uri)
     mlflow.set_tracking_uri(_existing_store(uri))
     client = MlflowClient()
     try:
@@ -375,15 +380,6 @@ def resolve_alias(uri: str) -> tuple[str, str] | None:
     except MlflowException as exc:
         raise FileNotFoundError(f"model {uri}: {one_line(exc)}") from None
     return f"models:/{name}/{version}", run_id
-
-
-def _refuse_bare_name(uri: str) -> None:
-    if re.fullmatch(r"models:/[^/@]+/?", uri):
-        name = uri[len("models:/") :].rstrip("/")
-        raise FileNotFoundError(
-            f"model {uri}: name a version or an alias: models:/{name}/VERSION or "
-            f"models:/{name}@ALIAS"
-        )
 
 
 def _existing_store(uri: str) -> str:
@@ -411,12 +407,16 @@ def download_model(uri: str, into: Path) -> Path:
         )
     if re.fullmatch(r"runs:/[^/]+/?", uri):
         raise FileNotFoundError(f"model {uri}: name the model in the run: {uri.rstrip('/')}/model")
-    _refuse_bare_name(uri)
     mlflow.set_tracking_uri(_existing_store(uri))
     try:
         path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into)))
     except MlflowException as exc:
-        raise FileNotFoundError(f"model {uri}: {one_line(exc)}") from None
+        hint = ""
+        if m := re.fullmatch(r"models:/([^/@]+)/?", uri):  # MLflow reads it as a model's id
+            hint = f" (a registered model: models:/{m[1]}/VERSION or models:/{m[1]}@ALIAS)"
+        raise FileNotFoundError(f"model {uri}: {one_line(exc)}{hint}") from None
+    except ImportError as exc:  # a store's client library (boto3 for s3://) not installed here
+        raise FileNotFoundError(f"model {uri}: {exc}; install it to read this store") from None
     if not path.is_dir() or find_pipeline_folder(path) is None:  # checked before it is cached
         raise FileNotFoundError(f"model {uri}: no anomaly pipeline inside")
     return find_pipeline_folder(model_cache.store(uri, path))
@@ -436,6 +436,14 @@ def runs_frame(experiment: str | None = None, parent_run_id: str | None = None) 
             raise UserError(f"no MLflow experiment named {experiment!r} in {tracking_uri()}")
         ids, flt = [exp.experiment_id], ""
     return mlflow.search_runs(experiment_ids=ids, filter_string=flt, max_results=50000)
+
+
+def _refuse_deleted(exp, uri: str) -> None:
+    if exp.lifecycle_stage == "deleted":  # MLflow would refuse the first run logged there
+        raise UserError(
+            f"MLflow experiment {exp.name!r} was deleted in {uri}: restore it (mlflow "
+            f"experiments restore --experiment-id {exp.experiment_id}) or use another name"
+        )
 
 
 SWEPT_AT = "anomaly.swept_at"  # when a sweep last ran under a parent run, ms since the epoch

@@ -288,6 +288,18 @@ def test_registered_alias_uri_scores(easy_dir, mlflow_store, tmp_path, capsys):
     assert summary["model_uri"].startswith("models:/score_pca@champion = models:/score_pca/1 (run ")
     model = mlflow.pyfunc.load_model("models:/score_pca@champion")
     np.testing.assert_allclose(model.predict(pd.read_csv(path))["score"], a["score"], rtol=1e-6)
+    # a logged model's id (MLflow 3's models:/m-...) is fixed: scored as it is, not pinned
+    run = mlflow.MlflowClient().get_model_version("score_pca", "1").run_id
+    exp = mlflow.get_experiment_by_name("score-alias").experiment_id
+    logged = mlflow.search_logged_models([exp], f"source_run_id = '{run}'", output_format="list")
+    model_id = logged[0].model_id
+    assert _score(path, f"models:/{model_id}", tmp_path / "d", "--quiet") == 0
+    summary = json.loads((tmp_path / "d" / "summary.json").read_text())
+    assert summary["model_uri"] == f"models:/{model_id}"
+    # a registered name alone is read by MLflow as an id: the message says what was meant
+    capsys.readouterr()
+    assert _score(path, "models:/score_pca", tmp_path / "e") == 2
+    assert "a registered model: models:/score_pca/VERSION or" in capsys.readouterr().err
     # 'latest' can move too: pinned and recorded as the version it was
     assert _score(path, "models:/score_pca/latest", tmp_path / "c", "--quiet") == 0
     summary = json.loads((tmp_path / "c" / "summary.json").read_text())
@@ -341,6 +353,15 @@ def test_train_refuses_a_deleted_experiment_or_a_bad_name_before_training(
     assert "MLflow experiment 'gone-exp' was deleted" in capsys.readouterr().err
     assert main([*base, "--register", "bad/name:x"]) == 2
     assert "--register 'bad/name:x': Invalid model name" in capsys.readouterr().err
+
+
+def test_train_on_missing_data_leaves_no_store_behind(tmp_path, monkeypatch, capsys):
+    # the experiment is checked before training without creating a store: a mistyped --data
+    # in an empty folder must not leave an mlflow.db there
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["train", "--data", str(tmp_path / "nope"), "--model", "pca"]) == 2
+    assert not (tmp_path / "mlflow.db").exists()
 
 
 def test_error_in_a_later_chunk_leaves_no_partial_file(pipeline, easy_dir, tmp_path, capsys):
@@ -430,7 +451,7 @@ def test_a_model_uri_that_cannot_be_found_says_why(tmp_path, monkeypatch, capsys
         "runs:/abc123": "name the model in the run: runs:/abc123/model",
         "models:/m@champion": "no MLflow store at",
         "models:/m/latest": "no MLflow store at",
-        "models:/m": "name a version or an alias: models:/m/VERSION or models:/m@ALIAS",
+        "models:/m": "no MLflow store at",
         "abc123": "neither a saved pipeline folder nor an MLflow model URI",
     }
     for uri, needle in cases.items():

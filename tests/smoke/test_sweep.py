@@ -260,12 +260,12 @@ def test_failed_cell_is_recorded_and_redone(smoke_spec, mlflow_store, monkeypatc
         assert "Traceback" in text and "flaky_trial" in text and "boom" in text
     from anomaly.study.records import load_records
 
-    assert load_records(parent)[2].failed == 2
+    assert load_records(parent)[2].unfinished == 2
     monkeypatch.setattr(cell_module, "run_trial", real)
     _, counts = runner.run_sweep(spec, workers=1, progress=False)
     assert counts["skipped"] == 2 and counts["finished"] == 2 and counts["failed"] == 0
     # the report counts cells still to run, not the runs a later sweep redid
-    assert load_records(parent)[2].failed == 0
+    assert load_records(parent)[2].unfinished == 0
 
 
 def test_a_last_cell_run_in_process_keeps_the_threads_its_workers_had(
@@ -280,7 +280,12 @@ def test_a_last_cell_run_in_process_keeps_the_threads_its_workers_had(
     spec.train_sizes, spec.seeds = spec.train_sizes[:1], spec.seeds[:1]
     assert len(expand(spec, n_features=10)) == 1
     seen = []
-    monkeypatch.setattr(runner, "_worker_init", lambda data, options, threads: seen.append(threads))
+
+    def init(data, options, threads):  # as the real one: this process's threads set
+        seen.append(threads)
+        torch.set_num_threads(threads)
+
+    monkeypatch.setattr(runner, "_worker_init", init)
     monkeypatch.setattr(runner, "_run_cell", lambda c: runner.CellResult(c, None, None, None, 0.0))
     monkeypatch.setattr(runner, "log_cell", lambda *a: None)
     before = torch.get_num_threads()

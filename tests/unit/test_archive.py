@@ -30,8 +30,9 @@ HEADER = {"format": FORMAT, "version": VERSION, "grid": "g1", "data_hash": "d1",
 
 
 def _data(content: str = "d1", tables: str = "t1", split: dict | None = None) -> Dataset:
-    """The dataset a sweep resumes on: what import_archive reads of it."""
-    return Dataset("study", "data/study", [], split, content, tables_hash=tables)
+    """The dataset a sweep resumes on: what import_archive reads of it (a split.csv's split,
+    by default one that names no flight)."""
+    return Dataset("study", "data/study", [], split or {}, content, tables_hash=tables)
 
 
 class _Store:
@@ -110,6 +111,26 @@ def test_an_archive_of_another_split_is_refused(tmp_path):
     named = _write(tmp_path / "named.jsonl.gz", {**HEADER, "tables_hash": "t1"}, cell)
     with pytest.raises(UserError, match="another split.csv or manifest.csv .tables t1; this"):
         import_archive(None, "p", read_archive(named), _data(tables="t2", split=split), {"k"})
+
+
+def test_an_archive_of_plain_logs_split_by_another_seed_is_refused(synth_dir, tmp_path):
+    # plain logs are split by one fixed seed now; cells of an archive from when each training
+    # seed drew its own split tested other flights
+    from anomaly.data.datasets import load_dataset
+    from anomaly.data.splits import split_flights
+
+    ds = load_dataset(str(synth_dir / "flights"))
+    split = split_flights(ds, 0)
+    ids = lambda flights: ",".join(f.flight_id for f in flights)  # noqa: E731
+    params = {"train_flights": ids(split.train), "validation_flights": ids(split.validation)}
+    header = {**HEADER, "data_hash": ds.content_hash, "tables_hash": ds.tables_hash}
+    same = {**CELL, "params": {**params, "test_flights": ids(split.test)}}
+    path = _write(tmp_path / "same.jsonl.gz", header, same)
+    assert import_archive(_Store(), "p", read_archive(path), ds, {"k"}) == 1
+    other = {**CELL, "params": {"test_flights": ids(split.train[:1])}}
+    path = _write(tmp_path / "other.jsonl.gz", header, other)
+    with pytest.raises(UserError, match="which this split does not test"):
+        import_archive(_Store(), "p", read_archive(path), ds, {"k"})
 
 
 def test_an_archive_of_another_study_is_refused_before_any_work(tmp_path, capsys, monkeypatch):

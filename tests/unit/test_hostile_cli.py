@@ -157,7 +157,16 @@ arms:
         (("seeds: [0, 1]", "seeds: 3"), "seeds must be a list of whole numbers, got 3"),
         (("train_sizes: [1, 2]", "train_sizes: [1, 2.5]"), "train_sizes must be a list"),
         (("{name: lstm, model: pca}", "{name: lstm, model: pca, seeds: [x]}"), "arms: lstm: seeds"),
-        (("arms:", "compare: [lstm, tranformer]\narms:"), "compare: 'tranformer' is no arm"),
+        (("arms:", "compare: [lstm, tranformer]\narms:"), "compare must name two arms of"),
+        (("arms:", "compare: lstm\narms:"), "compare must name two arms of"),
+        (("arms:", "lens_seeds: 0\narms:"), "lens_seeds must be a list of whole numbers"),
+        (
+            (
+                "arms:",
+                "factorial: {base: lstm, sizes: 8, positional: [none], readout: [last]}\narms:",
+            ),
+            "factorial: sizes must be a list",
+        ),
         (
             (
                 "arms:",
@@ -174,6 +183,14 @@ def test_a_study_spec_mistake_is_named_before_any_cell_runs(tmp_path, capsys, ch
     path = tmp_path / "spec.yaml"
     path.write_text(SPEC.replace(*change))
     _one_line_error(capsys, ["sweep", str(path)], needle)
+
+
+def test_an_arm_may_leave_its_sizes_and_seeds_to_the_spec(tmp_path):
+    from anomaly.study.spec import SweepSpec
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC.replace("{name: lstm, model: pca}", "{name: lstm, model: pca, seeds: []}"))
+    assert SweepSpec.from_yaml(path).arms[0].seeds == []
 
 
 def test_a_training_size_the_pool_cannot_give_is_refused_before_any_cell(

@@ -75,19 +75,51 @@ def test_a_sweep_resumes_only_a_parent_of_the_same_logs_and_tables(mlflow_store)
     tags = {"anomaly.sweep": "s", "anomaly.role": "parent", "anomaly.grid": "g"}
     with tracker.run("old", tags=tags) as old:
         tracker.log_params(old, {"data.content_hash": "logs1"})
-    ds = SimpleNamespace(content_hash="logs1", tables_hash="t1")
+    split = {"f": "test"}  # a split.csv's
+    ds = SimpleNamespace(content_hash="logs1", tables_hash="t1", fixed_split=split)
     assert find_parent(tracker, spec, "g", ds) == old
     with tracker.run("new", tags=tags) as new:
         tracker.log_params(new, {"data.content_hash": "logs1", "data.tables_hash": "t2"})
     assert find_parent(tracker, spec, "g", ds) == old  # t2's parent is not t1's
     assert (
-        find_parent(tracker, spec, "g", SimpleNamespace(content_hash="logs1", tables_hash="t2"))
+        find_parent(
+            tracker,
+            spec,
+            "g",
+            SimpleNamespace(content_hash="logs1", tables_hash="t2", fixed_split=split),
+        )
         == new
     )
     assert (
-        find_parent(tracker, spec, "g", SimpleNamespace(content_hash="logs2", tables_hash="t1"))
+        find_parent(
+            tracker,
+            spec,
+            "g",
+            SimpleNamespace(content_hash="logs2", tables_hash="t1", fixed_split=split),
+        )
         is None
     )
+
+
+def test_a_sweep_of_plain_logs_resumes_only_a_parent_split_as_now(mlflow_store):
+    # plain logs were split by each training seed before they were split by one fixed seed: a
+    # parent from then holds cells tested on other flights, so it is not resumed
+    from types import SimpleNamespace
+
+    from anomaly.data.splits import split_scheme
+    from anomaly.study.sweep import find_parent
+
+    tracker = Tracker("resume-plain")
+    spec = SimpleNamespace(name="p")
+    tags = {"anomaly.sweep": "p", "anomaly.role": "parent", "anomaly.grid": "g"}
+    ds = SimpleNamespace(content_hash="logs", tables_hash="none", fixed_split=None)
+    with tracker.run("before", tags=tags) as before:
+        tracker.log_params(before, {"data.content_hash": "logs", "data.tables_hash": "none"})
+    assert find_parent(tracker, spec, "g", ds) is None
+    with tracker.run("now", tags=tags) as now:
+        params = {"data.content_hash": "logs", "data.tables_hash": "none"}
+        tracker.log_params(now, {**params, "data.split": split_scheme(ds)})
+    assert find_parent(tracker, spec, "g", ds) == now
 
 
 def test_report_takes_the_sweep_run_last_not_the_newest_parent(mlflow_store):
