@@ -244,7 +244,7 @@ def check_values(cfg: RunConfig) -> None:
             refuse(
                 f"model_params.{key}",
                 f"a setting of {cfg.model} ({', '.join(sorted(known))})",
-                "given",
+                cfg.model_params[key],
             )
     for key in (*NON_NEGATIVE, "train.lr"):
         for v in flat[key] if isinstance(flat[key], list) else [flat[key]]:  # smooth_s: a list
@@ -339,11 +339,13 @@ class _UniqueKeys(yaml.SafeLoader):
         super().flatten_mapping(node)
 
 
-def load_config_file(path: str | Path) -> dict:
-    """An experiment file (`--config`), checked on its own so that a bad key or value names it."""
+def load_config_file(path: str | Path, models: list[str] | None = None) -> dict:
+    """An experiment file (`--config`), checked on its own so that a bad key or value names it,
+    and with each model the command line chose (its `model_params` are that model's)."""
     data = load_yaml(path)
     try:
-        from_dict(data)
+        for model in models or [None]:
+            from_dict(data if model is None else merge(data, {"model": model}))
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from None
     return data

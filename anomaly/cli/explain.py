@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from anomaly.evaluate.plots import explain_figure
 
+    if Path(args.log).is_dir():  # the reader would call it a folder without logs
+        raise UserError(f"{args.log}: a folder; explain draws one log: name a file in it")
     pipe = load_pipeline(args.model)
     network = network_of(pipe)
     if network is None:

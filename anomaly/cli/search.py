@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from anomaly.study.search import search, spec_arm
+    from anomaly.study.search import search, searched_data, spec_arm
     from anomaly.study.spec import SweepSpec
     from anomaly.study.sweep import prepare_data
     from anomaly.track.tracker import Tracker, git_commit, git_dirty, library_versions, machine
@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     spec = SweepSpec.from_yaml(args.spec)
     spec_arm(spec, args.arm)
     ds = prepare_data(spec)
+    searched_data(ds, args.size)  # refused before a parent run is logged
     experiment = f"{spec.experiment}-search"
     about = f"Searches of study '{spec.name}': a parent run per arm and size, a child per trial."
     tracker = Tracker(experiment, description=about)

@@ -66,10 +66,7 @@ def run(args: argparse.Namespace) -> int:
         max_duration_s=args.max_duration,
         fault_free_share=args.fault_free_share,
     )
-    man = write_dataset(out, cfg)
-    for path in old:  # flights of the replaced dataset that the new one does not have
-        if path.name not in set(man["file"]):
-            path.unlink()
+    man = write_dataset(out, cfg)  # the new flights swapped in whole: none of the old is left
     counts = man["fault_type"].value_counts().to_dict()
     print(f"wrote {len(man)} flights to {Path(args.out) / 'flights'} ({counts})")
     return 0

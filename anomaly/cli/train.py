@@ -98,10 +98,10 @@ def format_table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def _base_config(args: argparse.Namespace) -> dict:
+def _base_config(args: argparse.Namespace, models: list[str] | None = None) -> dict:
     from anomaly.config import load_config_file
 
-    return load_config_file(args.config) if args.config else {}
+    return load_config_file(args.config, models) if args.config else {}
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -110,7 +110,9 @@ def run_train(args: argparse.Namespace) -> int:
     from anomaly.track.tracker import Tracker
     from anomaly.track.trials import judged_note, log_trial
 
-    cfg = build_config(_base_config(args), overrides_from_args(args))
+    cfg = build_config(
+        _base_config(args, [args.model] if args.model else None), overrides_from_args(args)
+    )
     if args.register is not None:  # refused before training, not after it
         Tracker.check_model_name(args.register)
     Tracker.check_experiment(cfg.experiment)
@@ -143,20 +145,23 @@ def run_compare(args: argparse.Namespace) -> int:
     from anomaly.track.tracker import Tracker
     from anomaly.track.trials import judged_note, log_trial
 
-    base = _base_config(args)
     over = overrides_from_args(args)
     over.pop("model", None)
     models = [m.strip() for m in args.models.split(",")]
     for m in models:
         if m not in MODELS:
             raise UserError(f"--models: unknown model {m!r}; choose from {', '.join(MODELS)}")
-    cfg0 = build_config(base, over)
+    if len(set(models)) < len(models):
+        raise UserError(f"--models {args.models}: a model named twice")
+    base = _base_config(args, models)
+    # every model's config before any trains: a mistake must not cost the first model's run
+    configs = {m: build_config(base, {**over, "model": m}) for m in models}
+    cfg0 = configs[models[0]]  # what they share: data, experiment
     # read once, shared by every model
     dataset = load_dataset(cfg0.data.data, cfg0.data.format_options())
     tracker = Tracker(cfg0.experiment)
     table, uris = {}, {}
-    for m in models:
-        cfg = build_config(base, {**over, "model": m})
+    for m, cfg in configs.items():
         trial = run_trial(cfg, dataset, progress=sys.stderr.isatty())
         _, uris[m] = log_trial(trial, tracker, tags={"anomaly.role": "compare"})
         table[m] = trial.metrics

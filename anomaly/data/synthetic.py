@@ -11,6 +11,9 @@ each flight draws from its own seeded stream.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -356,18 +359,32 @@ def generate_flights(cfg: SynthConfig) -> tuple[list[pd.DataFrame], pd.DataFrame
 
 
 def write_dataset(out: str | Path, cfg: SynthConfig) -> pd.DataFrame:
-    """Write a dataset folder (`flights/*.csv` and `manifest.csv`); byte-identical for one seed.
+    """Write a dataset folder (`flights/*.csv`, `manifest.csv`, `split.csv`); byte-identical
+    for one seed.
 
-    Files are written to a temporary name and renamed, so an interrupted run leaves no half file.
+    The flights are written into a folder of their own beside `flights/` and swapped in with the
+    tables, so a run interrupted while writing leaves the dataset that was there whole: written
+    over in place, one flight at a time, it left old and new flights under the old manifest.
     """
     out = Path(out)
-    (out / "flights").mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for left in out.glob(".flights-*"):  # a killed run's
+        shutil.rmtree(left, ignore_errors=True)
     frames, manifest = generate_flights(cfg)
-    for frame, name in zip(frames, manifest["file"]):
-        _atomic_csv(frame, out / "flights" / name, float_format="%.4f")
-    _atomic_csv(manifest, out / "manifest.csv", float_format="%.2f")
-    split = fixed_split(manifest["file"].tolist(), cfg.n_test, cfg.n_validation)
-    _atomic_csv(split, out / "split.csv")
+    new = Path(tempfile.mkdtemp(prefix=".flights-new-", dir=out))
+    old = out / f".flights-old-{os.getpid()}"
+    try:
+        for frame, name in zip(frames, manifest["file"]):
+            _atomic_csv(frame, new / name, float_format="%.4f")
+        split = fixed_split(manifest["file"].tolist(), cfg.n_test, cfg.n_validation)
+        if (out / "flights").exists():
+            (out / "flights").rename(old)
+        new.rename(out / "flights")
+        _atomic_csv(manifest, out / "manifest.csv", float_format="%.2f")
+        _atomic_csv(split, out / "split.csv")
+    finally:
+        shutil.rmtree(new, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
     return manifest
 
 

@@ -68,12 +68,28 @@ def validation_halves(ds: Dataset) -> Dataset:
     return dataclasses.replace(ds, flights=flights, fixed_split=side)
 
 
+def searched_data(ds: Dataset, size: int) -> Dataset:
+    """What a search's trials train and are judged on (`validation_halves`), refused when
+    `size` is more training flights than it holds: every trial would fail on it, and a best
+    would still be printed."""
+    halves = validation_halves(ds)
+    pool = sum(side == "train" for side in halves.fixed_split.values())
+    if size > pool:
+        raise UserError(f"--size {size}: the training pool has {pool} flights")
+    return halves
+
+
 def spec_arm(spec: SweepSpec, name: str):
     """The spec's arm of that name; checked before any data is prepared or generated."""
     arm = next((a for a in spec.arms if a.name == name), None)
     if arm is None:
         names = ", ".join(a.name for a in spec.arms)
         raise UserError(f"no arm {name!r} in {spec.source} (its arms: {names})")
+    if arm.model not in WIDTHS:
+        raise UserError(
+            f"{spec.source}: arm {name!r} is model {arm.model!r}, which has no search space; "
+            f"searched models: {', '.join(sorted(WIDTHS))}"
+        )
     return arm
 
 
@@ -99,7 +115,7 @@ def search(
 ) -> SearchResult:
     """Run the search for one arm at one training size; `on_trial` sees each finished trial."""
     arm = spec_arm(spec, arm_name)
-    halves = validation_halves(ds)
+    halves = searched_data(ds, size)
     records: list[dict] = []
 
     def objective(trial: optuna.Trial) -> float:
@@ -129,5 +145,7 @@ def search(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.optimize(objective, n_trials=n_trials)
+    if not any(math.isfinite(r["value"]) for r in records):
+        raise UserError(f"every one of the {n_trials} trials failed; the warnings above say why")
     best = records[study.best_trial.number]
     return SearchResult(best["overrides"], best["value"], records)

@@ -100,6 +100,16 @@ class SweepSpec:
             raise UserError(f"{path}: primary must be one of {PRIMARY}, got {spec.primary!r}")
         if not (isinstance(spec.margin, (int, float)) and 0 < spec.margin < 1):
             raise UserError(f"{path}: margin must be a number in (0, 1), got {spec.margin!r}")
+        if spec.synth is not None:
+            from anomaly.data.synthetic import SynthConfig
+
+            if not isinstance(spec.synth, dict):
+                raise UserError(f"{path}: synth must be a mapping of generator settings")
+            known = set(SynthConfig.__dataclass_fields__)
+            if unknown := sorted(set(spec.synth) - known):
+                raise UserError(
+                    f"{path}: synth.{unknown[0]} is no generator setting ({', '.join(sorted(known))})"
+                )
         f = spec.factorial or {}
         numbers = [("train_sizes", spec.train_sizes), ("seeds", spec.seeds)]
         numbers += [("lens_seeds", spec.lens_seeds), ("factorial: sizes", f.get("sizes", [0]))]

@@ -354,6 +354,33 @@ def test_search_logs_one_parent_with_a_child_per_trial(smoke_spec, mlflow_store,
     assert re.findall(r"^trial (\d+): vus_pr ", out, re.M) == ["0", "1"]  # a line per trial
 
 
+def test_a_search_that_cannot_run_says_so_and_prints_no_best(
+    smoke_spec, mlflow_store, capsys, monkeypatch
+):
+    # a size the pool cannot give, or trials that all fail, printed "best vus_pr nan" and a
+    # setting for the spec, exit 0; a model without a search space was found after the data
+    from anomaly.study import search as search_module
+
+    def search_runs():
+        names = "tags.mlflow.runName = 'search-lstm-n50'"
+        return mlflow.search_runs(experiment_names=["study-smoke-search"], filter_string=names)
+
+    argv = ["search", str(smoke_spec), "--arm", "lstm", "--trials", "2"]
+    assert main([*argv, "--size", "50"]) == 2
+    err = capsys.readouterr().err
+    assert "--size 50: the training pool has" in err and search_runs().empty
+    assert main(["search", str(smoke_spec), "--arm", "pca", "--size", "1"]) == 2
+    assert "which has no search space" in capsys.readouterr().err
+
+    def fails(cfg, ds):
+        raise search_module.UserError("the window is longer than every flight")
+
+    monkeypatch.setattr(search_module, "run_trial", fails)
+    assert main([*argv, "--size", "1"]) == 2
+    captured = capsys.readouterr()
+    assert "every one of the 2 trials failed" in captured.err and "best" not in captured.out
+
+
 def test_the_primary_pair_runs_first_then_scaling_then_the_rest():
     spec = SweepSpec.from_yaml(REPO / "experiments" / "small_data.yaml")
     order = runner.run_order(spec, expand(spec, n_features=10))

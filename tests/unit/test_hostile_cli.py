@@ -175,6 +175,10 @@ arms:
             "factorial: base 'transfomer' is no arm",
         ),
         (("arms:", "factorial: {base: lstm}\narms:"), "factorial lacks sizes, positional, readout"),
+        (
+            ("arms:", "synth: {n_flights: 8, bogus: 1}\narms:"),
+            "synth.bogus is no generator setting",
+        ),
     ],
 )
 def test_a_study_spec_mistake_is_named_before_any_cell_runs(tmp_path, capsys, change, needle):
@@ -202,6 +206,42 @@ def test_a_training_size_the_pool_cannot_give_is_refused_before_any_cell(
     path = tmp_path / "spec.yaml"
     path.write_text(SPEC.replace("DATA", str(synth_dir)).replace("[1, 2]", "[1, 50]"))
     _one_line_error(capsys, ["sweep", str(path)], "training sizes [50] are more than the")
+
+
+def test_a_configs_model_params_are_judged_for_the_models_the_command_line_chose(
+    synth_dir, tmp_path, capsys, monkeypatch
+):
+    # a file of Transformer settings was refused as not the default LSTM's; compare trained and
+    # logged its first model before finding the file's settings were not the second's
+    import anomaly.study.trial as trial
+
+    def reached(*_, **__):
+        raise trial.UserError("reached training")
+
+    monkeypatch.setattr(trial, "run_trial", reached)
+    tq = tmp_path / "tq.yaml"
+    tq.write_text("model_params: {d_model: 16, dim_feedforward: 32, n_layers: 1}\n")
+    data = ["--data", str(synth_dir)]
+    _one_line_error(
+        capsys, ["train", *data, "--model", "transformer", "--config", str(tq)], "reached"
+    )
+    quick = tmp_path / "quick.yaml"
+    quick.write_text("model_params: {hidden_size: 8}\n")
+    needle = f"{quick}: config: model_params.hidden_size must be a setting of pca"
+    err = _one_line_error(
+        capsys, ["compare", *data, "--models", "lstm,pca", "--config", str(quick)], needle
+    )
+    assert err.endswith("got 8")
+    _one_line_error(capsys, ["compare", *data, "--models", "pca,pca"], "a model named twice")
+
+
+def test_explain_given_a_folder_asks_for_one_log(synth_dir, capsys):
+    # it said the folder held no log, of a folder of logs
+    _one_line_error(
+        capsys,
+        ["explain", str(synth_dir / "flights"), "--model", "m"],
+        "a folder; explain draws one",
+    )
 
 
 def test_config_values_are_checked_after_layering():

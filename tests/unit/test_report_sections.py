@@ -486,4 +486,4 @@ def test_a_sweep_of_unlabelled_logs_gets_a_reason_not_a_crash(tmp_path):
     with pytest.raises(UserError, match="no cell has a vus_pr: their test flights hold no"):
         build(r, {"compare": "lstm,transformer"}, tmp_path, "study")
     with pytest.raises(UserError, match=r"no finished cell to report \(12 failed"):
-        build(Records(pd.DataFrame(), pd.DataFrame(), failed=12), {}, tmp_path, "study")
+        build(Records(pd.DataFrame(), pd.DataFrame(), unfinished=12), {}, tmp_path, "study")

@@ -117,3 +117,35 @@ def test_synth_refuses_to_mix_two_datasets(tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
     assert main([*args, "--flights", "3", "--overwrite"]) == 0
     assert len(list((out / "flights").glob("*.csv"))) == 3
+
+
+def test_an_interrupted_overwrite_leaves_the_old_dataset_whole(tmp_path, monkeypatch):
+    # flights were written over in place one by one, the tables last: stopped part way, old
+    # and new flights sat under the old manifest, and validate called them all valid
+    import hashlib
+
+    from anomaly.data import synthetic
+
+    out = tmp_path / "ds"
+    args = ["synth", "--out", str(out), "--flights", "6", "--max-duration", "70"]
+    assert main([*args, "--seed", "1"]) == 0
+
+    def digest() -> dict:
+        files = sorted(p for p in out.rglob("*") if p.is_file())
+        return {p.relative_to(out): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+    before = digest()
+    real, written = synthetic._atomic_csv, []
+
+    def stops(frame, path, **kw):
+        if len(written) == 3:
+            raise KeyboardInterrupt
+        written.append(path)
+        real(frame, path, **kw)
+
+    monkeypatch.setattr(synthetic, "_atomic_csv", stops)
+    assert main([*args, "--seed", "2", "--overwrite"]) == 130  # as Ctrl-C ends it
+    assert digest() == before  # not one file changed, nothing of the new run left
+    monkeypatch.setattr(synthetic, "_atomic_csv", real)
+    assert main([*args, "--seed", "2", "--overwrite"]) == 0
+    assert digest() != before and not list(out.glob(".flights-*"))
