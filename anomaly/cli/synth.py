@@ -32,17 +32,31 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+DATASET_FILES = {"flights", "manifest.csv", "split.csv"}  # what synth writes
+
+
 def run(args: argparse.Namespace) -> int:
-    from anomaly.data.synthetic import SynthConfig, write_dataset
+    from anomaly.data.synthetic import SynthConfig, replace_folder, write_dataset
     from anomaly.errors import UserError
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
-    old = sorted((out / "flights").glob("*.csv")) if (out / "flights").is_dir() else []
-    if (old or (out / "manifest.csv").exists()) and not args.overwrite:
+    held = sorted(out.iterdir()) if out.is_dir() else []
+    if held and not args.overwrite:
         # a second dataset written over the first would mix their flights
-        raise UserError(f"--out {out}: already holds a dataset; pass --overwrite to replace it")
+        what = "a dataset" if (out / "manifest.csv").exists() else f"files ({held[0].name}, ...)"
+        raise UserError(f"--out {out}: already holds {what}; pass --overwrite to replace a dataset")
+    # the folder is replaced whole: only what synth writes may be in it
+    theirs = [p for p in held if p.name not in DATASET_FILES]
+    flights = out / "flights"
+    if flights.is_dir():
+        theirs += [p for p in flights.iterdir() if not p.name.endswith(".csv")]
+    if theirs:
+        raise UserError(
+            f"--out {out}: holds {theirs[0]}, which synth did not write; move it first, or "
+            "write the dataset to another folder"
+        )
 
     if args.min_duration > args.max_duration:
         raise UserError(
@@ -66,7 +80,13 @@ def run(args: argparse.Namespace) -> int:
         max_duration_s=args.max_duration,
         fault_free_share=args.fault_free_share,
     )
-    man = write_dataset(out, cfg)  # the new flights swapped in whole: none of the old is left
+    made = {}
+
+    def fill(tmp: Path) -> None:
+        made["manifest"] = write_dataset(tmp, cfg)
+
+    replace_folder(out, fill)  # interrupted, the old dataset stays whole
+    man = made["manifest"]
     counts = man["fault_type"].value_counts().to_dict()
     print(f"wrote {len(man)} flights to {Path(args.out) / 'flights'} ({counts})")
     return 0

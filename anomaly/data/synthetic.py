@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -360,32 +361,44 @@ def generate_flights(cfg: SynthConfig) -> tuple[list[pd.DataFrame], pd.DataFrame
 
 def write_dataset(out: str | Path, cfg: SynthConfig) -> pd.DataFrame:
     """Write a dataset folder (`flights/*.csv`, `manifest.csv`, `split.csv`); byte-identical
-    for one seed.
-
-    The flights are written into a folder of their own beside `flights/` and swapped in with the
-    tables, so a run interrupted while writing leaves the dataset that was there whole: written
-    over in place, one flight at a time, it left old and new flights under the old manifest.
-    """
+    for one seed. Files are written to a temporary name and renamed, so an interrupted run
+    leaves no half file; `replace_folder` swaps a whole dataset in."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for left in out.glob(".flights-*"):  # a killed run's
-        shutil.rmtree(left, ignore_errors=True)
+    (out / "flights").mkdir(parents=True, exist_ok=True)
     frames, manifest = generate_flights(cfg)
-    new = Path(tempfile.mkdtemp(prefix=".flights-new-", dir=out))
-    old = out / f".flights-old-{os.getpid()}"
-    try:
-        for frame, name in zip(frames, manifest["file"]):
-            _atomic_csv(frame, new / name, float_format="%.4f")
-        split = fixed_split(manifest["file"].tolist(), cfg.n_test, cfg.n_validation)
-        if (out / "flights").exists():
-            (out / "flights").rename(old)
-        new.rename(out / "flights")
-        _atomic_csv(manifest, out / "manifest.csv", float_format="%.2f")
-        _atomic_csv(split, out / "split.csv")
-    finally:
-        shutil.rmtree(new, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
+    for frame, name in zip(frames, manifest["file"]):
+        _atomic_csv(frame, out / "flights" / name, float_format="%.4f")
+    _atomic_csv(manifest, out / "manifest.csv", float_format="%.2f")
+    split = fixed_split(manifest["file"].tolist(), cfg.n_test, cfg.n_validation)
+    _atomic_csv(split, out / "split.csv")
     return manifest
+
+
+def replace_folder(folder: Path, fill: Callable[[Path], None]) -> None:
+    """Fill a fresh folder beside `folder`, then swap it in: an interrupted run leaves the old
+    folder or the new one whole, never a mix (flights written over one by one sat under the
+    old manifest), and never neither (the old one is put back if the swap is cut short)."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-new-", dir=folder.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide a shared dataset from its group
+    old = folder.with_name(f".{folder.name}-old-{os.getpid()}")
+    try:
+        fill(tmp)
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+    finally:
+        if old.exists() and not folder.exists():
+            old.rename(folder)
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def fixed_split(

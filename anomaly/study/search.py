@@ -146,6 +146,9 @@ def search(
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.optimize(objective, n_trials=n_trials)
     if not any(math.isfinite(r["value"]) for r in records):
-        raise UserError(f"every one of the {n_trials} trials failed; the warnings above say why")
+        raise UserError(
+            f"no trial of {n_trials} gave a {spec.primary}: each failed (the warnings above say "
+            "why) or its validation flights held no fault to score"
+        )
     best = records[study.best_trial.number]
     return SearchResult(best["overrides"], best["value"], records)

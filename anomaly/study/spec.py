@@ -118,6 +118,8 @@ class SweepSpec:
             (f"arms: {a.name}: {k}", getattr(a, k)) for a in spec.arms for k in ("sizes", "seeds")
         ]
         for key, values in numbers:
+            if key == "lens_seeds" and values == []:  # no cell logs W(t, k)
+                continue
             # an arm's or the factorial's own may be left out, or empty: the spec's then
             _whole_numbers(path, key, values, optional=key.startswith(("arms", "factorial")))
         names = [a.name for a in spec.arms]
@@ -277,7 +279,7 @@ def expand(spec: SweepSpec, n_features: int, campaigns: list[str] | None = None)
     return cells
 
 
-def _whole_numbers(path: str | Path, key: str, values, optional: bool) -> None:
+def _whole_numbers(path: str | Path, key: str, values: object, optional: bool) -> None:
     """Sizes and seeds are lists of whole numbers (`seeds: 3` is not three seeds)."""
     if optional and values in (None, []):
         return

@@ -13,9 +13,7 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -28,7 +26,7 @@ from tqdm import tqdm
 from anomaly import __version__
 from anomaly.data.datasets import Dataset, load_dataset
 from anomaly.data.splits import split_flights, split_scheme
-from anomaly.data.synthetic import SynthConfig, write_dataset
+from anomaly.data.synthetic import SynthConfig, replace_folder, write_dataset
 from anomaly.errors import UserError
 from anomaly.models import registry
 from anomaly.study.archive import import_archive, read_archive
@@ -130,25 +128,8 @@ def prepare_data(spec: SweepSpec) -> Dataset:
                 write_dataset(tmp, SynthConfig(**spec.synth))
                 (tmp / SYNTH_MARKER).write_text(wanted)
 
-            _replace_folder(folder, fill)
+            replace_folder(folder, fill)
     return load_dataset(data, spec.data_options())
-
-
-def _replace_folder(folder: Path, fill) -> None:
-    """Fill a fresh folder beside `folder`, then swap it in: an interrupted generation leaves
-    either the old folder or the new one, never a mix of both."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    old = folder.with_name(f".{folder.name}-old")
-    try:
-        fill(tmp)
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def grid_hash(cells: list[Cell]) -> str:

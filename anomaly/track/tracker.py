@@ -285,7 +285,13 @@ class Tracker:
         """Refuse a deleted experiment before anything is trained, creating no store: a store
         that is not there yet holds no experiment to refuse."""
         uri = tracking_uri()
-        if uri.startswith("sqlite:///") and not Path(unquote(uri[len("sqlite:///") :])).exists():
+        db = Path(unquote(uri[len("sqlite:///") :])) if uri.startswith("sqlite:///") else None
+        if db is not None and not db.exists():
+            folder = db.resolve().parent
+            if not (folder.is_dir() and os.access(folder, os.W_OK)):  # found before training
+                raise UserError(
+                    f"no MLflow store can be made at {db}: {folder} is no writable folder"
+                )
             return
         exp = MlflowClient(uri).get_experiment_by_name(name)
         if exp is not None:
@@ -412,7 +418,8 @@ def download_model(uri: str, into: Path) -> Path:
         path = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(into)))
     except MlflowException as exc:
         hint = ""
-        if m := re.fullmatch(r"models:/([^/@]+)/?", uri):  # MLflow reads it as a model's id
+        m = re.fullmatch(r"models:/([^/@]+)/?", uri)  # MLflow reads it as a model's id
+        if m and not m[1].startswith("m-"):  # a name meant as a registered model's
             hint = f" (a registered model: models:/{m[1]}/VERSION or models:/{m[1]}@ALIAS)"
         raise FileNotFoundError(f"model {uri}: {one_line(exc)}{hint}") from None
     except ImportError as exc:  # a store's client library (boto3 for s3://) not installed here

@@ -300,6 +300,8 @@ def test_registered_alias_uri_scores(easy_dir, mlflow_store, tmp_path, capsys):
     capsys.readouterr()
     assert _score(path, "models:/score_pca", tmp_path / "e") == 2
     assert "a registered model: models:/score_pca/VERSION or" in capsys.readouterr().err
+    assert _score(path, "models:/m-0123456789", tmp_path / "f") == 2  # an id: no such hint
+    assert "a registered model" not in capsys.readouterr().err
     # 'latest' can move too: pinned and recorded as the version it was
     assert _score(path, "models:/score_pca/latest", tmp_path / "c", "--quiet") == 0
     summary = json.loads((tmp_path / "c" / "summary.json").read_text())
@@ -336,6 +338,13 @@ def test_model_cache_trouble_never_stops_or_misleads_scoring(
     with pytest.raises(RuntimeError, match="disk on fire"):
         download_model("models:/cache_pca/1", tmp_path / "dl")
 
+    def no_client(**_):  # an s3:// store without boto3 installed here: the user's to install
+        raise ModuleNotFoundError("No module named 'botocore'")
+
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", no_client)
+    with pytest.raises(FileNotFoundError, match="botocore'; install it to read this store"):
+        download_model("models:/cache_pca/1", tmp_path / "dl")
+
 
 def test_train_refuses_a_deleted_experiment_or_a_bad_name_before_training(
     easy_dir, mlflow_store, capsys, monkeypatch
@@ -362,6 +371,11 @@ def test_train_on_missing_data_leaves_no_store_behind(tmp_path, monkeypatch, cap
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert main(["train", "--data", str(tmp_path / "nope"), "--model", "pca"]) == 2
     assert not (tmp_path / "mlflow.db").exists()
+    # nor is a store that cannot be made found only after training
+    (tmp_path / "afile").write_text("")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'afile' / 'mlflow.db'}")
+    assert main(["train", "--data", str(tmp_path / "nope"), "--model", "pca"]) == 2
+    assert "no MLflow store can be made at" in capsys.readouterr().err
 
 
 def test_error_in_a_later_chunk_leaves_no_partial_file(pipeline, easy_dir, tmp_path, capsys):

@@ -268,6 +268,23 @@ def test_failed_cell_is_recorded_and_redone(smoke_spec, mlflow_store, monkeypatc
     assert load_records(parent)[2].unfinished == 0
 
 
+def test_a_sweep_of_plain_logs_resumes_its_own_parent(
+    synth_dir, smoke_spec, mlflow_store, monkeypatch
+):
+    # a parent of plain logs is resumed only when it records their split: without the record
+    # every rerun would start a new parent
+    spec = SweepSpec.from_yaml(smoke_spec)
+    spec.synth, spec.experiment = None, "study-plain-resume"
+    spec.base = {**spec.base, "data": {**spec.base["data"], "data": str(synth_dir / "flights")}}
+    spec.arms = [a for a in spec.arms if a.model == "pca"][:1]
+    monkeypatch.setattr(runner, "_run_cell", lambda c: runner.CellResult(c, None, None, None, 0.0))
+    monkeypatch.setattr(runner, "log_cell", lambda *a: None)
+    first, _ = runner.run_sweep(spec, workers=1, progress=False)
+    again, _ = runner.run_sweep(spec, workers=1, progress=False)
+    assert again == first
+    assert mlflow.get_run(first).data.params["data.split"] == "shuffled by seed 0"
+
+
 def test_a_last_cell_run_in_process_keeps_the_threads_its_workers_had(
     smoke_spec, mlflow_store, monkeypatch
 ):
@@ -378,7 +395,7 @@ def test_a_search_that_cannot_run_says_so_and_prints_no_best(
     monkeypatch.setattr(search_module, "run_trial", fails)
     assert main([*argv, "--size", "1"]) == 2
     captured = capsys.readouterr()
-    assert "every one of the 2 trials failed" in captured.err and "best" not in captured.out
+    assert "no trial of 2 gave a vus_pr" in captured.err and "best" not in captured.out
 
 
 def test_the_primary_pair_runs_first_then_scaling_then_the_rest():

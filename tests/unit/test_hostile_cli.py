@@ -193,8 +193,12 @@ def test_an_arm_may_leave_its_sizes_and_seeds_to_the_spec(tmp_path):
     from anomaly.study.spec import SweepSpec
 
     path = tmp_path / "spec.yaml"
-    path.write_text(SPEC.replace("{name: lstm, model: pca}", "{name: lstm, model: pca, seeds: []}"))
-    assert SweepSpec.from_yaml(path).arms[0].seeds == []
+    path.write_text(
+        SPEC.replace("{name: lstm, model: pca}", "{name: lstm, model: pca, seeds: []}")
+        + "lens_seeds: []\n"  # no cell logs W(t, k)
+    )
+    spec = SweepSpec.from_yaml(path)
+    assert spec.arms[0].seeds == [] and spec.lens_seeds == []
 
 
 def test_a_training_size_the_pool_cannot_give_is_refused_before_any_cell(

@@ -6,6 +6,7 @@ import hashlib
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from anomaly.cli import main
 from anomaly.data.logs import read_flight_log
@@ -148,4 +149,40 @@ def test_an_interrupted_overwrite_leaves_the_old_dataset_whole(tmp_path, monkeyp
     assert digest() == before  # not one file changed, nothing of the new run left
     monkeypatch.setattr(synthetic, "_atomic_csv", real)
     assert main([*args, "--seed", "2", "--overwrite"]) == 0
-    assert digest() != before and not list(out.glob(".flights-*"))
+    assert digest() != before and [p.name for p in tmp_path.iterdir()] == ["ds"]
+    assert out.stat().st_mode & 0o055  # not the temporary folder's owner-only mode
+
+
+def test_synth_never_deletes_what_it_did_not_write(tmp_path, capsys):
+    # a log and a note beside generated flights were deleted, with or without --overwrite
+    out = tmp_path / "ds"
+    args = ["synth", "--out", str(out), "--flights", "3", "--max-duration", "70"]
+    (out / "flights").mkdir(parents=True)
+    (out / "flights" / "mylog.csv.gz").write_bytes(b"x")
+    assert main(args) == 2 and "already holds files" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 2
+    assert "mylog.csv.gz, which synth did not write" in capsys.readouterr().err
+    assert (out / "flights" / "mylog.csv.gz").read_bytes() == b"x"
+
+
+def test_a_swap_cut_short_puts_the_old_folder_back(tmp_path, monkeypatch):
+    # stopped between moving the old folder aside and moving the new one in, both were deleted
+    from pathlib import Path
+
+    from anomaly.data.synthetic import replace_folder
+
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    (folder / "kept.txt").write_text("old")
+    real = Path.rename
+
+    def cut(self, target):
+        if self.name.startswith(".ds-new-"):
+            raise KeyboardInterrupt
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "rename", cut)
+    with pytest.raises(KeyboardInterrupt):
+        replace_folder(folder, lambda tmp: (tmp / "new.txt").write_text("new"))
+    assert (folder / "kept.txt").read_text() == "old" and not (folder / "new.txt").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["ds"]
