@@ -32,27 +32,36 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-DATASET_FILES = {"flights", "manifest.csv", "split.csv"}  # what synth writes
+DATASET_FILES = {"flights", "manifest.csv", "split.csv", "synth.json"}  # synth's, a sweep's
+
+
+def synth_files(out: Path) -> set[str]:
+    """The flights a dataset written by synth lists in its manifest (none without one)."""
+    import pandas as pd
+
+    manifest = out / "manifest.csv"
+    return set(pd.read_csv(manifest)["file"]) if manifest.is_file() else set()
 
 
 def run(args: argparse.Namespace) -> int:
-    from anomaly.data.synthetic import SynthConfig, replace_folder, write_dataset
+    from anomaly.data.logs import UNFINISHED
+    from anomaly.data.synthetic import SynthConfig, write_dataset
     from anomaly.errors import UserError
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
-    held = sorted(out.iterdir()) if out.is_dir() else []
+    held = [p for p in sorted(out.iterdir()) if not p.name.startswith(".")] if out.is_dir() else []
     if held and not args.overwrite:
         # a second dataset written over the first would mix their flights
         what = "a dataset" if (out / "manifest.csv").exists() else f"files ({held[0].name}, ...)"
         raise UserError(f"--out {out}: already holds {what}; pass --overwrite to replace a dataset")
-    # the folder is replaced whole: only what synth writes may be in it
-    theirs = [p for p in held if p.name not in DATASET_FILES]
-    flights = out / "flights"
-    if flights.is_dir():
-        theirs += [p for p in flights.iterdir() if not p.name.endswith(".csv")]
-    if theirs:
+    ours = synth_files(out)
+    if (out / UNFINISHED).exists():  # its own flights from the run that did not finish
+        ours |= {p.name for p in (out / "flights").glob("*.csv")}
+    if theirs := [p for p in held if p.name not in DATASET_FILES] + [
+        p for p in (out / "flights").glob("*") if p.name not in ours and not p.name.startswith(".")
+    ]:
         raise UserError(
             f"--out {out}: holds {theirs[0]}, which synth did not write; move it first, or "
             "write the dataset to another folder"
@@ -80,13 +89,14 @@ def run(args: argparse.Namespace) -> int:
         max_duration_s=args.max_duration,
         fault_free_share=args.fault_free_share,
     )
-    made = {}
-
-    def fill(tmp: Path) -> None:
-        made["manifest"] = write_dataset(tmp, cfg)
-
-    replace_folder(out, fill)  # interrupted, the old dataset stays whole
-    man = made["manifest"]
+    out.mkdir(parents=True, exist_ok=True)
+    unfinished = out / UNFINISHED  # until the last file is written, every command refuses out
+    unfinished.write_text("anomaly synth was writing here and did not finish\n")
+    (out / "synth.json").unlink(missing_ok=True)  # a sweep's record of other settings
+    man = write_dataset(out, cfg)
+    for name in ours - set(man["file"]):  # the replaced dataset's flights the new one lacks
+        (out / "flights" / name).unlink(missing_ok=True)
+    unfinished.unlink()
     counts = man["fault_type"].value_counts().to_dict()
     print(f"wrote {len(man)} flights to {Path(args.out) / 'flights'} ({counts})")
     return 0

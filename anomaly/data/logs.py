@@ -84,6 +84,11 @@ def _not_a_log(path: Path) -> bool:
     return is_scoring_output(path) or path.name in DATASET_TABLES
 
 
+# in a folder while `anomaly synth` writes over a dataset there: left by an interrupted run, it
+# makes every command refuse the folder, whose flights may be old and new under one manifest
+UNFINISHED = ".anomaly-synth-unfinished"
+
+
 def expand_inputs(inputs: list[str]) -> list[Path]:
     """Files, folders (a dataset folder means its `flights/`) and globs -> sorted log paths.
 
@@ -96,6 +101,9 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
+            if (p / UNFINISHED).exists():
+                why = "an interrupted `anomaly synth` left it half written; run it again"
+                raise LogError(str(p), f"{why} with --overwrite")
             folder = p / "flights" if (p / "flights").is_dir() else p
             beside = [
                 f.name

@@ -375,24 +375,27 @@ def write_dataset(out: str | Path, cfg: SynthConfig) -> pd.DataFrame:
 
 
 def replace_folder(folder: Path, fill: Callable[[Path], None]) -> None:
-    """Fill a fresh folder beside `folder`, then swap it in: an interrupted run leaves the old
-    folder or the new one whole, never a mix (flights written over one by one sat under the
-    old manifest), and never neither (the old one is put back if the swap is cut short)."""
-    folder = Path(folder)
+    """Fill a fresh folder beside `folder`, then swap it in (a sweep's generated flights): an
+    interrupted run leaves the old folder or the new one whole, never a mix, and never neither
+    (the old one is put back if the swap is cut short)."""
+    folder = Path(folder).absolute()
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-new-", dir=folder.parent))
-    tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide a shared dataset from its group
-    old = folder.with_name(f".{folder.name}-old-{os.getpid()}")
+    old = None
     try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide a shared dataset from its group
         fill(tmp)
         if folder.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}-old-", dir=folder.parent))
+            old.rmdir()  # a name no other run holds, for the folder moved aside
             folder.rename(old)
         tmp.rename(folder)
     finally:
-        if old.exists() and not folder.exists():
+        if old is not None and old.exists() and not folder.exists():
             old.rename(folder)
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _umask() -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import numpy as np
 import pandas as pd
@@ -120,22 +121,14 @@ def test_synth_refuses_to_mix_two_datasets(tmp_path, capsys):
     assert len(list((out / "flights").glob("*.csv"))) == 3
 
 
-def test_an_interrupted_overwrite_leaves_the_old_dataset_whole(tmp_path, monkeypatch):
-    # flights were written over in place one by one, the tables last: stopped part way, old
-    # and new flights sat under the old manifest, and validate called them all valid
-    import hashlib
-
+def test_an_interrupted_overwrite_is_refused_until_written_again(tmp_path, monkeypatch, capsys):
+    # flights were written over one by one, the tables last: stopped part way, old and new
+    # flights sat under the old manifest, and validate called them all valid
     from anomaly.data import synthetic
 
     out = tmp_path / "ds"
     args = ["synth", "--out", str(out), "--flights", "6", "--max-duration", "70"]
     assert main([*args, "--seed", "1"]) == 0
-
-    def digest() -> dict:
-        files = sorted(p for p in out.rglob("*") if p.is_file())
-        return {p.relative_to(out): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-
-    before = digest()
     real, written = synthetic._atomic_csv, []
 
     def stops(frame, path, **kw):
@@ -146,23 +139,29 @@ def test_an_interrupted_overwrite_leaves_the_old_dataset_whole(tmp_path, monkeyp
 
     monkeypatch.setattr(synthetic, "_atomic_csv", stops)
     assert main([*args, "--seed", "2", "--overwrite"]) == 130  # as Ctrl-C ends it
-    assert digest() == before  # not one file changed, nothing of the new run left
+    capsys.readouterr()
+    for command in (["validate", str(out)], ["train", "--data", str(out), "--model", "pca"]):
+        assert main(command) == 2
+        assert "interrupted `anomaly synth` left it half written" in capsys.readouterr().err
     monkeypatch.setattr(synthetic, "_atomic_csv", real)
     assert main([*args, "--seed", "2", "--overwrite"]) == 0
-    assert digest() != before and [p.name for p in tmp_path.iterdir()] == ["ds"]
-    assert out.stat().st_mode & 0o055  # not the temporary folder's owner-only mode
+    assert main(["validate", str(out)]) == 0
 
 
 def test_synth_never_deletes_what_it_did_not_write(tmp_path, capsys):
     # a log and a note beside generated flights were deleted, with or without --overwrite
     out = tmp_path / "ds"
     args = ["synth", "--out", str(out), "--flights", "3", "--max-duration", "70"]
-    (out / "flights").mkdir(parents=True)
-    (out / "flights" / "mylog.csv.gz").write_bytes(b"x")
-    assert main(args) == 2 and "already holds files" in capsys.readouterr().err
-    assert main([*args, "--overwrite"]) == 2
-    assert "mylog.csv.gz, which synth did not write" in capsys.readouterr().err
-    assert (out / "flights" / "mylog.csv.gz").read_bytes() == b"x"
+    assert main(args) == 0
+    for name in ("mylog.csv.gz", "mylog.csv"):  # a .csv log too: not one of the manifest's
+        (out / "flights" / name).write_bytes(b"x")
+        assert main(args) == 2 and "already holds a dataset" in capsys.readouterr().err
+        assert main([*args, "--overwrite"]) == 2
+        assert f"{name}, which synth did not write" in capsys.readouterr().err
+        assert (out / "flights" / name).read_bytes() == b"x"
+        (out / "flights" / name).unlink()
+    (out / ".DS_Store").write_bytes(b"")  # hidden files are no one's dataset
+    assert main([*args, "--overwrite"]) == 0
 
 
 def test_a_swap_cut_short_puts_the_old_folder_back(tmp_path, monkeypatch):
@@ -186,3 +185,9 @@ def test_a_swap_cut_short_puts_the_old_folder_back(tmp_path, monkeypatch):
         replace_folder(folder, lambda tmp: (tmp / "new.txt").write_text("new"))
     assert (folder / "kept.txt").read_text() == "old" and not (folder / "new.txt").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["ds"]
+    monkeypatch.setattr(Path, "rename", real)
+    replace_folder(folder, lambda tmp: (tmp / "new.txt").write_text("new"))
+    assert [p.name for p in folder.iterdir()] == ["new.txt"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert folder.stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's owner-only 0700
