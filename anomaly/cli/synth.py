@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from anomaly.cli.common import non_negative_int, positive_float, positive_int, unit_share
@@ -36,11 +37,27 @@ DATASET_FILES = {"flights", "manifest.csv", "split.csv", "synth.json"}  # synth'
 
 
 def synth_files(out: Path) -> set[str]:
-    """The flights a dataset written by synth lists in its manifest (none without one)."""
+    """The flights of the dataset in `out`: those its manifest lists that are files of its
+    `flights/` (a name with a folder in it, `../x` or `/x`, names none), and after a run that
+    did not finish, the flights synth names (`flight_000.csv`, ...)."""
     import pandas as pd
 
+    from anomaly.data.logs import UNFINISHED
+    from anomaly.errors import UserError
+
+    names: set[str] = set()
     manifest = out / "manifest.csv"
-    return set(pd.read_csv(manifest)["file"]) if manifest.is_file() else set()
+    if manifest.is_file():
+        try:
+            names = {str(f) for f in pd.read_csv(manifest, dtype=str)["file"].dropna()}
+        except (ValueError, KeyError, OSError) as exc:  # UnicodeDecodeError is a ValueError
+            raise UserError(
+                f"{manifest}: not a dataset manifest ({type(exc).__name__}: {exc})"
+            ) from None
+    flights = {p.name for p in (out / "flights").glob("*.csv") if p.is_file()}
+    if (out / UNFINISHED).exists():
+        names |= {n for n in flights if re.fullmatch(r"flight_\d{3,}\.csv", n)}
+    return names & flights
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,8 +74,6 @@ def run(args: argparse.Namespace) -> int:
         what = "a dataset" if (out / "manifest.csv").exists() else f"files ({held[0].name}, ...)"
         raise UserError(f"--out {out}: already holds {what}; pass --overwrite to replace a dataset")
     ours = synth_files(out)
-    if (out / UNFINISHED).exists():  # its own flights from the run that did not finish
-        ours |= {p.name for p in (out / "flights").glob("*.csv")}
     if theirs := [p for p in held if p.name not in DATASET_FILES] + [
         p for p in (out / "flights").glob("*") if p.name not in ours and not p.name.startswith(".")
     ]:

@@ -101,9 +101,6 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            if (p / UNFINISHED).exists():
-                why = "an interrupted `anomaly synth` left it half written; run it again"
-                raise LogError(str(p), f"{why} with --overwrite")
             folder = p / "flights" if (p / "flights").is_dir() else p
             beside = [
                 f.name
@@ -124,8 +121,18 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
             out.extend(sorted(f for f in logs if not _not_a_log(f)) or [p])
         else:
             out.append(p)
+    _refuse_unfinished(out)
     seen: set[Path] = set()  # one file named twice (x.csv, ./x.csv, /abs/x.csv) is read once
     return [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]
+
+
+def _refuse_unfinished(paths: list[Path]) -> None:
+    """A dataset an interrupted `anomaly synth` left, however it is named: the folder, its
+    flights/, a glob or one of its logs (its flights may be old and new under one manifest)."""
+    for folder in {q for p in paths for q in (p.parent, p.parent.parent)} | set(paths):
+        if (folder / UNFINISHED).exists():
+            why = "an interrupted `anomaly synth` left it half written; run it again"
+            raise LogError(str(folder), f"{why} with --overwrite")
 
 
 @dataclass

@@ -140,9 +140,21 @@ def test_an_interrupted_overwrite_is_refused_until_written_again(tmp_path, monke
     monkeypatch.setattr(synthetic, "_atomic_csv", stops)
     assert main([*args, "--seed", "2", "--overwrite"]) == 130  # as Ctrl-C ends it
     capsys.readouterr()
-    for command in (["validate", str(out)], ["train", "--data", str(out), "--model", "pca"]):
-        assert main(command) == 2
+    one = str(next((out / "flights").glob("*.csv")))
+    for command in (
+        ["validate", str(out)],
+        ["validate", str(out / "flights")],
+        ["validate", f"{out}/flights/*.csv"],
+        ["validate", one],
+        ["train", "--data", str(out), "--model", "pca"],
+    ):
+        assert main(command) == 2, command
         assert "interrupted `anomaly synth` left it half written" in capsys.readouterr().err
+    # a user's log put there meanwhile is not taken for one of synth's flights
+    (out / "flights" / "mylog.csv").write_text("x")
+    assert main([*args, "--seed", "2", "--overwrite"]) == 2
+    assert "mylog.csv, which synth did not write" in capsys.readouterr().err
+    (out / "flights" / "mylog.csv").unlink()
     monkeypatch.setattr(synthetic, "_atomic_csv", real)
     assert main([*args, "--seed", "2", "--overwrite"]) == 0
     assert main(["validate", str(out)]) == 0
@@ -162,6 +174,15 @@ def test_synth_never_deletes_what_it_did_not_write(tmp_path, capsys):
         (out / "flights" / name).unlink()
     (out / ".DS_Store").write_bytes(b"")  # hidden files are no one's dataset
     assert main([*args, "--overwrite"]) == 0
+    # a manifest names files of its flights/ only: a path in it deletes nothing elsewhere
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    manifest = out / "manifest.csv"
+    manifest.write_text(manifest.read_text() + f"{victim},none,,,,10\n")
+    assert main([*args, "--overwrite"]) == 0 and victim.read_text() == "keep"
+    manifest.write_bytes(b"\xff\xfe\x00garbage")
+    assert main([*args, "--overwrite"]) == 2
+    assert "manifest.csv: not a dataset manifest" in capsys.readouterr().err
 
 
 def test_a_swap_cut_short_puts_the_old_folder_back(tmp_path, monkeypatch):
