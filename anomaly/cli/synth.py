@@ -40,20 +40,13 @@ def synth_files(out: Path) -> set[str]:
     """The flights of the dataset in `out`: those its manifest lists that are files of its
     `flights/` (a name with a folder in it, `../x` or `/x`, names none), and after a run that
     did not finish, the flights synth names (`flight_000.csv`, ...)."""
-    import pandas as pd
-
+    from anomaly.data.datasets import read_table
     from anomaly.data.logs import UNFINISHED
-    from anomaly.errors import UserError
 
-    names: set[str] = set()
     manifest = out / "manifest.csv"
-    if manifest.is_file():
-        try:
-            names = {str(f) for f in pd.read_csv(manifest, dtype=str)["file"].dropna()}
-        except (ValueError, KeyError, OSError) as exc:  # UnicodeDecodeError is a ValueError
-            raise UserError(
-                f"{manifest}: not a dataset manifest ({type(exc).__name__}: {exc})"
-            ) from None
+    names = (
+        {str(f) for f in read_table(manifest, ("file",))["file"]} if manifest.is_file() else set()
+    )
     flights = {p.name for p in (out / "flights").glob("*.csv") if p.is_file()}
     if (out / UNFINISHED).exists():
         names |= {n for n in flights if re.fullmatch(r"flight_\d{3,}\.csv", n)}

@@ -11,10 +11,6 @@ each flight draws from its own seeded stream.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -362,7 +358,7 @@ def generate_flights(cfg: SynthConfig) -> tuple[list[pd.DataFrame], pd.DataFrame
 def write_dataset(out: str | Path, cfg: SynthConfig) -> pd.DataFrame:
     """Write a dataset folder (`flights/*.csv`, `manifest.csv`, `split.csv`); byte-identical
     for one seed. Files are written to a temporary name and renamed, so an interrupted run
-    leaves no half file; `replace_folder` swaps a whole dataset in."""
+    leaves no half file."""
     out = Path(out)
     (out / "flights").mkdir(parents=True, exist_ok=True)
     frames, manifest = generate_flights(cfg)
@@ -372,36 +368,6 @@ def write_dataset(out: str | Path, cfg: SynthConfig) -> pd.DataFrame:
     split = fixed_split(manifest["file"].tolist(), cfg.n_test, cfg.n_validation)
     _atomic_csv(split, out / "split.csv")
     return manifest
-
-
-def replace_folder(folder: Path, fill: Callable[[Path], None]) -> None:
-    """Fill a fresh folder beside `folder`, then swap it in (a sweep's generated flights): an
-    interrupted run leaves the old folder or the new one whole, never a mix, and never neither
-    (the old one is put back if the swap is cut short)."""
-    folder = Path(folder).absolute()
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-new-", dir=folder.parent))
-    old = None
-    try:
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide a shared dataset from its group
-        fill(tmp)
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}-old-", dir=folder.parent))
-            old.rmdir()  # a name no other run holds, for the folder moved aside
-            folder.rename(old)
-        tmp.rename(folder)
-    finally:
-        if old is not None and old.exists() and not folder.exists():
-            old.rename(folder)
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def fixed_split(

@@ -13,9 +13,12 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -26,7 +29,7 @@ from tqdm import tqdm
 from anomaly import __version__
 from anomaly.data.datasets import Dataset, load_dataset
 from anomaly.data.splits import split_flights, split_scheme
-from anomaly.data.synthetic import SynthConfig, replace_folder, write_dataset
+from anomaly.data.synthetic import SynthConfig, write_dataset
 from anomaly.errors import UserError
 from anomaly.models import registry
 from anomaly.study.archive import import_archive, read_archive
@@ -130,6 +133,36 @@ def prepare_data(spec: SweepSpec) -> Dataset:
 
             replace_folder(folder, fill)
     return load_dataset(data, spec.data_options())
+
+
+def replace_folder(folder: Path, fill: Callable[[Path], None]) -> None:
+    """Fill a fresh folder beside `folder`, then swap it in (a sweep's generated flights): an
+    interrupted run leaves the old folder or the new one whole, never a mix, and never neither
+    (the old one is put back if the swap is cut short)."""
+    folder = Path(folder).absolute()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-new-", dir=folder.parent))
+    old = None
+    try:
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would hide a shared dataset from its group
+        fill(tmp)
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}-old-", dir=folder.parent))
+            old.rmdir()  # a name no other run holds, for the folder moved aside
+            folder.rename(old)
+        tmp.rename(folder)
+    finally:
+        if old is not None and old.exists() and not folder.exists():
+            old.rename(folder)
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def grid_hash(cells: list[Cell]) -> str:

@@ -182,14 +182,14 @@ def test_synth_never_deletes_what_it_did_not_write(tmp_path, capsys):
     assert main([*args, "--overwrite"]) == 0 and victim.read_text() == "keep"
     manifest.write_bytes(b"\xff\xfe\x00garbage")
     assert main([*args, "--overwrite"]) == 2
-    assert "manifest.csv: not a dataset manifest" in capsys.readouterr().err
+    assert "manifest.csv, column 'file', row 1: no 'file' column" in capsys.readouterr().err
 
 
 def test_a_swap_cut_short_puts_the_old_folder_back(tmp_path, monkeypatch):
     # stopped between moving the old folder aside and moving the new one in, both were deleted
     from pathlib import Path
 
-    from anomaly.data.synthetic import replace_folder
+    from anomaly.study.sweep import replace_folder
 
     folder = tmp_path / "ds"
     folder.mkdir()
